@@ -1,0 +1,341 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "config.h"
+#include "units.h"
+
+#define OFF(field) offsetof(struct weir_config, field)
+
+/* Bounds are inclusive; the defaults are parsed by the same code as an operator's value. */
+const struct config_key config_keys[] = {
+	{"listen", 'l', CT_LISTEN, 0, NULL, 0, 0, "ADDR",
+	 "accept clients on ADDR (host:port, :port, [v6]:port, unix:/path)"},
+	{"backend", 'b', CT_SERVER, 0, NULL, 0, 0, "SERVER",
+	 "proxy to SERVER: ADDR[,weight=N][,maxconn=N][,backup]"},
+	{"connect-timeout", 0, CT_DURATION, OFF(connect_timeout_ms), "5s", 1, 3600000, "DUR",
+	 "give up connecting to a server after DUR"},
+	{"buffer-size", 0, CT_SIZE, OFF(buffer_size), "64k", 1024, 64 << 20, "SIZE",
+	 "bytes buffered per direction of a connection"},
+	{"log-level", 0, CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "LEVEL",
+	 "error, warning, info or debug"},
+};
+const size_t config_n_keys = ARRAY_SIZE(config_keys);
+
+const struct config_key *config_find(const char *name)
+{
+	for (size_t i = 0; i < config_n_keys; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+static int push_listen(struct weir_config *cfg, const char *value, struct weir_err *err)
+{
+	struct addr_parts parts;
+	char **grown, *copy;
+	int r = addr_split(value, ADDR_LISTEN, &parts, err);
+
+	if (r < 0)
+		return r;
+	copy = strdup(value);
+	grown = copy ? realloc(cfg->listens, (cfg->n_listens + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		free(copy);
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	grown[cfg->n_listens++] = copy;
+	cfg->listens = grown;
+	return 0;
+}
+
+static int server_option(const char *text, const char *opt, size_t len, struct server_spec *spec,
+			 unsigned *seen, struct weir_err *err)
+{
+	static const struct {
+		const char *name;
+		uint64_t max;
+	} numeric[] = {{"weight", 256}, {"maxconn", 1000000}};
+	char value[32];
+	size_t vlen;
+	uint64_t v;
+
+	if (len == 6 && strncmp(opt, "backup", 6) == 0) {
+		if (*seen & 4)
+			goto duplicate;
+		*seen |= 4;
+		spec->backup = true;
+		return 0;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(numeric); i++) {
+		size_t nlen = strlen(numeric[i].name);
+		if (len <= nlen || strncmp(opt, numeric[i].name, nlen) != 0 || opt[nlen] != '=')
+			continue;
+		if (*seen & (1u << i))
+			goto duplicate;
+		*seen |= 1u << i;
+		vlen = len - nlen - 1;
+		if (vlen >= sizeof(value))
+			vlen = 0; /* far too long to be in range: the empty value fails below */
+		memcpy(value, opt + nlen + 1, vlen);
+		value[vlen] = '\0';
+		if (units_parse_uint(value, &v) < 0 || v > numeric[i].max) {
+			err_set(err, "server '%s': %s must be a number from 0 to %llu", text,
+				numeric[i].name, (unsigned long long)numeric[i].max);
+			return -EINVAL;
+		}
+		if (i == 0)
+			spec->weight = (unsigned)v;
+		else
+			spec->maxconn = (unsigned)v;
+		return 0;
+	}
+	err_set(err, "server '%s': unknown option '%.*s' (expected weight=N, maxconn=N or backup)",
+		text, (int)len, opt);
+	return -EINVAL;
+duplicate:
+	err_set(err, "server '%s': option '%.*s' given twice", text, (int)len, opt);
+	return -EINVAL;
+}
+
+int config_parse_server(const char *text, struct server_spec *spec, struct weir_err *err)
+{
+	/* Options follow the address after commas (command line) or blanks (config file). */
+	static const char seps[] = ", \t";
+	size_t alen = strcspn(text, seps);
+	struct addr_parts parts;
+	unsigned seen = 0;
+	const char *p;
+	int r;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->weight = 1;
+	spec->addr = strndup(text, alen);
+	if (!spec->addr) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	r = addr_split(spec->addr, ADDR_CONNECT, &parts, err);
+	for (p = text + alen; r == 0 && *p;) {
+		size_t len;
+		p += strspn(p, seps);
+		len = strcspn(p, seps);
+		if (len)
+			r = server_option(text, p, len, spec, &seen, err);
+		p += len;
+	}
+	if (r < 0) {
+		free(spec->addr);
+		spec->addr = NULL;
+	}
+	return r;
+}
+
+static int push_server(struct weir_config *cfg, const char *value, struct weir_err *err)
+{
+	struct server_spec spec, *grown;
+	int r = config_parse_server(value, &spec, err);
+
+	if (r < 0)
+		return r;
+	grown = realloc(cfg->servers, (cfg->n_servers + 1) * sizeof(*grown));
+	if (!grown) {
+		free(spec.addr);
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	grown[cfg->n_servers++] = spec;
+	cfg->servers = grown;
+	return 0;
+}
+
+static int set_number(void *field, const struct config_key *key, const char *value,
+		      struct weir_err *err)
+{
+	char lo[24], hi[24];
+	uint64_t v;
+	int r;
+
+	if (key->type == CT_DURATION) {
+		r = units_parse_duration(value, &v);
+		units_format_duration(key->min, lo, sizeof(lo));
+		units_format_duration(key->max, hi, sizeof(hi));
+	} else {
+		r = units_parse_size(value, &v);
+		units_format_size(key->min, lo, sizeof(lo));
+		units_format_size(key->max, hi, sizeof(hi));
+	}
+	if (r == -EINVAL) {
+		err_set(err, "%s: '%s' is not a %s", key->name, value,
+			key->type == CT_DURATION ? "duration (like 250ms, 5s, 2m, 1h)"
+						 : "size (like 4096, 64k, 1m)");
+		return r;
+	}
+	if (r < 0 || v < key->min || v > key->max) {
+		err_set(err, "%s: '%s' is out of range (%s to %s)", key->name, value, lo, hi);
+		return -ERANGE;
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+int config_set(struct weir_config *cfg, const struct config_key *key, const char *value,
+	       struct weir_err *err)
+{
+	void *field = (char *)cfg + key->offset;
+	struct weir_err inner;
+	int r;
+
+	switch (key->type) {
+	case CT_LISTEN:
+		r = push_listen(cfg, value, &inner);
+		break;
+	case CT_SERVER:
+		r = push_server(cfg, value, &inner);
+		break;
+	case CT_DURATION:
+	case CT_SIZE:
+		return set_number(field, key, value, err);
+	case CT_LOGLEVEL:
+		r = log_level_parse(value, field);
+		if (r < 0)
+			err_set(err, "%s: '%s' is not one of error, warning, info, debug",
+				key->name, value);
+		return r;
+	default:
+		return -EINVAL;
+	}
+	if (r < 0)
+		err_set(err, "%s: %s", key->name, inner.msg);
+	return r;
+}
+
+void config_format_value(const struct weir_config *cfg, const struct config_key *key,
+			 char *buf, size_t len)
+{
+	const void *field = (const char *)cfg + key->offset;
+
+	switch (key->type) {
+	case CT_DURATION:
+		units_format_duration(*(const uint64_t *)field, buf, len);
+		break;
+	case CT_SIZE:
+		units_format_size(*(const uint64_t *)field, buf, len);
+		break;
+	case CT_LOGLEVEL:
+		snprintf(buf, len, "%s", log_level_name(*(const enum wlog_level *)field));
+		break;
+	default:
+		snprintf(buf, len, "-");
+	}
+}
+
+int config_init(struct weir_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < config_n_keys; i++) {
+		if (!config_keys[i].def)
+			continue;
+		/* A default that does not validate is a programming error caught by the tests. */
+		if (config_set(cfg, &config_keys[i], config_keys[i].def, NULL) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+void config_free(struct weir_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_listens; i++)
+		free(cfg->listens[i]);
+	for (size_t i = 0; i < cfg->n_servers; i++)
+		free(cfg->servers[i].addr);
+	free(cfg->listens);
+	free(cfg->servers);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* getopt_long values for options that are actions rather than keys. */
+enum {
+	OPT_KEY_BASE = 256,
+};
+
+int config_parse_args(struct weir_config *cfg, int argc, char **argv,
+		      enum config_action *action, struct weir_err *err)
+{
+	struct option longopts[ARRAY_SIZE(config_keys) + 4];
+	char shortopts[2 * ARRAY_SIZE(config_keys) + 8] = ":htV";
+	size_t ns = strlen(shortopts), nl = 0;
+	int c, r = 0;
+
+	*action = CONFIG_RUN;
+	for (size_t i = 0; i < config_n_keys; i++) {
+		const struct config_key *k = &config_keys[i];
+		longopts[nl++] = (struct option){k->name, required_argument, NULL,
+						 OPT_KEY_BASE + (int)i};
+		if (k->short_name) {
+			shortopts[ns++] = k->short_name;
+			shortopts[ns++] = ':';
+		}
+	}
+	shortopts[ns] = '\0';
+	longopts[nl++] = (struct option){"help", no_argument, NULL, 'h'};
+	longopts[nl++] = (struct option){"version", no_argument, NULL, 'V'};
+	longopts[nl++] = (struct option){"check-config", no_argument, NULL, 't'};
+	longopts[nl] = (struct option){NULL, 0, NULL, 0};
+
+	opterr = 0;
+	optind = 0; /* 0, not 1: also resets GNU getopt's state between calls */
+	while (r == 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		const struct config_key *key = NULL;
+
+		switch (c) {
+		case 'h':
+			*action = CONFIG_HELP;
+			return 0;
+		case 'V':
+			*action = CONFIG_VERSION;
+			return 0;
+		case 't':
+			*action = CONFIG_CHECK;
+			continue;
+		case ':':
+			err_set(err, "option '%s' needs a value", argv[optind - 1]);
+			return -EINVAL;
+		case '?':
+			if (optopt)
+				err_set(err, "unknown option '-%c'", optopt);
+			else
+				err_set(err, "unknown option '%s'", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			break;
+		}
+		if (c >= OPT_KEY_BASE) {
+			key = &config_keys[c - OPT_KEY_BASE];
+		} else {
+			for (size_t i = 0; i < config_n_keys && !key; i++)
+				if (config_keys[i].short_name == c)
+					key = &config_keys[i];
+		}
+		r = config_set(cfg, key, optarg, err);
+	}
+	if (r < 0)
+		return -EINVAL;
+	if (optind < argc) {
+		err_set(err, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (cfg->n_listens == 0) {
+		err_set(err, "nothing to listen on: give at least one -l ADDR");
+		return -EINVAL;
+	}
+	if (cfg->n_servers == 0) {
+		err_set(err, "nowhere to proxy to: give at least one -b SERVER");
+		return -EINVAL;
+	}
+	return 0;
+}

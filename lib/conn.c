@@ -1,0 +1,358 @@
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "pool.h"
+#include "relay.h"
+#include "worker.h"
+
+#define CONN_MAGIC 0x636f6e6eu
+/* Servers one client may try before it is closed. */
+#define CONN_MAX_ATTEMPTS 8
+
+enum conn_state {
+	CONN_CONNECTING, /* a server connect is in flight; the client is not read yet */
+	CONN_RELAYING,	 /* bytes move both ways until both relays are done */
+};
+
+/* Why a connection ended: the first event that decided it (HAProxy's %ts, in words). */
+enum conn_end {
+	END_CLIENT_CLOSED, /* the client sent EOF first, then both directions finished */
+	END_SERVER_CLOSED,
+	END_CLIENT_RESET, /* an error on the client socket, passed on as a reset */
+	END_SERVER_RESET,
+	END_CONNECT_FAILED, /* every server tried refused or failed */
+	END_CONNECT_TIMEOUT,
+	END_NO_SERVER, /* no server could take the client */
+	END_LOCAL_ERROR, /* weir itself ran out of something (descriptors, memory) */
+	END_SHUTDOWN,	 /* weir stopped */
+};
+
+static const char *const end_names[] = {
+	[END_CLIENT_CLOSED] = "client-closed",	   [END_SERVER_CLOSED] = "server-closed",
+	[END_CLIENT_RESET] = "client-reset",	   [END_SERVER_RESET] = "server-reset",
+	[END_CONNECT_FAILED] = "connect-failed",   [END_CONNECT_TIMEOUT] = "connect-timeout",
+	[END_NO_SERVER] = "no-server",		   [END_LOCAL_ERROR] = "local-error",
+	[END_SHUTDOWN] = "shutdown",
+};
+
+struct side {
+	int fd;
+	int events; /* what the watcher is started for; 0: stopped */
+	ev_io io;
+};
+
+union peer_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+struct conn {
+	uint32_t magic;
+	enum conn_state state;
+	bool eof_seen;		    /* one direction finished: first_eof says which */
+	enum conn_end first_eof;    /* END_CLIENT_CLOSED or END_SERVER_CLOSED */
+	enum conn_end connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
+	uint8_t n_tried;
+	struct worker *w;
+	struct idle_entry activity;
+	const char *frontend;
+	struct side client, server;
+	struct relay up;   /* client -> server */
+	struct relay down; /* server -> client */
+	ev_timer timer;	   /* connect timeout */
+	struct server *srv;
+	struct server *tried[CONN_MAX_ATTEMPTS];
+	ev_tstamp t_start, t_connected;
+	union peer_addr peer;
+	socklen_t peer_len;
+};
+
+static void conn_connect_next(struct conn *c);
+
+struct conn *conn_of_entry(struct idle_entry *e)
+{
+	struct conn *c = container_of(e, struct conn, activity);
+
+	assert(c->magic == CONN_MAGIC);
+	return c;
+}
+
+static void side_want(struct conn *c, struct side *s, int events)
+{
+	if (s->events == events)
+		return;
+	if (s->events)
+		ev_io_stop(c->w->loop, &s->io);
+	s->events = events;
+	if (events) {
+		ev_io_set(&s->io, s->fd, events);
+		ev_io_start(c->w->loop, &s->io);
+	}
+}
+
+/* Watch each socket for exactly what its relays want now. */
+static void conn_update_watchers(struct conn *c)
+{
+	side_want(c, &c->client,
+		  (relay_wants_read(&c->up) ? EV_READ : 0) |
+			  (relay_wants_write(&c->down) ? EV_WRITE : 0));
+	side_want(c, &c->server,
+		  (relay_wants_read(&c->down) ? EV_READ : 0) |
+			  (relay_wants_write(&c->up) ? EV_WRITE : 0));
+}
+
+/* Close with SO_LINGER 0 so the peer sees a reset rather than an orderly end. */
+static void close_with_reset(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void close_side(struct conn *c, struct side *s, bool reset)
+{
+	side_want(c, s, 0);
+	if (s->fd < 0)
+		return;
+	if (reset)
+		close_with_reset(s->fd);
+	else
+		close(s->fd);
+	s->fd = -1;
+}
+
+static void log_close(struct conn *c, enum conn_end end)
+{
+	char client[ADDR_TEXT_MAX];
+	ev_tstamp now = ev_now(c->w->loop);
+	double connect_ms = c->state == CONN_RELAYING ? (c->t_connected - c->t_start) * 1e3 : -1;
+
+	if (!log_enabled(WLOG_INFO))
+		return;
+	if (c->peer.sa.sa_family == AF_UNIX)
+		strcpy(client, "unix");
+	else
+		addr_format(&c->peer.sa, c->peer_len, client, sizeof(client));
+	log_msg(WLOG_INFO,
+		"closed client=%s frontend=%s server=%s end=%s connect_ms=%.1f duration_ms=%.0f "
+		"to_server=%llu to_client=%llu client_paused=%u server_paused=%u attempts=%u",
+		client, c->frontend, c->srv ? c->srv->name : "-", end_names[end], connect_ms,
+		(now - c->t_start) * 1e3, (unsigned long long)c->up.bytes,
+		(unsigned long long)c->down.bytes, c->up.pauses, c->down.pauses, c->n_tried);
+}
+
+/* Tear the connection down and free it. The caller must not touch `c` afterwards. */
+static void conn_close(struct conn *c, enum conn_end end)
+{
+	struct worker *w = c->w;
+
+	assert(c->magic == CONN_MAGIC);
+	ev_timer_stop(w->loop, &c->timer);
+	close_side(c, &c->server, end == END_CLIENT_RESET);
+	close_side(c, &c->client, end == END_SERVER_RESET);
+	relay_release(&c->up, &w->relay);
+	relay_release(&c->down, &w->relay);
+	log_close(c, end);
+	if (c->srv)
+		c->srv->active--;
+	idle_list_remove(&w->conns, &c->activity);
+	c->magic = 0;
+	free(c);
+}
+
+void conn_shutdown(struct conn *c)
+{
+	conn_close(c, END_SHUTDOWN);
+}
+
+/* Something happened on the socket of `side`; `out` reads from it, `in` writes to it. */
+static void conn_side_ready(struct conn *c, bool client_side, int revents)
+{
+	struct relay *out = client_side ? &c->up : &c->down;
+	struct relay *in = client_side ? &c->down : &c->up;
+	enum relay_fault f = RELAY_FAULT_NONE;
+	bool out_was_done = relay_done(out);
+	bool this_side_failed = false;
+
+	if ((revents & EV_WRITE) && relay_wants_write(in)) {
+		f = relay_on_writable(in, &c->w->relay);
+		this_side_failed = f != RELAY_FAULT_NONE;
+	}
+	if (f == RELAY_FAULT_NONE && (revents & EV_READ) && relay_wants_read(out)) {
+		f = relay_on_readable(out, &c->w->relay);
+		this_side_failed = f == RELAY_FAULT_SRC;
+	}
+	if (f != RELAY_FAULT_NONE) {
+		bool client_failed = this_side_failed == client_side;
+		conn_close(c, client_failed ? END_CLIENT_RESET : END_SERVER_RESET);
+		return;
+	}
+	idle_list_touch(&c->w->conns, &c->activity, ev_now(c->w->loop));
+	if (!out_was_done && relay_done(out) && !c->eof_seen) {
+		c->eof_seen = true;
+		c->first_eof = client_side ? END_CLIENT_CLOSED : END_SERVER_CLOSED;
+	}
+	if (relay_done(&c->up) && relay_done(&c->down)) {
+		conn_close(c, c->first_eof);
+		return;
+	}
+	conn_update_watchers(c);
+}
+
+static void conn_connected(struct conn *c)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	c->state = CONN_RELAYING;
+	c->t_connected = ev_now(c->w->loop);
+	relay_init(&c->up, c->client.fd, c->server.fd);
+	relay_init(&c->down, c->server.fd, c->client.fd);
+	conn_update_watchers(c);
+}
+
+/* The attempt on c->srv failed: count it against the server and try another. */
+static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
+{
+	struct server *s = c->srv;
+
+	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name,
+		why == END_CONNECT_TIMEOUT ? "timed out" : strerror(error));
+	ev_timer_stop(c->w->loop, &c->timer);
+	close_side(c, &c->server, false);
+	s->connect_failures++;
+	s->active--;
+	c->srv = NULL;
+	c->connect_fail = why;
+	conn_connect_next(c);
+}
+
+static void server_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, server.io);
+	int error = 0;
+	socklen_t len = sizeof(error);
+
+	assert(c->magic == CONN_MAGIC);
+	if (c->state == CONN_RELAYING) {
+		conn_side_ready(c, false, revents);
+		return;
+	}
+	if (getsockopt(c->server.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+		error = errno;
+	if (error) {
+		conn_connect_failed(c, error, END_CONNECT_FAILED);
+		return;
+	}
+	conn_connected(c);
+}
+
+static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct conn *c = container_of(io, struct conn, client.io);
+
+	assert(c->magic == CONN_MAGIC && c->state == CONN_RELAYING);
+	conn_side_ready(c, true, revents);
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct conn *c = container_of(t, struct conn, timer);
+
+	assert(c->magic == CONN_MAGIC && c->state == CONN_CONNECTING);
+	conn_connect_failed(c, ETIMEDOUT, END_CONNECT_TIMEOUT);
+}
+
+/*
+ * Start a nonblocking connect to `s`. 0: in flight (success or failure arrives as
+ * writability); -errno: failed at once; -EMFILE and the like are weir's own trouble.
+ */
+static int conn_start_connect(struct conn *c, struct server *s)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		return -errno;
+	if (sa->sa_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, sa, s->addr.len) < 0 && errno != EINPROGRESS) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	c->server.fd = fd;
+	c->srv = s;
+	s->active++;
+	s->total++;
+	side_want(c, &c->server, EV_WRITE);
+	ev_timer_set(&c->timer, (ev_tstamp)c->w->cfg->connect_timeout_ms / 1e3, 0.);
+	ev_timer_start(c->w->loop, &c->timer);
+	return 0;
+}
+
+static bool local_shortage(int error)
+{
+	return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+static void conn_connect_next(struct conn *c)
+{
+	while (c->n_tried < CONN_MAX_ATTEMPTS) {
+		struct server *s = pool_pick(c->w->pool, c->tried, c->n_tried);
+		int r;
+
+		if (!s)
+			break;
+		c->tried[c->n_tried++] = s;
+		r = conn_start_connect(c, s);
+		if (r == 0)
+			return;
+		if (local_shortage(-r)) {
+			log_msg(WLOG_WARN, "cannot connect to %s: %s", s->name, strerror(-r));
+			conn_close(c, END_LOCAL_ERROR);
+			return;
+		}
+		log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, strerror(-r));
+		s->connect_failures++;
+		c->connect_fail = END_CONNECT_FAILED;
+	}
+	conn_close(c, c->n_tried ? c->connect_fail : END_NO_SERVER);
+}
+
+void conn_accept(struct worker *w, const char *frontend, int fd, const struct sockaddr *peer,
+		 socklen_t len)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		log_msg(WLOG_WARN, "out of memory for a new client on %s", frontend);
+		close(fd);
+		return;
+	}
+	c->magic = CONN_MAGIC;
+	c->state = CONN_CONNECTING;
+	c->w = w;
+	c->frontend = frontend;
+	c->client.fd = fd;
+	c->server.fd = -1;
+	c->peer_len = len < sizeof(c->peer) ? len : (socklen_t)sizeof(c->peer);
+	memcpy(&c->peer, peer, c->peer_len);
+	c->t_start = ev_now(w->loop);
+	if (peer->sa_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_io_init(&c->client.io, client_io_cb, fd, 0);
+	ev_io_init(&c->server.io, server_io_cb, -1, 0);
+	ev_init(&c->timer, timer_cb);
+	idle_list_push(&w->conns, &c->activity, c->t_start);
+	conn_connect_next(c);
+}

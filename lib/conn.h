@@ -1,0 +1,24 @@
+/* One proxied connection: a client, the server chosen for it, and a relay each way. */
+#ifndef WEIR_CONN_H
+#define WEIR_CONN_H
+
+#include <sys/socket.h>
+
+struct worker;
+struct conn;
+
+/*
+ * Take over the accepted client `fd` and start connecting it to a server. On any failure the
+ * client is closed and the reason logged; the caller has nothing to clean up.
+ */
+void conn_accept(struct worker *w, const char *frontend, int fd, const struct sockaddr *peer,
+		 socklen_t len);
+
+/* Close a connection at once, as weir stops. */
+void conn_shutdown(struct conn *c);
+
+/* The connection an activity-list entry belongs to. */
+struct idle_entry;
+struct conn *conn_of_entry(struct idle_entry *e);
+
+#endif

@@ -1,0 +1,189 @@
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+#define LISTENER_MAGIC 0x6c69736eu
+/* Connections accepted per readiness event, so one busy listener cannot starve the loop. */
+#define LISTENER_BATCH 64
+/* How long accepting pauses after a resource error (HAProxy waits up to 100 ms). */
+#define LISTENER_BACKOFF 0.1
+
+/*
+ * A unix socket path left by a weir that died is in the way of bind(); one that a live
+ * process still accepts on is not ours to remove.
+ */
+static int clear_stale_unix(const struct addr *a, struct weir_err *err, const char *name)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
+	struct stat st;
+	int fd, r = 0;
+
+	if (lstat(sun->sun_path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		err_set(err, "cannot listen on %s: the path exists and is not a socket", name);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+		err_set(err, "cannot listen on %s: another process is listening there", name);
+		r = -EADDRINUSE;
+	} else if (errno == ECONNREFUSED) {
+		(void)unlink(sun->sun_path);
+	}
+	close(fd);
+	return r;
+}
+
+static void listener_pause(struct listener *l)
+{
+	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_set(&l->backoff, LISTENER_BACKOFF, 0.);
+	ev_timer_start(l->w->loop, &l->backoff);
+}
+
+static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct listener *l = container_of(t, struct listener, backoff);
+
+	assert(l->magic == LISTENER_MAGIC);
+	ev_io_start(loop, &l->io);
+}
+
+static bool accept_error_is_transient(int error)
+{
+	/* Errors of the one pending connection, not of the listener (see accept(2)). */
+	switch (error) {
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+	case ENETDOWN:
+	case ENOPROTOOPT:
+	case EHOSTDOWN:
+	case ENONET:
+	case EHOSTUNREACH:
+	case EOPNOTSUPP:
+	case ENETUNREACH:
+	case EPERM: /* a firewall rule refused it */
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+
+	assert(l->magic == LISTENER_MAGIC);
+	for (int i = 0; i < LISTENER_BATCH; i++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (accept_error_is_transient(errno))
+				continue;
+			if (!l->troubled)
+				log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", l->name,
+					strerror(errno));
+			l->troubled = true;
+			listener_pause(l);
+			return;
+		}
+		l->troubled = false;
+		conn_accept(l->w, l->frontend, fd, (struct sockaddr *)&peer, len);
+	}
+}
+
+static int set_options(int fd, const struct addr *a)
+{
+	int one = 1;
+
+	if (a->ss.ss_family == AF_UNIX)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return -errno;
+	/* [::] means IPv6 only, as in nginx: ":port" binds 0.0.0.0 and [::] separately. */
+	if (a->ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+int listener_open(struct listener **out, struct worker *w, const struct addr *a,
+		  const char *frontend, struct weir_err *err)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	int r;
+
+	*out = NULL;
+	if (!l) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	l->magic = LISTENER_MAGIC;
+	l->w = w;
+	l->frontend = frontend;
+	addr_format((const struct sockaddr *)&a->ss, a->len, l->name, sizeof(l->name));
+	l->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		r = -errno;
+		err_set(err, "cannot listen on %s: %s", l->name, strerror(-r));
+		goto fail;
+	}
+	r = set_options(l->fd, a);
+	if (r == 0 && addr_is_unix(a))
+		r = clear_stale_unix(a, err, l->name);
+	else if (r < 0)
+		err_set(err, "cannot listen on %s: %s", l->name, strerror(-r));
+	if (r < 0)
+		goto fail;
+	if (bind(l->fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
+	    listen(l->fd, SOMAXCONN) < 0) {
+		r = -errno;
+		err_set(err, "cannot listen on %s: %s", l->name, strerror(-r));
+		goto fail;
+	}
+	l->unlink_path = addr_is_unix(a);
+	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) == 0 && !addr_is_unix(a))
+		addr_format((const struct sockaddr *)&bound, blen, l->name, sizeof(l->name));
+	ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+	ev_init(&l->backoff, backoff_cb);
+	ev_io_start(w->loop, &l->io);
+	*out = l;
+	return 0;
+fail:
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+	return r;
+}
+
+void listener_close(struct listener *l)
+{
+	assert(l->magic == LISTENER_MAGIC);
+	ev_io_stop(l->w->loop, &l->io);
+	ev_timer_stop(l->w->loop, &l->backoff);
+	if (l->unlink_path)
+		(void)unlink(l->name + strlen("unix:"));
+	close(l->fd);
+	l->magic = 0;
+	free(l);
+}

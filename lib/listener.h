@@ -1,0 +1,31 @@
+/* A listening socket and its accept loop. */
+#ifndef WEIR_LISTENER_H
+#define WEIR_LISTENER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "util.h"
+
+struct worker;
+
+struct listener {
+	uint32_t magic;
+	int fd;
+	ev_io io;
+	ev_timer backoff; /* accepting paused after a resource error */
+	struct worker *w;
+	const char *frontend;	  /* name used in logs; outlives the listener */
+	char name[ADDR_TEXT_MAX]; /* the bound address, port 0 resolved */
+	bool unlink_path;	  /* a unix socket file we created */
+	bool troubled;		  /* inside an accept error episode (logged once) */
+};
+
+/* Bind and listen on `a`, ready to accept (watcher started). */
+int listener_open(struct listener **out, struct worker *w, const struct addr *a,
+		  const char *frontend, struct weir_err *err) WEIR_WUR;
+void listener_close(struct listener *l);
+
+#endif

@@ -1,0 +1,112 @@
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+/* Reads per readiness event: enough to move bulk data, few enough to keep the loop fair. */
+#define RELAY_READS_PER_EVENT 4
+
+void relay_init(struct relay *r, int src, int dst)
+{
+	memset(r, 0, sizeof(*r));
+	r->src = src;
+	r->dst = dst;
+	r->state = RELAY_READING;
+}
+
+void relay_release(struct relay *r, struct relay_ctx *ctx)
+{
+	if (r->buf) {
+		bufpool_put(ctx->pool, r->buf);
+		r->buf = NULL;
+	}
+	r->off = r->len = 0;
+}
+
+static void pass_eof(struct relay *r)
+{
+	/* The consumer may already be gone (ENOTCONN): nothing left to tell it then. */
+	(void)shutdown(r->dst, SHUT_WR);
+	r->state = RELAY_DONE;
+}
+
+/* Write what we can; -1 with errno set on a real failure, else the count (maybe 0). */
+static ssize_t send_some(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	do
+		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return w;
+}
+
+static enum relay_fault fault(struct relay *r, enum relay_fault which)
+{
+	r->error = errno;
+	return which;
+}
+
+enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx)
+{
+	size_t size = ctx->pool->size;
+
+	for (int i = 0; i < RELAY_READS_PER_EVENT && r->state == RELAY_READING; i++) {
+		ssize_t n = read(r->src, ctx->scratch, size), w;
+
+		if (n == 0) {
+			pass_eof(r);
+			break;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return fault(r, RELAY_FAULT_SRC);
+		}
+		w = send_some(r->dst, ctx->scratch, (size_t)n);
+		if (w < 0)
+			return fault(r, RELAY_FAULT_DST);
+		r->bytes += (uint64_t)w;
+		if (w < n) {
+			/* The consumer is full: keep the rest and stop reading until it drains. */
+			r->buf = bufpool_get(ctx->pool);
+			if (!r->buf) {
+				errno = ENOMEM;
+				return fault(r, RELAY_FAULT_DST);
+			}
+			r->len = (uint32_t)(n - w);
+			r->off = 0;
+			memcpy(r->buf, ctx->scratch + w, r->len);
+			r->state = RELAY_BLOCKED;
+			r->pauses++;
+			break;
+		}
+		if ((size_t)n < size)
+			break; /* the socket is most likely empty: skip the read that says EAGAIN */
+	}
+	return RELAY_FAULT_NONE;
+}
+
+enum relay_fault relay_on_writable(struct relay *r, struct relay_ctx *ctx)
+{
+	ssize_t w;
+
+	assert(relay_wants_write(r) && r->off < r->len);
+	w = send_some(r->dst, r->buf + r->off, r->len - r->off);
+	if (w < 0)
+		return fault(r, RELAY_FAULT_DST);
+	r->off += (uint32_t)w;
+	r->bytes += (uint64_t)w;
+	if (r->off == r->len) {
+		relay_release(r, ctx);
+		r->state = RELAY_READING;
+	}
+	return RELAY_FAULT_NONE;
+}

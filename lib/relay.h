@@ -1,0 +1,75 @@
+/*
+ * One direction of a proxied connection: bytes read from a producer socket are written to a
+ * consumer socket. The common case costs one read into the loop's scratch buffer and one
+ * write; only what the consumer does not take is copied into a pooled buffer, and while that
+ * buffer holds bytes the producer is not read (backpressure). Memory per direction is thus
+ * bounded by the buffer size. EOF from the producer becomes shutdown(SHUT_WR) on the consumer
+ * (half-close); since the producer is not read while bytes are pending, EOF is only ever seen
+ * after every earlier byte was written.
+ *
+ * The relay does not know about event loops: it says what it wants (relay_wants_read/write)
+ * and its owner watches the descriptors accordingly.
+ */
+#ifndef WEIR_RELAY_H
+#define WEIR_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bufpool.h"
+#include "util.h"
+
+enum relay_state {
+	RELAY_READING,	/* nothing pending: the producer is read */
+	RELAY_BLOCKED, /* bytes pending for the consumer: the producer is not read */
+	RELAY_DONE,    /* EOF passed on; nothing more will move this way */
+};
+
+/* Which socket failed, when a pump returns an error. */
+enum relay_fault {
+	RELAY_FAULT_NONE,
+	RELAY_FAULT_SRC, /* reading the producer failed (usually a reset) */
+	RELAY_FAULT_DST, /* writing the consumer failed (reset, broken pipe) */
+};
+
+struct relay {
+	int src, dst;
+	enum relay_state state;
+	char *buf; /* pooled, only while BLOCKED */
+	uint32_t off, len;
+	uint64_t bytes;	 /* delivered to the consumer */
+	uint32_t pauses; /* times the producer was paused for a slow consumer */
+	int error;	 /* errno of the fault */
+};
+
+/* What every relay of a loop shares. */
+struct relay_ctx {
+	struct bufpool *pool;
+	char *scratch; /* pool->size bytes */
+};
+
+void relay_init(struct relay *r, int src, int dst);
+/* Return the pending buffer, if any, to the pool. */
+void relay_release(struct relay *r, struct relay_ctx *ctx);
+
+/* The producer is readable. Returns RELAY_FAULT_NONE or which side failed. */
+enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx) WEIR_WUR;
+/* The consumer is writable. */
+enum relay_fault relay_on_writable(struct relay *r, struct relay_ctx *ctx) WEIR_WUR;
+
+static inline bool relay_wants_read(const struct relay *r)
+{
+	return r->state == RELAY_READING;
+}
+
+static inline bool relay_wants_write(const struct relay *r)
+{
+	return r->state == RELAY_BLOCKED;
+}
+
+static inline bool relay_done(const struct relay *r)
+{
+	return r->state == RELAY_DONE;
+}
+
+#endif

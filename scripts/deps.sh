@@ -1,0 +1,33 @@
+# Sourced by scripts/quickstart and scripts/check: install, once, what building and testing
+# weir needs on Debian 12. Nothing is assumed to be on the machine beforehand.
+
+WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev libcmocka-dev mandoc iproute2"
+
+deps_install() {
+	missing=""
+	for pkg in $WEIR_BUILD_DEPS; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" ||
+			missing="$missing $pkg"
+	done
+	[ -n "$missing" ] || return 0
+	echo "==> installing:$missing"
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null 2>&1 || {
+			echo "error: need root (or sudo) to install:$missing" >&2
+			return 1
+		}
+		sudo="sudo"
+	fi
+	# shellcheck disable=SC2086
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+}
+
+# Generate ./configure once per checkout (or when configure.ac/Makefile.am change).
+deps_bootstrap() {
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt Makefile.in ]; then
+		echo "==> autoreconf"
+		autoreconf -fi
+	fi
+}

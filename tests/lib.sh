@@ -1,0 +1,105 @@
+# Sourced by the integration tests: a temp dir, processes started and stopped by pid, bounded
+# waits. Exit status: 0 pass, 1 fail, 77 skip, 99 hard error (automake's convention).
+set -eu
+
+: "${WEIR:?run through make check, or set WEIR to the weir binary}"
+: "${TCPKIT:?run through make check, or set TCPKIT to tests/tcpkit}"
+: "${WEIR_SANITIZED:=no}"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-test.XXXXXX")
+PIDS=""
+
+cleanup() {
+	for p in $PIDS; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in $PIDS; do
+		stop_wait "$p" 50 || kill -KILL "$p" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 99' INT TERM HUP
+
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -s "$TMP/weir.log" ]; then
+		echo "--- last lines of weir's log:" >&2
+		tail -n 20 "$TMP/weir.log" >&2
+	fi
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+# stop_wait PID TENTHS: wait up to TENTHS/10 s for PID to exit; false if it is still there.
+stop_wait() {
+	i=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ "$i" -lt "$2" ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+forget_pid() {
+	PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
+}
+
+# wait_for CMD...: run CMD every 0.1 s until it succeeds, at most 10 s.
+wait_for() {
+	i=0
+	until "$@"; do
+		[ "$i" -lt 100 ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# start_server NAME MODE [ARGS...]: a tcpkit server on 127.0.0.1; sets SERVER_PORT, SERVER_PID.
+start_server() {
+	name=$1
+	mode=$2
+	shift 2
+	"$TCPKIT" server 127.0.0.1:0 --port-file "$TMP/$name.port" --mode "$mode" "$@" \
+		2>>"$TMP/$name.log" &
+	SERVER_PID=$!
+	PIDS="$PIDS $SERVER_PID"
+	wait_for test -s "$TMP/$name.port" || fail "server $name did not start"
+	SERVER_PORT=$(cat "$TMP/$name.port")
+}
+
+# start_weir ARGS...: weir listening on 127.0.0.1:0 plus ARGS; sets WEIR_PORT, WEIR_PID.
+start_weir() {
+	: >"$TMP/weir.log"
+	"$WEIR" -l 127.0.0.1:0 "$@" 2>>"$TMP/weir.log" &
+	WEIR_PID=$!
+	PIDS="$PIDS $WEIR_PID"
+	wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start"
+	WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" |
+		head -n 1)
+}
+
+# stop_weir: SIGTERM, then weir must exit 0 within 5 s.
+stop_weir() {
+	kill -TERM "$WEIR_PID"
+	stop_wait "$WEIR_PID" 50 || fail "weir did not exit within 5 s of SIGTERM"
+	status=0
+	wait "$WEIR_PID" || status=$?
+	forget_pid "$WEIR_PID"
+	[ "$status" -eq 0 ] || fail "weir exited $status after SIGTERM, expected 0"
+}
+
+# rss_kb PID: resident memory in KiB.
+rss_kb() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+# closed_lines: weir's per-connection log lines.
+closed_lines() {
+	grep ' closed client=' "$TMP/weir.log" || true
+}

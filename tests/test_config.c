@@ -1,0 +1,179 @@
+/* The command line: every key, repeated keys, server options and each kind of usage error. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+#define ARGS(...) ((char *[]){"weir", __VA_ARGS__, NULL})
+
+static int parse(char **argv, struct weir_config *cfg, enum config_action *action,
+		 struct weir_err *err)
+{
+	int argc = 0;
+
+	while (argv[argc])
+		argc++;
+	assert_int_equal(config_init(cfg), 0);
+	err->msg[0] = '\0';
+	return config_parse_args(cfg, argc, argv, action, err);
+}
+
+static void defaults_come_from_the_table(void **state)
+{
+	struct weir_config cfg;
+
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(cfg.connect_timeout_ms, 5000);
+	assert_int_equal(cfg.buffer_size, 65536);
+	assert_int_equal(cfg.log_level, WLOG_INFO);
+	/* Every default is itself a valid value, written as the man page shows it. */
+	for (size_t i = 0; i < config_n_keys; i++) {
+		char buf[64];
+		if (!config_keys[i].def)
+			continue;
+		config_format_value(&cfg, &config_keys[i], buf, sizeof(buf));
+		assert_string_equal(buf, config_keys[i].def);
+	}
+	config_free(&cfg);
+}
+
+static void full_command_line(void **state)
+{
+	char **argv = ARGS("-l", "127.0.0.1:8080", "--listen", "[::1]:8080", "-b",
+			   "10.0.0.1:80,weight=3,maxconn=100", "--backend", "10.0.0.2:80,backup",
+			   "--connect-timeout", "250ms", "--buffer-size", "16k", "--log-level",
+			   "debug");
+	struct weir_config cfg;
+	enum config_action action;
+	struct weir_err err;
+
+	assert_int_equal(parse(argv, &cfg, &action, &err), 0);
+	assert_int_equal(action, CONFIG_RUN);
+	assert_int_equal(cfg.n_listens, 2);
+	assert_string_equal(cfg.listens[1], "[::1]:8080");
+	assert_int_equal(cfg.n_servers, 2);
+	assert_string_equal(cfg.servers[0].addr, "10.0.0.1:80");
+	assert_int_equal(cfg.servers[0].weight, 3);
+	assert_int_equal(cfg.servers[0].maxconn, 100);
+	assert_false(cfg.servers[0].backup);
+	assert_int_equal(cfg.servers[1].weight, 1);
+	assert_true(cfg.servers[1].backup);
+	assert_int_equal(cfg.connect_timeout_ms, 250);
+	assert_int_equal(cfg.buffer_size, 16384);
+	assert_int_equal(cfg.log_level, WLOG_DEBUG);
+	config_free(&cfg);
+}
+
+static void actions(void **state)
+{
+	struct weir_config cfg;
+	enum config_action action;
+	struct weir_err err;
+
+	assert_int_equal(parse(ARGS("--help"), &cfg, &action, &err), 0);
+	assert_int_equal(action, CONFIG_HELP);
+	config_free(&cfg);
+	assert_int_equal(parse(ARGS("-V"), &cfg, &action, &err), 0);
+	assert_int_equal(action, CONFIG_VERSION);
+	config_free(&cfg);
+	assert_int_equal(parse(ARGS("-t", "-l", ":1", "-b", "h:2"), &cfg, &action, &err), 0);
+	assert_int_equal(action, CONFIG_CHECK);
+	config_free(&cfg);
+}
+
+static void server_spec_forms(void **state)
+{
+	struct server_spec s;
+	struct weir_err err;
+
+	/* The config file separates options with blanks instead of commas. */
+	assert_int_equal(config_parse_server("10.0.0.1:8080 weight=3  backup", &s, &err), 0);
+	assert_string_equal(s.addr, "10.0.0.1:8080");
+	assert_int_equal(s.weight, 3);
+	assert_true(s.backup);
+	free(s.addr);
+	assert_int_equal(config_parse_server("[::1]:80,weight=0,maxconn=0", &s, &err), 0);
+	assert_int_equal(s.weight, 0);
+	free(s.addr);
+}
+
+static void usage_errors(void **state)
+{
+	static const struct {
+		char *argv[8];
+		const char *says;
+	} bad[] = {
+		{{"weir", "--bogus"}, "unknown option '--bogus'"},
+		{{"weir", "-x"}, "unknown option '-x'"},
+		{{"weir", "-l"}, "needs a value"},
+		{{"weir", "-b", "h:1", "--connect-timeout"}, "needs a value"},
+		{{"weir", "-b", "h:1"}, "give at least one -l"},
+		{{"weir", "-l", ":1"}, "give at least one -b"},
+		{{"weir", "-l", ":1", "-b", "h:1", "extra"}, "unexpected argument 'extra'"},
+		{{"weir", "-l", "nonsense", "-b", "h:1"}, "listen: address 'nonsense'"},
+		{{"weir", "-l", ":1", "-b", ":80"}, "needs a host"},
+		{{"weir", "-l", ":1", "-b", "h:1,weight=257"}, "weight must be a number from 0"},
+		{{"weir", "-l", ":1", "-b", "h:1,weight=x"}, "weight must be"},
+		{{"weir", "-l", ":1", "-b", "h:1,maxconn=-1"}, "maxconn must be"},
+		{{"weir", "-l", ":1", "-b", "h:1,weight=1,weight=2"}, "given twice"},
+		{{"weir", "-l", ":1", "-b", "h:1,fast"}, "unknown option 'fast'"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--connect-timeout", "5x"}, "not a duration"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--connect-timeout", "0"}, "out of range"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--buffer-size", "1g"}, "out of range"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--buffer-size", "big"}, "not a size"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--log-level", "loud"}, "not one of"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct weir_config cfg;
+		enum config_action action;
+		struct weir_err err;
+
+		assert_int_equal(parse((char **)bad[i].argv, &cfg, &action, &err), -EINVAL);
+		if (!strstr(err.msg, bad[i].says))
+			fail_msg("case %zu: message '%s' lacks '%s'", i, err.msg, bad[i].says);
+		config_free(&cfg);
+	}
+}
+
+static void parsing_twice_starts_afresh(void **state)
+{
+	struct weir_config cfg;
+	enum config_action action;
+	struct weir_err err;
+
+	/* getopt keeps state between calls; a second parse must not inherit it. */
+	assert_int_equal(parse(ARGS("-l", ":1", "-b", "h:1"), &cfg, &action, &err), 0);
+	config_free(&cfg);
+	assert_int_equal(parse(ARGS("-l", ":2", "-b", "h:2"), &cfg, &action, &err), 0);
+	assert_string_equal(cfg.listens[0], ":2");
+	config_free(&cfg);
+}
+
+static void keys_are_found_by_name(void **state)
+{
+	assert_non_null(config_find("listen"));
+	assert_int_equal(config_find("listen")->short_name, 'l');
+	assert_non_null(config_find("connect-timeout"));
+	assert_null(config_find("listne"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults_come_from_the_table),
+		cmocka_unit_test(full_command_line),
+		cmocka_unit_test(actions),
+		cmocka_unit_test(server_spec_forms),
+		cmocka_unit_test(usage_errors),
+		cmocka_unit_test(parsing_twice_starts_afresh),
+		cmocka_unit_test(keys_are_found_by_name),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
