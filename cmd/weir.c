@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/resource.h>
 
 #include "config.h"
@@ -100,28 +101,56 @@ static void print_summary(const struct weir_config *cfg, const struct pool *pool
 	printf("configuration ok\n");
 }
 
-static void raise_fd_limit(void)
+/* Raise the soft descriptor limit to the hard one; return the limit in force. */
+static uint64_t raise_fd_limit(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
+		return 1024;
 	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
 		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 			log_msg(WLOG_DEBUG, "cannot raise the descriptor limit: %s",
 				strerror(errno));
+			rl.rlim_cur = soft;
+		}
 	}
 	log_msg(WLOG_DEBUG, "descriptor limit %llu", (unsigned long long)rl.rlim_cur);
+	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX / 4 : (uint64_t)rl.rlim_cur;
 }
 
+/* --max-connections, or what the descriptor limit allows; warn when asked for more. */
+static uint64_t connection_limit(const struct weir_config *cfg, size_t n_listeners)
+{
+	uint64_t budget = worker_connection_budget(raise_fd_limit(), n_listeners);
+
+	if (cfg->max_connections == 0) {
+		log_msg(WLOG_DEBUG, "max-connections %llu (from the descriptor limit)",
+			(unsigned long long)budget);
+		return budget;
+	}
+	if (cfg->max_connections > budget)
+		log_msg(WLOG_WARN,
+			"max-connections %llu is more than the descriptor limit allows (%llu); "
+			"clients beyond that are closed at once",
+			(unsigned long long)cfg->max_connections, (unsigned long long)budget);
+	return cfg->max_connections;
+}
+
+/* First SIGTERM/SIGINT: drain. A second one: stop now. */
 static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	struct worker *w = sig->data;
 
-	log_msg(WLOG_INFO, "%s: stopping", strsignal(sig->signum));
-	worker_stop(w);
-	ev_break(loop, EVBREAK_ALL);
+	if (w->state == WORKER_RUNNING) {
+		log_msg(WLOG_INFO, "%s: stopping", strsignal(sig->signum));
+		worker_drain(w);
+	} else {
+		log_msg(WLOG_INFO, "%s again: stopping now", strsignal(sig->signum));
+		worker_stop(w);
+	}
 }
 
 static int run(const struct weir_config *cfg, struct pool *pool)
@@ -136,8 +165,7 @@ static int run(const struct weir_config *cfg, struct pool *pool)
 		fprintf(stderr, "weir: cannot start the event loop\n");
 		return EXIT_OSERR;
 	}
-	raise_fd_limit();
-	if (worker_init(&w, loop, cfg, pool, &err) < 0) {
+	if (worker_init(&w, loop, cfg, pool, connection_limit(cfg, cfg->n_listens), &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return EXIT_OSERR;
 	}

@@ -18,6 +18,14 @@ const struct config_key config_keys[] = {
 	 "proxy to SERVER: ADDR[,weight=N][,maxconn=N][,backup]"},
 	{"connect-timeout", 0, CT_DURATION, OFF(connect_timeout_ms), "5s", 1, 3600000, "DUR",
 	 "give up connecting to a server after DUR"},
+	{"idle-timeout", 0, CT_DURATION, OFF(idle_timeout_ms), "5m", 0, 30 * 86400000ULL, "DUR",
+	 "close connections with no bytes moving for DUR (0: never)"},
+	{"linger-timeout", 0, CT_DURATION, OFF(linger_timeout_ms), NULL, 0, 30 * 86400000ULL,
+	 "DUR", "the same for half-closed connections (default: idle-timeout)"},
+	{"drain-timeout", 0, CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 86400000, "DUR",
+	 "on SIGTERM, let connections finish for up to DUR"},
+	{"max-connections", 0, CT_COUNT, OFF(max_connections), "auto", 1, 10000000, "N",
+	 "stop accepting at N open connections"},
 	{"buffer-size", 0, CT_SIZE, OFF(buffer_size), "64k", 1024, 64 << 20, "SIZE",
 	 "bytes buffered per direction of a connection"},
 	{"log-level", 0, CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "LEVEL",
@@ -160,7 +168,15 @@ static int set_number(void *field, const struct config_key *key, const char *val
 	uint64_t v;
 	int r;
 
-	if (key->type == CT_DURATION) {
+	if (key->type == CT_COUNT) {
+		if (strcmp(value, "auto") == 0) {
+			*(uint64_t *)field = 0;
+			return 0;
+		}
+		r = units_parse_uint(value, &v);
+		snprintf(lo, sizeof(lo), "%llu", (unsigned long long)key->min);
+		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)key->max);
+	} else if (key->type == CT_DURATION) {
 		r = units_parse_duration(value, &v);
 		units_format_duration(key->min, lo, sizeof(lo));
 		units_format_duration(key->max, hi, sizeof(hi));
@@ -172,7 +188,8 @@ static int set_number(void *field, const struct config_key *key, const char *val
 	if (r == -EINVAL) {
 		err_set(err, "%s: '%s' is not a %s", key->name, value,
 			key->type == CT_DURATION ? "duration (like 250ms, 5s, 2m, 1h)"
-						 : "size (like 4096, 64k, 1m)");
+			: key->type == CT_SIZE	 ? "size (like 4096, 64k, 1m)"
+						 : "whole number or 'auto'");
 		return r;
 	}
 	if (r < 0 || v < key->min || v > key->max) {
@@ -199,6 +216,7 @@ int config_set(struct weir_config *cfg, const struct config_key *key, const char
 		break;
 	case CT_DURATION:
 	case CT_SIZE:
+	case CT_COUNT:
 		return set_number(field, key, value, err);
 	case CT_LOGLEVEL:
 		r = log_level_parse(value, field);
@@ -226,6 +244,12 @@ void config_format_value(const struct weir_config *cfg, const struct config_key 
 	case CT_SIZE:
 		units_format_size(*(const uint64_t *)field, buf, len);
 		break;
+	case CT_COUNT:
+		if (*(const uint64_t *)field == 0)
+			snprintf(buf, len, "auto");
+		else
+			snprintf(buf, len, "%llu", *(const unsigned long long *)field);
+		break;
 	case CT_LOGLEVEL:
 		snprintf(buf, len, "%s", log_level_name(*(const enum wlog_level *)field));
 		break;
@@ -237,6 +261,7 @@ void config_format_value(const struct weir_config *cfg, const struct config_key 
 int config_init(struct weir_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->linger_timeout_ms = CONFIG_UNSET;
 	for (size_t i = 0; i < config_n_keys; i++) {
 		if (!config_keys[i].def)
 			continue;
@@ -329,6 +354,8 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv,
 		err_set(err, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
+	if (cfg->linger_timeout_ms == CONFIG_UNSET)
+		cfg->linger_timeout_ms = cfg->idle_timeout_ms;
 	if (cfg->n_listens == 0) {
 		err_set(err, "nothing to listen on: give at least one -l ADDR");
 		return -EINVAL;

@@ -25,6 +25,10 @@ struct weir_config {
 	struct server_spec *servers;
 	size_t n_servers;
 	uint64_t connect_timeout_ms;
+	uint64_t idle_timeout_ms;   /* 0: never */
+	uint64_t linger_timeout_ms; /* 0: never; unset (CONFIG_UNSET): the idle timeout */
+	uint64_t drain_timeout_ms;
+	uint64_t max_connections; /* 0: derived from the descriptor limit */
 	uint64_t buffer_size;
 	enum wlog_level log_level;
 };
@@ -34,6 +38,7 @@ enum config_type {
 	CT_SERVER,   /* repeatable ADDR[,weight=N][,maxconn=N][,backup] */
 	CT_DURATION, /* uint64_t milliseconds */
 	CT_SIZE,     /* uint64_t bytes */
+	CT_COUNT,    /* uint64_t; "auto" is 0 */
 	CT_LOGLEVEL, /* enum wlog_level */
 };
 
@@ -47,6 +52,9 @@ struct config_key {
 	const char *arg;  /* placeholder in --help */
 	const char *help; /* one line for --help */
 };
+
+/* A scalar whose default is derived from another key once parsing is done. */
+#define CONFIG_UNSET UINT64_MAX
 
 extern const struct config_key config_keys[];
 extern const size_t config_n_keys;

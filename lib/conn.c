@@ -17,6 +17,7 @@
 #define CONN_MAX_ATTEMPTS 8
 
 enum conn_state {
+	CONN_QUEUED,	 /* every usable server is at its maxconn: waiting for a slot */
 	CONN_CONNECTING, /* a server connect is in flight; the client is not read yet */
 	CONN_RELAYING,	 /* bytes move both ways until both relays are done */
 };
@@ -29,17 +30,21 @@ enum conn_end {
 	END_SERVER_RESET,
 	END_CONNECT_FAILED, /* every server tried refused or failed */
 	END_CONNECT_TIMEOUT,
-	END_NO_SERVER, /* no server could take the client */
-	END_LOCAL_ERROR, /* weir itself ran out of something (descriptors, memory) */
-	END_SHUTDOWN,	 /* weir stopped */
+	END_NO_SERVER,	   /* no server could take the client */
+	END_QUEUE_TIMEOUT, /* every server stayed full for the connect timeout */
+	END_IDLE,	   /* no bytes either way for the idle timeout */
+	END_LINGER,	   /* half-closed and idle for the linger timeout */
+	END_LOCAL_ERROR,   /* weir itself ran out of something (descriptors, memory) */
+	END_SHUTDOWN,	   /* weir stopped */
 };
 
 static const char *const end_names[] = {
 	[END_CLIENT_CLOSED] = "client-closed",	   [END_SERVER_CLOSED] = "server-closed",
 	[END_CLIENT_RESET] = "client-reset",	   [END_SERVER_RESET] = "server-reset",
 	[END_CONNECT_FAILED] = "connect-failed",   [END_CONNECT_TIMEOUT] = "connect-timeout",
-	[END_NO_SERVER] = "no-server",		   [END_LOCAL_ERROR] = "local-error",
-	[END_SHUTDOWN] = "shutdown",
+	[END_NO_SERVER] = "no-server",		   [END_QUEUE_TIMEOUT] = "queue-timeout",
+	[END_IDLE] = "idle",			   [END_LINGER] = "linger",
+	[END_LOCAL_ERROR] = "local-error",	   [END_SHUTDOWN] = "shutdown",
 };
 
 struct side {
@@ -62,12 +67,13 @@ struct conn {
 	enum conn_end connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
 	uint8_t n_tried;
 	struct worker *w;
-	struct idle_entry activity;
+	struct idle_entry activity; /* in w->active, or w->lingering once eof_seen */
+	struct idle_entry queued;   /* in w->queue while CONN_QUEUED */
 	const char *frontend;
 	struct side client, server;
 	struct relay up;   /* client -> server */
 	struct relay down; /* server -> client */
-	ev_timer timer;	   /* connect timeout */
+	ev_timer timer;	   /* queue or connect timeout */
 	struct server *srv;
 	struct server *tried[CONN_MAX_ATTEMPTS];
 	ev_tstamp t_start, t_connected;
@@ -83,6 +89,19 @@ struct conn *conn_of_entry(struct idle_entry *e)
 
 	assert(c->magic == CONN_MAGIC);
 	return c;
+}
+
+struct conn *conn_of_queue_entry(struct idle_entry *e)
+{
+	struct conn *c = container_of(e, struct conn, queued);
+
+	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
+	return c;
+}
+
+static struct idle_list *activity_list(struct conn *c)
+{
+	return c->eof_seen ? &c->w->lingering : &c->w->active;
 }
 
 static void side_want(struct conn *c, struct side *s, int events)
@@ -154,9 +173,12 @@ static void log_close(struct conn *c, enum conn_end end)
 static void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
+	bool slot_freed = c->srv != NULL;
 
 	assert(c->magic == CONN_MAGIC);
 	ev_timer_stop(w->loop, &c->timer);
+	if (c->state == CONN_QUEUED)
+		idle_list_remove(&w->queue, &c->queued);
 	close_side(c, &c->server, end == END_CLIENT_RESET);
 	close_side(c, &c->client, end == END_SERVER_RESET);
 	relay_release(&c->up, &w->relay);
@@ -164,14 +186,20 @@ static void conn_close(struct conn *c, enum conn_end end)
 	log_close(c, end);
 	if (c->srv)
 		c->srv->active--;
-	idle_list_remove(&w->conns, &c->activity);
+	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = 0;
 	free(c);
+	worker_conn_closed(w, slot_freed);
 }
 
 void conn_shutdown(struct conn *c)
 {
 	conn_close(c, END_SHUTDOWN);
+}
+
+void conn_expire(struct conn *c)
+{
+	conn_close(c, c->eof_seen ? END_LINGER : END_IDLE);
 }
 
 /* Something happened on the socket of `side`; `out` reads from it, `in` writes to it. */
@@ -196,10 +224,15 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 		conn_close(c, client_failed ? END_CLIENT_RESET : END_SERVER_RESET);
 		return;
 	}
-	idle_list_touch(&c->w->conns, &c->activity, ev_now(c->w->loop));
 	if (!out_was_done && relay_done(out) && !c->eof_seen) {
+		/* Half-closed from now on: the linger timeout applies instead of the idle one. */
+		idle_list_remove(&c->w->active, &c->activity);
 		c->eof_seen = true;
 		c->first_eof = client_side ? END_CLIENT_CLOSED : END_SERVER_CLOSED;
+		idle_list_push(&c->w->lingering, &c->activity, ev_now(c->w->loop));
+		worker_conn_half_closed(c->w);
+	} else {
+		idle_list_touch(activity_list(c), &c->activity, ev_now(c->w->loop));
 	}
 	if (relay_done(&c->up) && relay_done(&c->down)) {
 		conn_close(c, c->first_eof);
@@ -266,8 +299,11 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct conn *c = container_of(t, struct conn, timer);
 
-	assert(c->magic == CONN_MAGIC && c->state == CONN_CONNECTING);
-	conn_connect_failed(c, ETIMEDOUT, END_CONNECT_TIMEOUT);
+	assert(c->magic == CONN_MAGIC && c->state != CONN_RELAYING);
+	if (c->state == CONN_QUEUED)
+		conn_close(c, END_QUEUE_TIMEOUT);
+	else
+		conn_connect_failed(c, ETIMEDOUT, END_CONNECT_TIMEOUT);
 }
 
 /*
@@ -289,6 +325,7 @@ static int conn_start_connect(struct conn *c, struct server *s)
 		close(fd);
 		return r;
 	}
+	c->state = CONN_CONNECTING;
 	c->server.fd = fd;
 	c->srv = s;
 	s->active++;
@@ -325,7 +362,24 @@ static void conn_connect_next(struct conn *c)
 		s->connect_failures++;
 		c->connect_fail = END_CONNECT_FAILED;
 	}
+	if (c->n_tried == 0 && pool_full(c->w->pool)) {
+		/* Wait for a slot, as long as a connect may take; conn_dequeue resumes. */
+		c->state = CONN_QUEUED;
+		idle_list_push(&c->w->queue, &c->queued, ev_now(c->w->loop));
+		ev_timer_set(&c->timer, (ev_tstamp)c->w->cfg->connect_timeout_ms / 1e3, 0.);
+		ev_timer_start(c->w->loop, &c->timer);
+		return;
+	}
 	conn_close(c, c->n_tried ? c->connect_fail : END_NO_SERVER);
+}
+
+void conn_dequeue(struct conn *c)
+{
+	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
+	idle_list_remove(&c->w->queue, &c->queued);
+	ev_timer_stop(c->w->loop, &c->timer);
+	c->state = CONN_CONNECTING;
+	conn_connect_next(c);
 }
 
 void conn_accept(struct worker *w, const char *frontend, int fd, const struct sockaddr *peer,
@@ -353,6 +407,7 @@ void conn_accept(struct worker *w, const char *frontend, int fd, const struct so
 	ev_io_init(&c->client.io, client_io_cb, fd, 0);
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);
-	idle_list_push(&w->conns, &c->activity, c->t_start);
+	idle_list_push(&w->active, &c->activity, c->t_start);
+	worker_conn_opened(w);
 	conn_connect_next(c);
 }

@@ -16,9 +16,14 @@ void conn_accept(struct worker *w, const char *frontend, int fd, const struct so
 
 /* Close a connection at once, as weir stops. */
 void conn_shutdown(struct conn *c);
+/* Close a connection whose idle (or, half-closed, linger) timeout has passed. */
+void conn_expire(struct conn *c);
+/* A server slot freed up: a client waiting in the worker's queue tries again. */
+void conn_dequeue(struct conn *c);
 
-/* The connection an activity-list entry belongs to. */
+/* The connection an entry of the worker's activity lists, or of its queue, belongs to. */
 struct idle_entry;
 struct conn *conn_of_entry(struct idle_entry *e);
+struct conn *conn_of_queue_entry(struct idle_entry *e);
 
 #endif

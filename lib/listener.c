@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "reserve.h"
 #include "listener.h"
 #include "log.h"
 #include "worker.h"
@@ -46,11 +47,14 @@ static int clear_stale_unix(const struct addr *a, struct weir_err *err, const ch
 	return r;
 }
 
-static void listener_pause(struct listener *l)
+/* Accepting stops for a short back-off after a resource error, so it can never spin. */
+static void listener_back_off(struct listener *l)
 {
 	ev_io_stop(l->w->loop, &l->io);
-	ev_timer_set(&l->backoff, LISTENER_BACKOFF, 0.);
-	ev_timer_start(l->w->loop, &l->backoff);
+	if (!ev_is_active(&l->backoff)) {
+		ev_timer_set(&l->backoff, LISTENER_BACKOFF, 0.);
+		ev_timer_start(l->w->loop, &l->backoff);
+	}
 }
 
 static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -58,7 +62,17 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct listener *l = container_of(t, struct listener, backoff);
 
 	assert(l->magic == LISTENER_MAGIC);
-	ev_io_start(loop, &l->io);
+	if (!l->held)
+		ev_io_start(loop, &l->io);
+}
+
+void listener_hold(struct listener *l, bool hold)
+{
+	l->held = hold;
+	if (hold)
+		ev_io_stop(l->w->loop, &l->io);
+	else if (!ev_is_active(&l->backoff))
+		ev_io_start(l->w->loop, &l->io);
 }
 
 static bool accept_error_is_transient(int error)
@@ -82,32 +96,80 @@ static bool accept_error_is_transient(int error)
 	}
 }
 
+/*
+ * Out of descriptors: give up the spare, accept the pending client into its slot and close
+ * it at once, so it sees a prompt close instead of waiting in the backlog, then take the
+ * spare back. False if there was no spare to give (taking it back failed earlier and still
+ * fails) or nothing was pending.
+ */
+static bool shed_one(struct listener *l)
+{
+	struct reserve *spare = &l->w->spare;
+	int fd;
+
+	if (!reserve_available(spare) && reserve_acquire(spare) < 0)
+		return false;
+	reserve_release(spare);
+	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		l->w->shed++;
+	}
+	/* Best effort: if the slot was taken meanwhile, the next shed tries again. */
+	if (reserve_acquire(spare) < 0)
+		log_msg(WLOG_DEBUG, "spare descriptor not taken back yet; will retry");
+	return fd >= 0;
+}
+
+/* Log the first error of an episode only: under a flood, one line, not one per client. */
+static void note_trouble(struct listener *l, int error)
+{
+	if (l->trouble == error)
+		return;
+	l->trouble = error;
+	if (error == EMFILE || error == ENFILE)
+		log_msg(WLOG_WARN,
+			"accept on %s: %s; closing new clients at once until descriptors free up",
+			l->name, strerror(error));
+	else
+		log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", l->name, strerror(error));
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct listener *l = container_of(io, struct listener, io);
+	bool shed = false;
 
 	assert(l->magic == LISTENER_MAGIC);
-	for (int i = 0; i < LISTENER_BATCH; i++) {
+	for (int i = 0; i < LISTENER_BATCH && !l->held; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int error = errno;
 
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (accept_error_is_transient(errno))
-				continue;
-			if (!l->troubled)
-				log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", l->name,
-					strerror(errno));
-			l->troubled = true;
-			listener_pause(l);
-			return;
+		if (fd >= 0) {
+			if (l->trouble)
+				log_msg(WLOG_INFO, "accept on %s works again (%llu clients shed)",
+					l->name, (unsigned long long)l->w->shed);
+			l->trouble = 0;
+			conn_accept(l->w, l->frontend, fd, (struct sockaddr *)&peer, len);
+			continue;
 		}
-		l->troubled = false;
-		conn_accept(l->w, l->frontend, fd, (struct sockaddr *)&peer, len);
+		if (error == EAGAIN || error == EWOULDBLOCK)
+			break;
+		if (accept_error_is_transient(error))
+			continue;
+		note_trouble(l, error);
+		if ((error == EMFILE || error == ENFILE) && shed_one(l)) {
+			shed = true;
+			continue;
+		}
+		listener_back_off(l);
+		return;
 	}
+	if (shed)
+		listener_back_off(l);
 }
 
 static int set_options(int fd, const struct addr *a)

@@ -20,12 +20,16 @@ struct listener {
 	const char *frontend;	  /* name used in logs; outlives the listener */
 	char name[ADDR_TEXT_MAX]; /* the bound address, port 0 resolved */
 	bool unlink_path;	  /* a unix socket file we created */
-	bool troubled;		  /* inside an accept error episode (logged once) */
+	bool held;		  /* not accepting: the worker is at its connection limit */
+	int trouble;		  /* errno of the accept error episode under way (logged once) */
 };
 
 /* Bind and listen on `a`, ready to accept (watcher started). */
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		  const char *frontend, struct weir_err *err) WEIR_WUR;
 void listener_close(struct listener *l);
+
+/* Stop (true) or resume (false) accepting, for the connection limit. */
+void listener_hold(struct listener *l, bool hold);
 
 #endif

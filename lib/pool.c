@@ -63,6 +63,21 @@ bool pool_usable(const struct server *s, const struct lb_pick *pick)
 	return true;
 }
 
+bool pool_full(const struct pool *pool)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct server *s = &pool->servers[i];
+		if (s->weight == 0)
+			continue;
+		if (!s->maxconn || s->active < s->maxconn)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_t n_exclude)
 {
 	struct lb_pick pick = {.exclude = exclude, .n_exclude = n_exclude, .backup = false};

@@ -60,6 +60,9 @@ void pool_fini(struct pool *pool);
 /* Whether `s` may take this client: right tier, not tried yet, weight > 0, under maxconn. */
 bool pool_usable(const struct server *s, const struct lb_pick *pick);
 
+/* Whether some server with weight > 0 exists and every such server is at its maxconn. */
+bool pool_full(const struct pool *pool);
+
 /* A server for a new client, primaries first; NULL if none can take it. */
 struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_t n_exclude);
 

@@ -10,13 +10,148 @@
 /* Free buffers a loop keeps for reuse; more are returned to the allocator. */
 #define WORKER_SPARE_BUFFERS 64
 
-int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
-		struct pool *pool, struct weir_err *err)
+uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners)
 {
+	uint64_t fixed = WORKER_FD_OVERHEAD + n_listeners;
+
+	return nofile > fixed + 2 ? (nofile - fixed) / 2 : 1;
+}
+
+/*
+ * Idle expiry. Every connection sits in `active` or, once half-closed, in `lingering`, each
+ * ordered by last activity because a touch moves it to the tail. So only the heads can be
+ * due, and one timer serves the whole loop: it fires at the earlier head's deadline, closes
+ * whatever is due and re-arms for the new heads. A touch never re-arms anything; if the head
+ * was touched since, the timer fires early, finds nothing due and re-arms. That keeps the
+ * per-read cost at a list splice, where a timer per connection would be re-armed on every
+ * read (libev's manual, "Be smart about timeouts").
+ */
+static double list_deadline(const struct idle_list *l, uint64_t timeout_ms)
+{
+	const struct idle_entry *head = idle_list_oldest(l);
+
+	return head && timeout_ms ? head->last + (double)timeout_ms / 1e3 : -1;
+}
+
+static void expiry_arm(struct worker *w)
+{
+	double a = list_deadline(&w->active, w->cfg->idle_timeout_ms);
+	double b = list_deadline(&w->lingering, w->cfg->linger_timeout_ms);
+	double due = a < 0 ? b : b < 0 ? a : a < b ? a : b;
+	double wait;
+
+	ev_timer_stop(w->loop, &w->expiry);
+	if (due < 0)
+		return;
+	wait = due - ev_now(w->loop);
+	ev_timer_set(&w->expiry, wait > 0 ? wait : 0, 0.);
+	ev_timer_start(w->loop, &w->expiry);
+}
+
+static void expire_list(struct worker *w, struct idle_list *l, uint64_t timeout_ms)
+{
+	double limit = ev_now(w->loop) - (double)timeout_ms / 1e3;
+	struct idle_entry *e;
+
+	if (!timeout_ms)
+		return;
+	while ((e = idle_list_oldest(l)) && e->last <= limit)
+		conn_expire(conn_of_entry(e));
+}
+
+static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, expiry);
+
+	expire_list(w, &w->active, w->cfg->idle_timeout_ms);
+	expire_list(w, &w->lingering, w->cfg->linger_timeout_ms);
+	if (w->state != WORKER_STOPPED)
+		expiry_arm(w);
+}
+
+static void hold_listeners(struct worker *w, bool hold)
+{
+	w->held = hold;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		listener_hold(w->listeners[i], hold);
+}
+
+void worker_conn_opened(struct worker *w)
+{
+	if (!ev_is_active(&w->expiry))
+		expiry_arm(w);
+	if (!w->held && worker_open_conns(w) >= w->max_conns) {
+		log_msg(WLOG_WARN, "%zu connections open: not accepting until some close",
+			worker_open_conns(w));
+		hold_listeners(w, true);
+	}
+}
+
+void worker_conn_half_closed(struct worker *w)
+{
+	/* The linger timeout may be shorter than the idle deadline the timer is set for. */
+	expiry_arm(w);
+}
+
+static void close_all(struct worker *w)
+{
+	struct idle_entry *e;
+
+	while ((e = idle_list_oldest(&w->lingering)) || (e = idle_list_oldest(&w->active)))
+		conn_shutdown(conn_of_entry(e));
+}
+
+static void worker_finish(struct worker *w)
+{
+	w->state = WORKER_STOPPED;
+	ev_timer_stop(w->loop, &w->drain);
+	ev_timer_stop(w->loop, &w->expiry);
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+void worker_conn_closed(struct worker *w, bool slot_freed)
+{
+	struct idle_entry *waiting;
+
+	if (w->state == WORKER_STOPPED)
+		return;
+	if (w->state == WORKER_DRAINING && worker_open_conns(w) == 0) {
+		log_msg(WLOG_INFO, "drained all %zu connections", w->drain_started_with);
+		worker_finish(w);
+		return;
+	}
+	if (w->held && worker_open_conns(w) < w->max_conns && w->state == WORKER_RUNNING) {
+		log_msg(WLOG_INFO, "below %llu connections: accepting again",
+			(unsigned long long)w->max_conns);
+		hold_listeners(w, false);
+	}
+	if (slot_freed && (waiting = idle_list_oldest(&w->queue)))
+		conn_dequeue(conn_of_queue_entry(waiting));
+}
+
+static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, drain);
+	size_t cut = worker_open_conns(w);
+
+	log_msg(WLOG_WARN, "drain timeout: drained %zu connections, cutting %zu",
+		w->drain_started_with - cut, cut);
+	w->state = WORKER_STOPPED;
+	close_all(w);
+	worker_finish(w);
+}
+
+int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
+		struct pool *pool, uint64_t max_conns, struct weir_err *err)
+{
+	int r;
+
 	memset(w, 0, sizeof(*w));
+	w->state = WORKER_RUNNING;
 	w->loop = loop;
 	w->cfg = cfg;
 	w->pool = pool;
+	w->max_conns = max_conns;
 	bufpool_init(&w->bufs, cfg->buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
 	w->relay.scratch = malloc(cfg->buffer_size);
@@ -24,7 +159,19 @@ int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	idle_list_init(&w->conns);
+	idle_list_init(&w->active);
+	idle_list_init(&w->lingering);
+	idle_list_init(&w->queue);
+	ev_init(&w->expiry, expiry_cb);
+	ev_init(&w->drain, drain_cb);
+	reserve_init(&w->spare);
+	r = reserve_acquire(&w->spare);
+	if (r < 0) {
+		err_set(err, "cannot reserve a spare descriptor: %s", strerror(-r));
+		free(w->relay.scratch);
+		w->relay.scratch = NULL;
+		return r;
+	}
 	return 0;
 }
 
@@ -56,20 +203,47 @@ int worker_listen(struct worker *w, const char *spec, struct weir_err *err)
 	return r;
 }
 
-void worker_stop(struct worker *w)
+static void close_listeners(struct worker *w)
 {
-	struct idle_entry *e;
-
 	for (size_t i = 0; i < w->n_listeners; i++)
 		listener_close(w->listeners[i]);
 	w->n_listeners = 0;
-	while ((e = idle_list_oldest(&w->conns)))
-		conn_shutdown(conn_of_entry(e));
+}
+
+void worker_drain(struct worker *w)
+{
+	if (w->state != WORKER_RUNNING)
+		return;
+	close_listeners(w);
+	w->state = WORKER_DRAINING;
+	w->drain_started_with = worker_open_conns(w);
+	if (w->drain_started_with == 0) {
+		worker_finish(w);
+		return;
+	}
+	log_msg(WLOG_INFO, "draining %zu connections for up to %.3gs", w->drain_started_with,
+		(double)w->cfg->drain_timeout_ms / 1e3);
+	ev_timer_set(&w->drain, (double)w->cfg->drain_timeout_ms / 1e3, 0.);
+	ev_timer_start(w->loop, &w->drain);
+}
+
+void worker_stop(struct worker *w)
+{
+	size_t open = worker_open_conns(w);
+
+	if (w->state == WORKER_DRAINING)
+		log_msg(WLOG_WARN, "stopping now: drained %zu connections, cutting %zu",
+			w->drain_started_with - open, open);
+	w->state = WORKER_STOPPED;
+	close_listeners(w);
+	close_all(w);
+	worker_finish(w);
 }
 
 void worker_fini(struct worker *w)
 {
 	worker_stop(w);
+	reserve_release(&w->spare);
 	free(w->listeners);
 	free(w->relay.scratch);
 	bufpool_fini(&w->bufs);

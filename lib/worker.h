@@ -1,41 +1,81 @@
 /*
  * One event loop and everything it owns: listeners, connections, the buffer pool and the
- * scratch buffer its relays share.
+ * scratch buffer its relays share, the spare descriptor, and the one timer that expires idle
+ * connections.
  */
 #ifndef WEIR_WORKER_H
 #define WEIR_WORKER_H
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "bufpool.h"
 #include "config.h"
 #include "idle.h"
 #include "pool.h"
 #include "relay.h"
+#include "reserve.h"
 #include "util.h"
 
 struct listener;
 
+enum worker_state {
+	WORKER_RUNNING,
+	WORKER_DRAINING, /* listeners closed; open connections finish until the drain timeout */
+	WORKER_STOPPED,
+};
+
 struct worker {
+	enum worker_state state;
 	struct ev_loop *loop;
 	const struct weir_config *cfg;
 	struct pool *pool;
 	struct bufpool bufs;
 	struct relay_ctx relay;
-	struct idle_list conns; /* every open connection, least recently active first */
+	struct reserve spare;	    /* emergency descriptor for accept under EMFILE */
+	uint64_t max_conns;	    /* listeners are held while this many are open */
+	bool held;		    /* listeners stopped because max_conns is reached */
+	struct idle_list active;    /* open connections, least recently active first */
+	struct idle_list lingering; /* half-closed ones, likewise */
+	struct idle_list queue;	    /* clients waiting for a server below its maxconn */
+	ev_timer expiry;	    /* the head of active or lingering is due */
+	ev_timer drain;
+	size_t drain_started_with;
 	struct listener **listeners;
 	size_t n_listeners;
+	uint64_t shed; /* clients closed at once because descriptors ran out */
 };
 
+/* Descriptors weir needs besides two per connection: stdio, the loop's, the spare, slack. */
+#define WORKER_FD_OVERHEAD 16
+
+/* Connections a descriptor limit of `nofile` allows with `n_listeners` listeners. */
+uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners);
+
 int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
-		struct pool *pool, struct weir_err *err) WEIR_WUR;
+		struct pool *pool, uint64_t max_conns, struct weir_err *err) WEIR_WUR;
 
 /* Resolve `spec` and listen on every address it names, for the frontend called `spec`. */
 int worker_listen(struct worker *w, const char *spec, struct weir_err *err) WEIR_WUR;
 
-/* Close every listener and every connection. */
+static inline size_t worker_open_conns(const struct worker *w)
+{
+	return w->active.n + w->lingering.n;
+}
+
+/* Close the listeners and let open connections finish for up to the drain timeout. */
+void worker_drain(struct worker *w);
+/* Close every listener and every connection now, and leave the loop. */
 void worker_stop(struct worker *w);
 void worker_fini(struct worker *w);
+
+/*
+ * For conn.c: a connection was added to `active`; one moved to `lingering` (half-closed);
+ * one closed (`slot_freed`: it held a server).
+ */
+void worker_conn_opened(struct worker *w);
+void worker_conn_half_closed(struct worker *w);
+void worker_conn_closed(struct worker *w, bool slot_freed);
 
 #endif

@@ -50,6 +50,14 @@ forget_pid() {
 	PIDS=$(echo " $PIDS " | sed "s/ $1 / /")
 }
 
+# reap PID TENTHS WHAT: PID must exit within TENTHS/10 s; sets REAPED to its exit status.
+reap() {
+	stop_wait "$1" "$2" || fail "$3 did not exit within $(($2 / 10)) s"
+	REAPED=0
+	wait "$1" || REAPED=$?
+	forget_pid "$1"
+}
+
 # wait_for CMD...: run CMD every 0.1 s until it succeeds, at most 10 s.
 wait_for() {
 	i=0
@@ -87,11 +95,8 @@ start_weir() {
 # stop_weir: SIGTERM, then weir must exit 0 within 5 s.
 stop_weir() {
 	kill -TERM "$WEIR_PID"
-	stop_wait "$WEIR_PID" 50 || fail "weir did not exit within 5 s of SIGTERM"
-	status=0
-	wait "$WEIR_PID" || status=$?
-	forget_pid "$WEIR_PID"
-	[ "$status" -eq 0 ] || fail "weir exited $status after SIGTERM, expected 0"
+	reap "$WEIR_PID" 50 "weir (after SIGTERM)"
+	[ "$REAPED" -eq 0 ] || fail "weir exited $REAPED after SIGTERM, expected 0"
 }
 
 # rss_kb PID: resident memory in KiB.

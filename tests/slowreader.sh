@@ -27,10 +27,8 @@ while kill -0 "$client" 2>/dev/null && [ "$i" -lt 1200 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-status=0
-wait "$client" || status=$?
-forget_pid "$client"
-[ "$status" -eq 0 ] || fail "slow reader failed: $(cat "$TMP/client.out")"
+reap "$client" 10 "the slow reader"
+[ "$REAPED" -eq 0 ] || fail "slow reader failed: $(cat "$TMP/client.out")"
 
 wait_for test "$(closed_lines | wc -l)" -ge 1 || fail "no closed line"
 line=$(closed_lines)

@@ -55,7 +55,7 @@ static const char usage_text[] =
 	"  send       send N bytes of pattern(S) at once, discard what is received\n"
 	"  sink       discard input; after EOF send the byte count (8 bytes, big-endian)\n"
 	"  http       answer one HTTP/1.0 request with 'hello from NAME' (default tcpkit)\n"
-	"client modes (all fail with exit 1 after --timeout SEC, default 60):\n"
+	"client modes (all but flood fail with exit 1 after --timeout SEC, default 60):\n"
 	"  echo       C connections (default 1) each send N bytes of pattern(S+i) and verify\n"
 	"             the echo\n"
 	"  half-close send N bytes of pattern(S), shut down, expect M bytes of pattern(S+1), EOF\n"
@@ -67,6 +67,11 @@ static const char usage_text[] =
 	"  hold       open C connections (default 1) to an echo server, echo 1 byte on each,\n"
 	"             write 'ready' to --ready-file, keep them open until a signal or --timeout\n"
 	"             (exit 0 either way)\n"
+	"  flood      start all C connections at once, each sending 1 byte to an echo server;\n"
+	"             each is served (the byte came back), closed (EOF, reset or refused) or\n"
+	"             hung (neither within --timeout SEC, default 10). Then write 'ready' to\n"
+	"             --ready-file, keep the served ones open for --duration SEC (default 0;\n"
+	"             those closed meanwhile are dropped) and print the counts (exit 0)\n"
 	"Defaults: --bytes 1m, --expect = --bytes, --seed 1. MB/s means 10^6 bytes per second.\n"
 	"Exit status: 0 success, 1 failure, 2 usage error.\n";
 /* clang-format on */
@@ -292,9 +297,7 @@ static void parse_opts(int argc, char **argv, int where, struct opts *o)
 	                   .rate = 1 << 20,
 	                   .seed = 1,
 	                   .requests = 10000,
-	                   .size = 64,
-	                   .timeout = 60,
-	                   .duration = 3};
+	                   .size = 64}; /* --timeout, --duration: 0 until given, see client_main */
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *eq = strchr(arg, '='), *val;
 		const struct opt_def *d = NULL;
@@ -403,8 +406,9 @@ static void tune_socket(int fd, int family)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Starts a nonblocking connect; *connected tells whether it already completed. */
-static int connect_start(const struct endpoint *ep, long idx, bool *connected)
+/* Starts a nonblocking connect; *connected tells whether it already completed. soft: return -1
+ * if the connect fails at once, unless the client itself is out of local ports. */
+static int connect_start(const struct endpoint *ep, long idx, bool *connected, bool soft)
 {
 	for (;;) {
 		int fd = socket(ep->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e;
@@ -419,6 +423,8 @@ static int connect_start(const struct endpoint *ep, long idx, bool *connected)
 		}
 		e = errno;
 		close(fd);
+		if (soft && e != EADDRNOTAVAIL && (e != EAGAIN || ep->family == AF_UNIX))
+			return -1;
 		/* A unix listener with a full backlog: try again shortly. */
 		if (e != EAGAIN || ep->family != AF_UNIX || deadline_ms(-1) < 0)
 			fail("conn %ld: connect to %s: %s", idx, ep->text, strerror(e));
@@ -803,7 +809,7 @@ static void stream_open(const struct endpoint *ep, const struct plan *pl, struct
 		if (pl->fixed_tx)
 			pattern_fill(pl->tx_seed, 0, st->txbuf, st->bufsz);
 	}
-	st->fd = connect_start(ep, i, &st->connected);
+	st->fd = connect_start(ep, i, &st->connected, false);
 }
 
 /* How far the stream may send now. */
@@ -1062,9 +1068,127 @@ static uint64_t percentile_us(const uint64_t *sorted, uint64_t n, unsigned p)
 	return (sorted[rank ? rank - 1 : 0] + 500) / 1000;
 }
 
+/* ---- flood: C connections at once, each sending 1 byte; classify them, then hold ---- */
+
+enum { F_PENDING, F_SERVED, F_CLOSED, F_HUNG };
+
+struct fconn {
+	int fd, cls;
+	bool sent;
+	uint64_t t0; /* just before connect() */
+};
+
+static void flood_closed(struct fconn *f, uint64_t *slowest)
+{
+	uint64_t t = now_ns() - f->t0;
+
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	f->cls = F_CLOSED;
+	*slowest = t > *slowest ? t : *slowest;
+}
+
+static void run_flood(const struct endpoint *ep, long n, double timeout, double duration,
+                      const char *ready_file)
+{
+	struct fconn *fs = calloc((size_t)n, sizeof(*fs));
+	struct pollfd *pfds = calloc((size_t)n, sizeof(*pfds));
+	long *map = calloc((size_t)n, sizeof(*map)), cnt[4] = {0}, dropped = 0, i;
+	uint64_t tmo = (uint64_t)(timeout * 1e9), slowest = 0, now, end;
+	bool connected;
+	char x = 'x';
+
+	if (!fs || !pfds || !map)
+		fail("out of memory");
+	for (i = 0; i < n; i++) {
+		fs[i].t0 = now_ns();
+		if ((fs[i].fd = connect_start(ep, i, &connected, true)) < 0)
+			flood_closed(&fs[i], &slowest);
+	}
+	for (;;) {
+		uint64_t first = UINT64_MAX;
+		int np = 0;
+
+		now = now_ns();
+		for (i = 0; i < n; i++) {
+			struct fconn *f = &fs[i];
+
+			if (f->cls == F_PENDING && now >= f->t0 + tmo)
+				f->cls = F_HUNG; /* left open until the end */
+			if (f->cls != F_PENDING)
+				continue;
+			first = f->t0 + tmo < first ? f->t0 + tmo : first;
+			pfds[np] = (struct pollfd){f->fd, f->sent ? POLLIN : POLLOUT, 0};
+			map[np++] = i;
+		}
+		if (np == 0)
+			break;
+		if (xpoll(pfds, (nfds_t)np, (int)((first - now + 999999) / 1000000)) <= 0)
+			continue;
+		for (int k = 0; k < np; k++) {
+			struct fconn *f = &fs[map[k]];
+			socklen_t len = sizeof(int);
+			int err = 0;
+			ssize_t r;
+
+			if (!pfds[k].revents)
+				continue;
+			if (!f->sent) { /* connect finished: send the byte */
+				if (getsockopt(f->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+					err = errno;
+				if (!err && sock_io(f->fd, false, &x, 1, &err) == 1)
+					f->sent = true;
+			} else if ((r = sock_io(f->fd, true, g_scratch, 1, &err)) > 0) {
+				f->cls = F_SERVED;
+			} else if (r == 0) {
+				err = ECONNRESET; /* EOF: closed all the same */
+			}
+			if (err)
+				flood_closed(f, &slowest);
+		}
+	}
+	if (ready_file)
+		write_file_atomic(ready_file, "ready\n");
+	for (end = now_ns() + (uint64_t)(duration * 1e9); (now = now_ns()) < end;) {
+		int np = 0;
+
+		for (i = 0; i < n; i++) {
+			if (fs[i].cls != F_SERVED || fs[i].fd < 0)
+				continue;
+			pfds[np] = (struct pollfd){.fd = fs[i].fd, .events = POLLIN};
+			map[np++] = i;
+		}
+		if (xpoll(pfds, (nfds_t)np, (int)((end - now + 999999) / 1000000)) <= 0)
+			continue;
+		for (int k = 0; k < np; k++) {
+			struct fconn *f = &fs[map[k]];
+			int err;
+
+			if (pfds[k].revents &&
+			    (sock_io(f->fd, true, g_scratch, SCRATCH_SIZE, &err) == 0 || err)) {
+				close(f->fd); /* still counted as served */
+				f->fd = -1;
+				dropped++;
+			}
+		}
+	}
+	for (i = 0; i < n; i++) {
+		cnt[fs[i].cls]++;
+		if (fs[i].fd >= 0)
+			close(fs[i].fd);
+	}
+	printf("flood: %ld connections, %ld served, %ld closed, %ld hung, %ld dropped, slowest "
+	       "close %" PRIu64 " ms\n",
+	       n, cnt[F_SERVED], cnt[F_CLOSED], cnt[F_HUNG], dropped, (slowest + 500000) / 1000000);
+	free(fs);
+	free(pfds);
+	free(map);
+}
+
 static const char *const client_modes[] = {"echo",    "half-close", "slow-read", "rr",
-                                           "connect", "bulk",       "hold"};
-enum cmode { C_ECHO, C_HALF_CLOSE, C_SLOW_READ, C_RR, C_CONNECT, C_BULK, C_HOLD, C_NMODES };
+                                           "connect", "bulk",       "hold",      "flood"};
+enum cmode { C_ECHO, C_HALF_CLOSE, C_SLOW_READ, C_RR, C_CONNECT, C_BULK, C_HOLD, C_FLOOD, C_N };
 
 static int client_main(int argc, char **argv)
 {
@@ -1076,15 +1200,21 @@ static int client_main(int argc, char **argv)
 	double secs;
 
 	parse_opts(argc, argv, FOR_CLIENT, &o);
-	for (m = 0; m < C_NMODES && strcmp(o.mode, client_modes[m]); m++)
+	for (m = 0; m < C_N && strcmp(o.mode, client_modes[m]); m++)
 		;
-	if (m == C_NMODES)
+	if (m == C_N)
 		usage_error("unknown client mode '%s'", o.mode);
-	if (o.conns && m != C_ECHO && m != C_CONNECT && m != C_HOLD)
-		usage_error("--connections applies to the echo, connect and hold modes only");
+	if (o.conns && m != C_ECHO && m != C_CONNECT && m != C_HOLD && m != C_FLOOD)
+		usage_error("--connections applies to echo, connect, hold and flood only");
+	if (!o.conns && m == C_FLOOD)
+		usage_error("flood needs --connections C");
 	if (o.conns > 1000000 || o.rate == 0 || o.requests == 0 || o.requests > 100000000 ||
 	    o.size == 0 || o.size > (64u << 20))
 		usage_error("--connections, --rate, --requests or --size out of range");
+	if (!o.timeout)
+		o.timeout = m == C_FLOOD ? 10 : 60;
+	if (!o.duration && m != C_FLOOD)
+		o.duration = 3;
 	g_timeout_s = o.timeout;
 	g_deadline_ns = now_ns() + (uint64_t)(o.timeout * 1e9);
 	expect = o.expect == UINT64_MAX ? o.bytes : o.expect;
@@ -1124,6 +1254,9 @@ static int client_main(int argc, char **argv)
 		       o.requests, percentile_us(pl.lat, o.requests, 50),
 		       percentile_us(pl.lat, o.requests, 99));
 		free(pl.lat);
+		break;
+	case C_FLOOD:
+		run_flood(&ep, pl.conns, o.timeout, o.duration, o.ready_file);
 		break;
 	case C_CONNECT:
 	case C_HOLD:

@@ -1,0 +1,61 @@
+#!/bin/sh
+# --max-connections 10: ten clients are served, the eleventh waits in the backlog and is
+# served as soon as one of the ten closes.
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+
+start_server echo echo
+start_weir -b "127.0.0.1:$SERVER_PORT" --max-connections 10
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 10 \
+	--ready-file "$TMP/held" --timeout 60 >/dev/null 2>&1 &
+holder=$!
+PIDS="$PIDS $holder"
+wait_for test -s "$TMP/held" || fail "ten clients were not all served"
+
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/eleventh" 2>&1 &
+eleventh=$!
+PIDS="$PIDS $eleventh"
+sleep 1
+kill -0 "$eleventh" 2>/dev/null || fail "the eleventh client finished while ten were open"
+grep -q "10 connections open: not accepting" "$TMP/weir.log" || fail "the limit was not logged"
+
+kill -TERM "$holder"
+reap "$holder" 50 "the holding client"
+reap "$eleventh" 100 "the eleventh client (once the others left)"
+[ "$REAPED" -eq 0 ] || fail "the eleventh client failed: $(cat "$TMP/eleventh")"
+grep -q "accepting again" "$TMP/weir.log" || fail "resuming was not logged"
+stop_weir
+
+# A server at its maxconn: a new client waits for a slot and is served when one frees up...
+start_weir -b "127.0.0.1:$SERVER_PORT,maxconn=2" --connect-timeout 2s
+hold_two() {
+	rm -f "$TMP/held"
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 2 \
+		--ready-file "$TMP/held" --timeout 60 >/dev/null 2>&1 &
+	holder=$!
+	PIDS="$PIDS $holder"
+	wait_for test -s "$TMP/held" || fail "two clients were not served"
+}
+hold_two
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/third" 2>&1 &
+third=$!
+PIDS="$PIDS $third"
+sleep 0.5
+kill -0 "$third" 2>/dev/null || fail "a third client got through a server with maxconn=2"
+kill -TERM "$holder"
+reap "$third" 50 "the waiting client (once a slot freed up)"
+[ "$REAPED" -eq 0 ] || fail "the waiting client failed: $(cat "$TMP/third")"
+reap "$holder" 50 "the holding client"
+
+# ...but is closed, not left hanging, when no slot frees up within the connect timeout.
+hold_two
+start=$(date +%s%N)
+if "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1; then
+	fail "a client got through a full server"
+fi
+waited=$((($(date +%s%N) - start) / 1000000))
+[ "$waited" -ge 1500 ] && [ "$waited" -le 4000 ] ||
+	fail "a client waited $waited ms for a full server, expected about 2000"
+wait_for grep -q "end=queue-timeout" "$TMP/weir.log" || fail "no queue-timeout in the log"
+kill -TERM "$holder"
+stop_weir
+echo "max-connections ok (queue timeout after $waited ms)"

@@ -1,0 +1,333 @@
+/*
+ * The accept path under faults, with accept4() and open() scripted through -Wl,--wrap: out of
+ * descriptors the pending client is accepted into the spare's slot and closed at once, the
+ * spare is taken back (or retried later if that fails), and the listener backs off instead of
+ * spinning; transient errors are skipped; one event accepts a bounded batch.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+/* --- scripted syscalls ------------------------------------------------------------------- */
+
+#define REAL 0 /* a script step that calls the real function */
+
+struct step {
+	int error; /* REAL, or the errno to fail with */
+};
+
+static struct step accept_script[256], open_script[16];
+static size_t accept_len, accept_pos, open_len, open_pos;
+static size_t accept_calls;
+
+int __real_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+int __wrap_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
+int __real_open(const char *path, int flags, ...);
+int __wrap_open(const char *path, int flags, ...);
+
+int __wrap_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	struct step s = {EAGAIN};
+
+	accept_calls++;
+	if (accept_pos < accept_len)
+		s = accept_script[accept_pos++];
+	if (s.error == REAL)
+		return __real_accept4(fd, sa, len, flags);
+	errno = s.error;
+	return -1;
+}
+
+int __wrap_open(const char *path, int flags, ...)
+{
+	struct step s = {REAL};
+
+	if (open_pos < open_len)
+		s = open_script[open_pos++];
+	if (s.error == REAL)
+		return __real_open(path, flags);
+	errno = s.error;
+	return -1;
+}
+
+static void script_accept(size_t n, const int *errors)
+{
+	for (size_t i = 0; i < n; i++)
+		accept_script[i].error = errors[i];
+	accept_len = n;
+	accept_pos = 0;
+	accept_calls = 0;
+}
+
+static void script_open(size_t n, const int *errors)
+{
+	for (size_t i = 0; i < n; i++)
+		open_script[i].error = errors[i];
+	open_len = n;
+	open_pos = 0;
+}
+
+/* --- a worker with one listener on loopback ------------------------------------------------ */
+
+struct rig {
+	struct ev_loop *loop;
+	struct weir_config cfg;
+	struct pool pool;
+	struct worker w;
+	struct listener *l;
+	struct sockaddr_in addr;
+};
+
+static int setup(void **state)
+{
+	static struct rig rig;
+	struct rig *r = &rig;
+	struct weir_err err;
+	struct server_spec spec = {.addr = "127.0.0.1:1", .weight = 1};
+	struct addr a = {.len = sizeof(struct sockaddr_in)};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+	socklen_t len = sizeof(r->addr);
+
+	memset(r, 0, sizeof(*r));
+	log_init(2, WLOG_ERROR);
+	script_accept(0, NULL);
+	script_open(0, NULL);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	assert_non_null(r->loop);
+	assert_int_equal(config_init(&r->cfg), 0);
+	assert_int_equal(pool_build(&r->pool, &spec, 1, &lb_roundrobin, &err), 0);
+	assert_int_equal(worker_init(&r->w, r->loop, &r->cfg, &r->pool, 100, &err), 0);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(listener_open(&r->l, &r->w, &a, "test", &err), 0);
+	r->w.listeners = calloc(1, sizeof(*r->w.listeners));
+	r->w.listeners[0] = r->l;
+	r->w.n_listeners = 1;
+	assert_int_equal(getsockname(r->l->fd, (struct sockaddr *)&r->addr, &len), 0);
+	*state = r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct rig *r = *state;
+
+	worker_fini(&r->w);
+	pool_fini(&r->pool);
+	config_free(&r->cfg);
+	ev_loop_destroy(r->loop);
+	return 0;
+}
+
+/* A client connected to the listener, waiting in its backlog. */
+static int pending_client(struct rig *r)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&r->addr, sizeof(r->addr)), 0);
+	return fd;
+}
+
+/* The client is closed by the other end within a second (EOF or reset), not left hanging. */
+static void assert_closed_promptly(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	assert_true(recv(fd, &c, 1, 0) <= 0);
+}
+
+static void accept_ready(struct rig *r)
+{
+	ev_invoke(r->loop, &r->l->io, EV_READ);
+}
+
+static bool accepting(struct rig *r)
+{
+	return ev_is_active(&r->l->io);
+}
+
+static void emfile_closes_the_pending_client_and_backs_off(void **state)
+{
+	struct rig *r = *state;
+	int client = pending_client(r);
+	/* accept: out of descriptors; the shed accept takes the client; then nothing pending. */
+	static const int errors[] = {EMFILE, REAL, EMFILE, EAGAIN};
+
+	script_accept(4, errors);
+	accept_ready(r);
+	assert_int_equal(r->w.shed, 1);
+	assert_closed_promptly(client);
+	assert_true(reserve_available(&r->w.spare)); /* taken back */
+	assert_false(accepting(r));		     /* backing off: no spinning */
+	assert_true(ev_is_active(&r->l->backoff));
+	assert_int_equal(worker_open_conns(&r->w), 0);
+
+	/* When the back-off ends, accepting resumes by itself. */
+	ev_invoke(r->loop, &r->l->backoff, EV_TIMER);
+	ev_timer_stop(r->loop, &r->l->backoff);
+	assert_true(accepting(r));
+	close(client);
+}
+
+static void enfile_is_handled_like_emfile(void **state)
+{
+	struct rig *r = *state;
+	int client = pending_client(r);
+	static const int errors[] = {ENFILE, REAL, EAGAIN};
+
+	script_accept(3, errors);
+	accept_ready(r);
+	assert_int_equal(r->w.shed, 1);
+	assert_closed_promptly(client);
+	close(client);
+}
+
+static void failed_reacquire_is_retried_later(void **state)
+{
+	struct rig *r = *state;
+	int c1 = pending_client(r), c2 = pending_client(r);
+	static const int errors[] = {EMFILE, REAL, EMFILE, REAL, EAGAIN};
+	static const int open_fails[] = {EMFILE};
+
+	/* Taking the spare back fails once: the reservation is unavailable, not assumed. */
+	script_open(1, open_fails);
+	script_accept(2, errors);
+	accept_ready(r);
+	assert_int_equal(r->w.shed, 1);
+	assert_false(reserve_available(&r->w.spare));
+	assert_closed_promptly(c1);
+
+	/* The next shortage retakes the spare first (open works again), then sheds. */
+	ev_timer_stop(r->loop, &r->l->backoff);
+	script_accept(3, errors + 2);
+	accept_ready(r);
+	assert_int_equal(r->w.shed, 2);
+	assert_true(reserve_available(&r->w.spare));
+	assert_closed_promptly(c2);
+	close(c1);
+	close(c2);
+}
+
+static void no_spare_means_back_off_without_spinning(void **state)
+{
+	struct rig *r = *state;
+	static const int errors[] = {EMFILE, EMFILE, EMFILE};
+	static const int open_fails[] = {EMFILE, EMFILE};
+
+	reserve_release(&r->w.spare);
+	script_open(2, open_fails);
+	script_accept(3, errors);
+	accept_ready(r);
+	assert_int_equal(accept_calls, 1); /* one attempt, then the back-off */
+	assert_int_equal(r->w.shed, 0);
+	assert_false(accepting(r));
+	assert_true(ev_is_active(&r->l->backoff));
+}
+
+static void transient_errors_are_skipped(void **state)
+{
+	struct rig *r = *state;
+	int client = pending_client(r);
+	static const int errors[] = {ECONNABORTED, EINTR, EPROTO, ENETUNREACH, REAL, EAGAIN};
+
+	script_accept(6, errors);
+	accept_ready(r);
+	assert_int_equal(accept_calls, 6);
+	assert_int_equal(worker_open_conns(&r->w), 1); /* the client became a connection */
+	assert_true(accepting(r));
+	assert_false(ev_is_active(&r->l->backoff));
+	close(client);
+}
+
+static void enobufs_pauses_briefly(void **state)
+{
+	struct rig *r = *state;
+	static const int errors[] = {ENOBUFS, ENOMEM};
+
+	script_accept(1, errors);
+	accept_ready(r);
+	assert_false(accepting(r));
+	assert_true(ev_is_active(&r->l->backoff));
+	assert_int_equal(r->l->trouble, ENOBUFS);
+	ev_invoke(r->loop, &r->l->backoff, EV_TIMER);
+	ev_timer_stop(r->loop, &r->l->backoff);
+	script_accept(1, errors + 1);
+	accept_ready(r);
+	assert_int_equal(r->l->trouble, ENOMEM);
+	assert_false(accepting(r));
+}
+
+static void unknown_errors_back_off_and_never_exit(void **state)
+{
+	struct rig *r = *state;
+	static const int errors[] = {EINVAL};
+
+	script_accept(1, errors);
+	accept_ready(r);
+	assert_false(accepting(r));
+	assert_true(ev_is_active(&r->l->backoff));
+}
+
+static void one_event_accepts_a_bounded_batch(void **state)
+{
+	struct rig *r = *state;
+	static int errors[200];
+
+	for (size_t i = 0; i < 200; i++)
+		errors[i] = EINTR;
+	script_accept(200, errors);
+	accept_ready(r);
+	assert_int_equal(accept_calls, 64);
+	assert_true(accepting(r));
+}
+
+static void held_listener_does_not_accept(void **state)
+{
+	struct rig *r = *state;
+
+	listener_hold(r->l, true);
+	assert_false(accepting(r));
+	/* A back-off ending while held must not restart accepting. */
+	ev_invoke(r->loop, &r->l->backoff, EV_TIMER);
+	assert_false(accepting(r));
+	listener_hold(r->l, false);
+	assert_true(accepting(r));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(emfile_closes_the_pending_client_and_backs_off,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(enfile_is_handled_like_emfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(failed_reacquire_is_retried_later, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(no_spare_means_back_off_without_spinning, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(transient_errors_are_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(enobufs_pauses_briefly, setup, teardown),
+		cmocka_unit_test_setup_teardown(unknown_errors_back_off_and_never_exit, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(one_event_accepts_a_bounded_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(held_listener_does_not_accept, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("listener", tests, NULL, NULL);
+}
