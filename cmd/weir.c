@@ -23,11 +23,11 @@ enum {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: weir [OPTIONS] -l ADDR [-l ADDR ...] -b SERVER [-b SERVER ...]\n"
-		"       weir -t -l ADDR ... -b SERVER ...\n"
-		"TCP proxy and load balancer: relays every client of ADDR to one of the SERVERs.\n\n"
-		"Options:\n");
+	fprintf(out, "Usage: weir [OPTIONS] -l ADDR [-l ADDR ...] -b SERVER [-b SERVER ...]\n"
+		     "       weir -t -l ADDR ... -b SERVER ...\n"
+		     "TCP proxy and load balancer: relays every client of ADDR to one of the "
+		     "SERVERs.\n\n"
+		     "Options:\n");
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct config_key *k = &config_keys[i];
 		char left[64], shortopt[8] = "    ";
@@ -39,8 +39,7 @@ static void usage(FILE *out)
 			fprintf(out, " (default %s)", k->def);
 		fputc('\n', out);
 	}
-	fprintf(out,
-		"  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-t, --check-config",
+	fprintf(out, "  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-t, --check-config",
 		"check the configuration, print it and exit", "-h, --help",
 		"print this help and exit", "-V, --version", "print version information and exit");
 	fprintf(out, "ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
@@ -173,8 +172,9 @@ static int run(const struct weir_config *cfg, struct pool *pool)
 		int r = worker_listen(&w, cfg->listens[i], &err);
 		if (r < 0) {
 			fprintf(stderr, "weir: %s\n", err.msg);
-			status = r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG
-										: EXIT_OSERR;
+			status = r == -EAGAIN	? EXIT_UNAVAILABLE
+				 : r == -ENOENT ? EXIT_CONFIG
+						: EXIT_OSERR;
 		}
 	}
 	if (status == 0) {

@@ -28,8 +28,7 @@ static int split_port(const char *text, const char *port, enum addr_use use,
 	return 0;
 }
 
-int addr_split(const char *text, enum addr_use use, struct addr_parts *parts,
-	       struct weir_err *err)
+int addr_split(const char *text, enum addr_use use, struct addr_parts *parts, struct weir_err *err)
 {
 	const char *colon, *host = text;
 	size_t hostlen;
@@ -116,8 +115,9 @@ static int resolve_unix(const struct addr_parts *p, struct addr **out, size_t *n
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 
 	strcpy(sun.sun_path, p->path);
-	return add_unique(out, n, (struct sockaddr *)&sun,
-			  (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(p->path) + 1));
+	return add_unique(
+		out, n, (struct sockaddr *)&sun,
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(p->path) + 1));
 }
 
 static int resolve_wildcard(const struct addr_parts *p, struct addr **out, size_t *n)
@@ -134,8 +134,8 @@ static int resolve_wildcard(const struct addr_parts *p, struct addr **out, size_
 	return r;
 }
 
-static int resolve_inet(const char *text, const struct addr_parts *p, struct addr **out,
-			size_t *n, struct weir_err *err)
+static int resolve_inet(const char *text, const struct addr_parts *p, struct addr **out, size_t *n,
+			struct weir_err *err)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *res = NULL;

@@ -20,8 +20,8 @@ const struct config_key config_keys[] = {
 	 "give up connecting to a server after DUR"},
 	{"idle-timeout", 0, CT_DURATION, OFF(idle_timeout_ms), "5m", 0, 30 * 86400000ULL, "DUR",
 	 "close connections with no bytes moving for DUR (0: never)"},
-	{"linger-timeout", 0, CT_DURATION, OFF(linger_timeout_ms), NULL, 0, 30 * 86400000ULL,
-	 "DUR", "the same for half-closed connections (default: idle-timeout)"},
+	{"linger-timeout", 0, CT_DURATION, OFF(linger_timeout_ms), NULL, 0, 30 * 86400000ULL, "DUR",
+	 "the same for half-closed connections (default: idle-timeout)"},
 	{"drain-timeout", 0, CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 86400000, "DUR",
 	 "on SIGTERM, let connections finish for up to DUR"},
 	{"max-connections", 0, CT_COUNT, OFF(max_connections), "auto", 1, 10000000, "N",
@@ -232,8 +232,8 @@ int config_set(struct weir_config *cfg, const struct config_key *key, const char
 	return r;
 }
 
-void config_format_value(const struct weir_config *cfg, const struct config_key *key,
-			 char *buf, size_t len)
+void config_format_value(const struct weir_config *cfg, const struct config_key *key, char *buf,
+			 size_t len)
 {
 	const void *field = (const char *)cfg + key->offset;
 
@@ -288,8 +288,8 @@ enum {
 	OPT_KEY_BASE = 256,
 };
 
-int config_parse_args(struct weir_config *cfg, int argc, char **argv,
-		      enum config_action *action, struct weir_err *err)
+int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum config_action *action,
+		      struct weir_err *err)
 {
 	struct option longopts[ARRAY_SIZE(config_keys) + 4];
 	char shortopts[2 * ARRAY_SIZE(config_keys) + 8] = ":htV";
@@ -299,8 +299,8 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv,
 	*action = CONFIG_RUN;
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct config_key *k = &config_keys[i];
-		longopts[nl++] = (struct option){k->name, required_argument, NULL,
-						 OPT_KEY_BASE + (int)i};
+		longopts[nl++] =
+			(struct option){k->name, required_argument, NULL, OPT_KEY_BASE + (int)i};
 		if (k->short_name) {
 			shortopts[ns++] = k->short_name;
 			shortopts[ns++] = ':';

@@ -46,7 +46,7 @@ struct config_key {
 	const char *name; /* long option and config key */
 	char short_name;  /* 0: none */
 	enum config_type type;
-	size_t offset; /* of the value in struct weir_config (scalars) */
+	size_t offset;	 /* of the value in struct weir_config (scalars) */
 	const char *def; /* default, as an operator would write it; NULL: none */
 	uint64_t min, max;
 	const char *arg;  /* placeholder in --help */
@@ -81,15 +81,14 @@ const struct config_key *config_find(const char *name);
  * Parse the command line into `cfg`. -EINVAL: a usage error explained in `err`.
  * Checks that something to run was given unless the action is help or version.
  */
-int config_parse_args(struct weir_config *cfg, int argc, char **argv,
-		      enum config_action *action, struct weir_err *err) WEIR_WUR;
+int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum config_action *action,
+		      struct weir_err *err) WEIR_WUR;
 
 /* The value of a scalar key in `cfg`, written as it would be typed. */
-void config_format_value(const struct weir_config *cfg, const struct config_key *key,
-			 char *buf, size_t len);
+void config_format_value(const struct weir_config *cfg, const struct config_key *key, char *buf,
+			 size_t len);
 
 /* "10.0.0.1:80,weight=2,backup" into `spec` (addr malloc'd). */
-int config_parse_server(const char *text, struct server_spec *spec,
-			struct weir_err *err) WEIR_WUR;
+int config_parse_server(const char *text, struct server_spec *spec, struct weir_err *err) WEIR_WUR;
 
 #endif

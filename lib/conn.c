@@ -39,12 +39,18 @@ enum conn_end {
 };
 
 static const char *const end_names[] = {
-	[END_CLIENT_CLOSED] = "client-closed",	   [END_SERVER_CLOSED] = "server-closed",
-	[END_CLIENT_RESET] = "client-reset",	   [END_SERVER_RESET] = "server-reset",
-	[END_CONNECT_FAILED] = "connect-failed",   [END_CONNECT_TIMEOUT] = "connect-timeout",
-	[END_NO_SERVER] = "no-server",		   [END_QUEUE_TIMEOUT] = "queue-timeout",
-	[END_IDLE] = "idle",			   [END_LINGER] = "linger",
-	[END_LOCAL_ERROR] = "local-error",	   [END_SHUTDOWN] = "shutdown",
+	[END_CLIENT_CLOSED] = "client-closed",
+	[END_SERVER_CLOSED] = "server-closed",
+	[END_CLIENT_RESET] = "client-reset",
+	[END_SERVER_RESET] = "server-reset",
+	[END_CONNECT_FAILED] = "connect-failed",
+	[END_CONNECT_TIMEOUT] = "connect-timeout",
+	[END_NO_SERVER] = "no-server",
+	[END_QUEUE_TIMEOUT] = "queue-timeout",
+	[END_IDLE] = "idle",
+	[END_LINGER] = "linger",
+	[END_LOCAL_ERROR] = "local-error",
+	[END_SHUTDOWN] = "shutdown",
 };
 
 struct side {

@@ -19,9 +19,9 @@ struct server {
 	unsigned weight;  /* 0: takes no new clients */
 	unsigned maxconn; /* 0: no limit */
 	bool backup;
-	unsigned active;  /* open connections (including connecting) */
-	int64_t current;  /* smooth weighted round robin state */
-	uint64_t total;	  /* connections ever given to this server */
+	unsigned active; /* open connections (including connecting) */
+	int64_t current; /* smooth weighted round robin state */
+	uint64_t total;	 /* connections ever given to this server */
 	uint64_t connect_failures;
 };
 

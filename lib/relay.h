@@ -20,7 +20,7 @@
 #include "util.h"
 
 enum relay_state {
-	RELAY_READING,	/* nothing pending: the producer is read */
+	RELAY_READING, /* nothing pending: the producer is read */
 	RELAY_BLOCKED, /* bytes pending for the consumer: the producer is not read */
 	RELAY_DONE,    /* EOF passed on; nothing more will move this way */
 };

@@ -4,13 +4,13 @@
 
 #include <stddef.h>
 
-#define WEIR_WUR __attribute__((warn_unused_result))
+#define WEIR_WUR	       __attribute__((warn_unused_result))
 #define WEIR_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Recover the object that embeds `ptr` as its member `member`. */
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Error text for the caller: every fallible lib function that can explain itself takes one. */
 struct weir_err {

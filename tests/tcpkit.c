@@ -31,12 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCRATCH_SIZE    (256 * 1024)
-#define ECHO_BUF_SIZE   (256 * 1024)
-#define GEN_BUF_SIZE    (64 * 1024)
-#define HTTP_MAX_REQ    8192
-#define SIGNAL_POLL_MS  200
-#define RATE_READ_MAX   16384
+#define SCRATCH_SIZE	(256 * 1024)
+#define ECHO_BUF_SIZE	(256 * 1024)
+#define GEN_BUF_SIZE	(64 * 1024)
+#define HTTP_MAX_REQ	8192
+#define SIGNAL_POLL_MS	200
+#define RATE_READ_MAX	16384
 #define MAX_UNCONFIRMED 256 /* connections opened that have not received anything yet */
 
 /* clang-format off */
@@ -291,13 +291,13 @@ static const struct opt_def {
 static void parse_opts(int argc, char **argv, int where, struct opts *o)
 {
 	*o = (struct opts){.mode = "echo",
-	                   .name = "tcpkit",
-	                   .bytes = 1 << 20,
-	                   .expect = UINT64_MAX, /* not given: same as --bytes */
-	                   .rate = 1 << 20,
-	                   .seed = 1,
-	                   .requests = 10000,
-	                   .size = 64}; /* --timeout, --duration: 0 until given, see client_main */
+			   .name = "tcpkit",
+			   .bytes = 1 << 20,
+			   .expect = UINT64_MAX, /* not given: same as --bytes */
+			   .rate = 1 << 20,
+			   .seed = 1,
+			   .requests = 10000,
+			   .size = 64}; /* --timeout, --duration: 0 until given, see client_main */
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *eq = strchr(arg, '='), *val;
 		const struct opt_def *d = NULL;
@@ -478,12 +478,12 @@ enum smode { S_ECHO, S_SINK_SEND, S_SEND, S_SINK, S_HTTP, S_NMODES };
 struct sconn {
 	int fd;
 	uint64_t id;
-	uint64_t rx;          /* bytes received */
-	uint64_t gen;         /* pattern bytes generated for sending */
+	uint64_t rx;	      /* bytes received */
+	uint64_t gen;	      /* pattern bytes generated for sending */
 	size_t off, len, cap; /* pending output is buf[off..len) */
-	bool rd_eof;          /* the client sent EOF */
-	bool gen_on;          /* generating pattern output (send; sink-send after EOF) */
-	bool out_done;        /* all output is queued; after flushing, shut down or close */
+	bool rd_eof;	      /* the client sent EOF */
+	bool gen_on;	      /* generating pattern output (send; sink-send after EOF) */
+	bool out_done;	      /* all output is queued; after flushing, shut down or close */
 	bool wr_shut;
 	uint8_t buf[];
 };
@@ -525,9 +525,9 @@ static ssize_t sconn_io(struct sconn *c, bool rd, void *buf, size_t len)
 static void http_respond(struct server *s, struct sconn *c)
 {
 	c->len = (size_t)snprintf((char *)c->buf, c->cap,
-	                          "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
-	                          "Content-Length: %zu\r\nConnection: close\r\n\r\nhello from %s\n",
-	                          strlen(s->name) + 12, s->name);
+				  "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n"
+				  "Content-Length: %zu\r\nConnection: close\r\n\r\nhello from %s\n",
+				  strlen(s->name) + 12, s->name);
 	c->off = 0;
 	c->out_done = true;
 }
@@ -598,7 +598,7 @@ static void server_write(struct server *s, struct sconn *c)
 
 		if (c->off == c->len) {
 			size_t k =
-			    s->bytes - c->gen < c->cap ? (size_t)(s->bytes - c->gen) : c->cap;
+				s->bytes - c->gen < c->cap ? (size_t)(s->bytes - c->gen) : c->cap;
 
 			if (!c->gen_on || k == 0)
 				break;
@@ -638,10 +638,10 @@ static void server_accept(struct server *s, int lfd, int family, uint64_t *pause
 {
 	for (int k = 0; k < 1024; k++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		size_t cap = s->mode == S_ECHO   ? ECHO_BUF_SIZE
-		             : s->mode == S_HTTP ? HTTP_MAX_REQ + 512
-		             : s->mode == S_SINK ? 8
-		                                 : GEN_BUF_SIZE;
+		size_t cap = s->mode == S_ECHO	 ? ECHO_BUF_SIZE
+			     : s->mode == S_HTTP ? HTTP_MAX_REQ + 512
+			     : s->mode == S_SINK ? 8
+						 : GEN_BUF_SIZE;
 		struct sconn *c;
 
 		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
@@ -663,7 +663,7 @@ static void server_accept(struct server *s, int lfd, int family, uint64_t *pause
 		if (!s->conns || !s->pfds || !(c = malloc(sizeof(*c) + cap)))
 			fail("out of memory");
 		*c = (struct sconn){
-		    .fd = fd, .id = s->next_id++, .cap = cap, .gen_on = s->mode == S_SEND};
+			.fd = fd, .id = s->next_id++, .cap = cap, .gen_on = s->mode == S_SEND};
 		s->conns[s->n++] = c;
 		server_progress(s, c); /* send mode with --bytes 0 */
 	}
@@ -708,8 +708,8 @@ static int server_main(int argc, char **argv)
 		if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0)
 			fail("getsockname: %s", strerror(errno));
 		snprintf(portbuf, sizeof(portbuf), "%u\n",
-		         ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-		                                        : ((struct sockaddr_in *)&ss)->sin_port));
+			 ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							: ((struct sockaddr_in *)&ss)->sin_port));
 	}
 	install_stop_handlers();
 	write_file_atomic(o.port_file, portbuf);
@@ -776,15 +776,15 @@ struct plan {
 	long conns;
 	uint64_t tx_bytes, rx_bytes, tx_seed, rx_seed;
 	uint64_t window;      /* rr: send at most one request ahead of what came back */
-	uint64_t rate;        /* slow-read: read at most this many bytes per second */
+	uint64_t rate;	      /* slow-read: read at most this many bytes per second */
 	uint64_t recycle_ns;  /* connect: reopen finished streams during this time */
 	bool shut_after_send; /* shutdown(SHUT_WR) once everything is sent */
-	bool wait_eof;        /* finished at EOF (else as soon as rx_bytes arrived) */
-	bool fixed_tx;        /* bulk: resend one pre-filled buffer */
+	bool wait_eof;	      /* finished at EOF (else as soon as rx_bytes arrived) */
+	bool fixed_tx;	      /* bulk: resend one pre-filled buffer */
 	bool count_reply;     /* bulk: the reply is tx_bytes as 8 bytes big-endian */
-	bool hold;            /* hold: keep finished streams open until a signal */
+	bool hold;	      /* hold: keep finished streams open until a signal */
 	const char *ready_file;
-	uint64_t *lat;      /* rr: latency of each round trip in ns */
+	uint64_t *lat;	    /* rr: latency of each round trip in ns */
 	uint64_t completed; /* out: finished streams (connect counts reopened ones too) */
 };
 
@@ -1090,7 +1090,7 @@ static void flood_closed(struct fconn *f, uint64_t *slowest)
 }
 
 static void run_flood(const struct endpoint *ep, long n, double timeout, double duration,
-                      const char *ready_file)
+		      const char *ready_file)
 {
 	struct fconn *fs = calloc((size_t)n, sizeof(*fs));
 	struct pollfd *pfds = calloc((size_t)n, sizeof(*pfds));
@@ -1187,7 +1187,7 @@ static void run_flood(const struct endpoint *ep, long n, double timeout, double 
 }
 
 static const char *const client_modes[] = {"echo",    "half-close", "slow-read", "rr",
-                                           "connect", "bulk",       "hold",      "flood"};
+					   "connect", "bulk",	    "hold",	 "flood"};
 enum cmode { C_ECHO, C_HALF_CLOSE, C_SLOW_READ, C_RR, C_CONNECT, C_BULK, C_HOLD, C_FLOOD, C_N };
 
 static int client_main(int argc, char **argv)

@@ -45,10 +45,10 @@ static void defaults_come_from_the_table(void **state)
 
 static void full_command_line(void **state)
 {
-	char **argv = ARGS("-l", "127.0.0.1:8080", "--listen", "[::1]:8080", "-b",
-			   "10.0.0.1:80,weight=3,maxconn=100", "--backend", "10.0.0.2:80,backup",
-			   "--connect-timeout", "250ms", "--buffer-size", "16k", "--log-level",
-			   "debug");
+	char **argv =
+		ARGS("-l", "127.0.0.1:8080", "--listen", "[::1]:8080", "-b",
+		     "10.0.0.1:80,weight=3,maxconn=100", "--backend", "10.0.0.2:80,backup",
+		     "--connect-timeout", "250ms", "--buffer-size", "16k", "--log-level", "debug");
 	struct weir_config cfg;
 	enum config_action action;
 	struct weir_err err;

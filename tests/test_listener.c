@@ -317,16 +317,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(emfile_closes_the_pending_client_and_backs_off,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(enfile_is_handled_like_emfile, setup, teardown),
-		cmocka_unit_test_setup_teardown(failed_reacquire_is_retried_later, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(failed_reacquire_is_retried_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_spare_means_back_off_without_spinning, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(transient_errors_are_skipped, setup, teardown),
 		cmocka_unit_test_setup_teardown(enobufs_pauses_briefly, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_errors_back_off_and_never_exit, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(one_event_accepts_a_bounded_batch, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(one_event_accepts_a_bounded_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(held_listener_does_not_accept, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("listener", tests, NULL, NULL);

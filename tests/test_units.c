@@ -14,8 +14,8 @@ static void durations(void **state)
 		const char *text;
 		uint64_t ms;
 	} good[] = {
-		{"250ms", 250}, {"5s", 5000}, {"10m", 600000}, {"1h", 3600000},
-		{"1d", 86400000}, {"30", 30000}, {"0", 0}, {"0ms", 0},
+		{"250ms", 250},	  {"5s", 5000},	 {"10m", 600000}, {"1h", 3600000},
+		{"1d", 86400000}, {"30", 30000}, {"0", 0},	  {"0ms", 0},
 	};
 	uint64_t ms;
 
@@ -27,8 +27,8 @@ static void durations(void **state)
 
 static void bad_durations(void **state)
 {
-	static const char *const bad[] = {"", "s", "5 s", " 5s", "5s ", "-5s", "+5s", "5.5s",
-					  "5sec", "5S", "5ss", "ms", "0x10", "5m5s"};
+	static const char *const bad[] = {"",	  "s",	  "5 s", " 5s", "5s ", "-5s",  "+5s",
+					  "5.5s", "5sec", "5S",	 "5ss", "ms",  "0x10", "5m5s"};
 	uint64_t ms = 7;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -103,9 +103,9 @@ static void formatting_round_trips(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(durations),	   cmocka_unit_test(bad_durations),
-		cmocka_unit_test(sizes),	   cmocka_unit_test(bad_sizes),
-		cmocka_unit_test(counts),	   cmocka_unit_test(formatting_round_trips),
+		cmocka_unit_test(durations), cmocka_unit_test(bad_durations),
+		cmocka_unit_test(sizes),     cmocka_unit_test(bad_sizes),
+		cmocka_unit_test(counts),    cmocka_unit_test(formatting_round_trips),
 	};
 	return cmocka_run_group_tests_name("units", tests, NULL, NULL);
 }
