@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "pool.h"
 #include "worker.h"
@@ -84,7 +85,6 @@ static void print_summary(const struct weir_config *cfg, const struct pool *pool
 
 	for (size_t i = 0; i < cfg->n_listens; i++)
 		printf("listen %s\n", cfg->listens[i]);
-	printf("balance %s\n", pool->lb->name);
 	for (size_t i = 0; i < pool->n; i++) {
 		const struct server *s = &pool->servers[i];
 		printf("server %s weight=%u maxconn=%u%s\n", s->name, s->weight, s->maxconn,
@@ -157,6 +157,7 @@ static int run(const struct weir_config *cfg, struct pool *pool)
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	struct weir_err err = {""};
 	struct worker w;
+	struct health health = {0};
 	ev_signal sigint, sigterm;
 	int status = 0;
 
@@ -177,6 +178,11 @@ static int run(const struct weir_config *cfg, struct pool *pool)
 						: EXIT_OSERR;
 		}
 	}
+	if (status == 0 && cfg->health_check == HEALTH_TCP &&
+	    health_start(&health, loop, pool, cfg, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = EXIT_OSERR;
+	}
 	if (status == 0) {
 		ev_signal_init(&sigint, stop_cb, SIGINT);
 		ev_signal_init(&sigterm, stop_cb, SIGTERM);
@@ -188,6 +194,7 @@ static int run(const struct weir_config *cfg, struct pool *pool)
 		ev_signal_stop(loop, &sigint);
 		ev_signal_stop(loop, &sigterm);
 	}
+	health_stop(&health);
 	worker_fini(&w);
 	ev_loop_destroy(loop);
 	return status;
@@ -221,12 +228,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init(2, cfg.log_level);
-	r = pool_build(&pool, cfg.servers, cfg.n_servers, &lb_roundrobin, &err);
+	r = pool_build(&pool, cfg.servers, cfg.n_servers, cfg.balance, &err);
 	if (r < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		config_free(&cfg);
 		return r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_CONFIG;
 	}
+	pool.rise = (unsigned)cfg.rise;
+	pool.fall = (unsigned)cfg.fall;
+	pool.retry_interval = (double)cfg.health_interval_ms / 1e3;
 	if (action == CONFIG_CHECK) {
 		print_summary(&cfg, &pool);
 		status = 0;

@@ -6,6 +6,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "pool.h"
 #include "units.h"
 
 #define OFF(field) offsetof(struct weir_config, field)
@@ -26,6 +27,21 @@ const struct config_key config_keys[] = {
 	 "on SIGTERM, let connections finish for up to DUR"},
 	{"max-connections", 0, CT_COUNT, OFF(max_connections), "auto", 1, 10000000, "N",
 	 "stop accepting at N open connections"},
+	{"balance", 'B', CT_BALANCE, OFF(balance), "roundrobin", 0, 0, "ALGO",
+	 "roundrobin, leastconn, random, source or hash"},
+	{"health-check", 0, CT_HEALTH, OFF(health_check), "none", 0, 0, "KIND",
+	 "none (passive only) or tcp (active checks)"},
+	{"health-interval", 0, CT_DURATION, OFF(health_interval_ms), "2s", 10, 3600000, "DUR",
+	 "time between checks; without checks, how long a failed server rests"},
+	{"health-timeout", 0, CT_DURATION, OFF(health_timeout_ms), "1s", 10, 3600000, "DUR",
+	 "a check that takes longer fails"},
+	{"rise", 0, CT_UINT, OFF(rise), "2", 1, 100, "N", "checks passed to mark a server up"},
+	{"fall", 0, CT_UINT, OFF(fall), "3", 1, 100, "N",
+	 "consecutive failures to mark a server down"},
+	{"health-send", 0, CT_STRING, OFF(health_send), NULL, 0, 0, "STRING",
+	 "check: send STRING after connecting (\\r, \\n, \\xHH escapes)"},
+	{"health-expect", 0, CT_STRING, OFF(health_expect), NULL, 0, 0, "STRING",
+	 "check: pass only if the reply contains STRING"},
 	{"buffer-size", 0, CT_SIZE, OFF(buffer_size), "64k", 1024, 64 << 20, "SIZE",
 	 "bytes buffered per direction of a connection"},
 	{"log-level", 0, CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "LEVEL",
@@ -161,6 +177,79 @@ static int push_server(struct weir_config *cfg, const char *value, struct weir_e
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode \r \n \t \\ \xHH into a new string; NUL bytes are not allowed. */
+static int set_string(char **field, const struct config_key *key, const char *value,
+		      struct weir_err *err)
+{
+	char *out = malloc(strlen(value) + 1), *o = out;
+	const char *p = value;
+
+	if (!out) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	while (*p) {
+		int hi, lo;
+		if (*p != '\\') {
+			*o++ = *p++;
+			continue;
+		}
+		switch (p[1]) {
+		case 'r':
+			*o++ = '\r';
+			p += 2;
+			continue;
+		case 'n':
+			*o++ = '\n';
+			p += 2;
+			continue;
+		case 't':
+			*o++ = '\t';
+			p += 2;
+			continue;
+		case '\\':
+			*o++ = '\\';
+			p += 2;
+			continue;
+		case 'x':
+			hi = hex_digit(p[2]);
+			lo = hi < 0 ? -1 : hex_digit(p[3]);
+			if (lo >= 0 && (hi || lo)) {
+				*o++ = (char)(hi << 4 | lo);
+				p += 4;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		err_set(err, "%s: bad escape in '%s' (use \\r, \\n, \\t, \\\\ or \\xHH, not \\x00)",
+			key->name, value);
+		free(out);
+		return -EINVAL;
+	}
+	*o = '\0';
+	if (!*out) {
+		err_set(err, "%s: empty string", key->name);
+		free(out);
+		return -EINVAL;
+	}
+	free(*field);
+	*field = out;
+	return 0;
+}
+
 static int set_number(void *field, const struct config_key *key, const char *value,
 		      struct weir_err *err)
 {
@@ -168,8 +257,8 @@ static int set_number(void *field, const struct config_key *key, const char *val
 	uint64_t v;
 	int r;
 
-	if (key->type == CT_COUNT) {
-		if (strcmp(value, "auto") == 0) {
+	if (key->type == CT_COUNT || key->type == CT_UINT) {
+		if (key->type == CT_COUNT && strcmp(value, "auto") == 0) {
 			*(uint64_t *)field = 0;
 			return 0;
 		}
@@ -189,6 +278,7 @@ static int set_number(void *field, const struct config_key *key, const char *val
 		err_set(err, "%s: '%s' is not a %s", key->name, value,
 			key->type == CT_DURATION ? "duration (like 250ms, 5s, 2m, 1h)"
 			: key->type == CT_SIZE	 ? "size (like 4096, 64k, 1m)"
+			: key->type == CT_UINT	 ? "whole number"
 						 : "whole number or 'auto'");
 		return r;
 	}
@@ -217,7 +307,29 @@ int config_set(struct weir_config *cfg, const struct config_key *key, const char
 	case CT_DURATION:
 	case CT_SIZE:
 	case CT_COUNT:
+	case CT_UINT:
 		return set_number(field, key, value, err);
+	case CT_STRING:
+		return set_string(field, key, value, err);
+	case CT_BALANCE: {
+		const struct lb_ops *lb = lb_find(value);
+		if (!lb) {
+			err_set(err, "%s: '%s' is not one of %s", key->name, value, lb_names());
+			return -EINVAL;
+		}
+		*(const struct lb_ops **)field = lb;
+		return 0;
+	}
+	case CT_HEALTH:
+		if (strcmp(value, "none") == 0)
+			*(enum health_kind *)field = HEALTH_NONE;
+		else if (strcmp(value, "tcp") == 0)
+			*(enum health_kind *)field = HEALTH_TCP;
+		else {
+			err_set(err, "%s: '%s' is not one of none, tcp", key->name, value);
+			return -EINVAL;
+		}
+		return 0;
 	case CT_LOGLEVEL:
 		r = log_level_parse(value, field);
 		if (r < 0)
@@ -253,6 +365,40 @@ void config_format_value(const struct weir_config *cfg, const struct config_key 
 	case CT_LOGLEVEL:
 		snprintf(buf, len, "%s", log_level_name(*(const enum wlog_level *)field));
 		break;
+	case CT_UINT:
+		snprintf(buf, len, "%llu", *(const unsigned long long *)field);
+		break;
+	case CT_BALANCE:
+		snprintf(buf, len, "%s", (*(const struct lb_ops *const *)field)->name);
+		break;
+	case CT_HEALTH:
+		snprintf(buf, len, "%s",
+			 *(const enum health_kind *)field == HEALTH_TCP ? "tcp" : "none");
+		break;
+	case CT_STRING: {
+		const char *str = *(char *const *)field;
+		size_t n = 0;
+		if (!str) {
+			snprintf(buf, len, "-");
+			break;
+		}
+		/* Printable as is; the rest as the escapes it was written with. */
+		for (; *str && n + 5 < len; str++) {
+			unsigned char ch = (unsigned char)*str;
+			if (ch == '\r' || ch == '\n' || ch == '\t' || ch == '\\')
+				n += (size_t)snprintf(buf + n, len - n, "\\%c",
+						      ch == '\r'   ? 'r'
+						      : ch == '\n' ? 'n'
+						      : ch == '\t' ? 't'
+								   : '\\');
+			else if (ch < 0x20 || ch >= 0x7f)
+				n += (size_t)snprintf(buf + n, len - n, "\\x%02x", ch);
+			else
+				buf[n++] = (char)ch;
+		}
+		buf[n] = '\0';
+		break;
+	}
 	default:
 		snprintf(buf, len, "-");
 	}
@@ -278,6 +424,8 @@ void config_free(struct weir_config *cfg)
 		free(cfg->listens[i]);
 	for (size_t i = 0; i < cfg->n_servers; i++)
 		free(cfg->servers[i].addr);
+	free(cfg->health_send);
+	free(cfg->health_expect);
 	free(cfg->listens);
 	free(cfg->servers);
 	memset(cfg, 0, sizeof(*cfg));
@@ -292,7 +440,7 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
 		      struct weir_err *err)
 {
 	struct option longopts[ARRAY_SIZE(config_keys) + 4];
-	char shortopts[2 * ARRAY_SIZE(config_keys) + 8] = ":htV";
+	char shortopts[3 * ARRAY_SIZE(config_keys) + 8] = ":htV";
 	size_t ns = strlen(shortopts), nl = 0;
 	int c, r = 0;
 

@@ -19,6 +19,13 @@ struct server_spec {
 	bool backup;
 };
 
+struct lb_ops;
+
+enum health_kind {
+	HEALTH_NONE, /* passive only: failed connects take a server out for a while */
+	HEALTH_TCP,  /* connect (and optionally send/expect) every health-interval */
+};
+
 struct weir_config {
 	char **listens;
 	size_t n_listens;
@@ -29,6 +36,13 @@ struct weir_config {
 	uint64_t linger_timeout_ms; /* 0: never; unset (CONFIG_UNSET): the idle timeout */
 	uint64_t drain_timeout_ms;
 	uint64_t max_connections; /* 0: derived from the descriptor limit */
+	const struct lb_ops *balance;
+	enum health_kind health_check;
+	uint64_t health_interval_ms;
+	uint64_t health_timeout_ms;
+	uint64_t rise, fall;
+	char *health_send;   /* escapes decoded; NULL: send nothing */
+	char *health_expect; /* NULL: connecting is enough */
 	uint64_t buffer_size;
 	enum wlog_level log_level;
 };
@@ -39,6 +53,10 @@ enum config_type {
 	CT_DURATION, /* uint64_t milliseconds */
 	CT_SIZE,     /* uint64_t bytes */
 	CT_COUNT,    /* uint64_t; "auto" is 0 */
+	CT_UINT,     /* uint64_t */
+	CT_BALANCE,  /* const struct lb_ops * */
+	CT_HEALTH,   /* enum health_kind */
+	CT_STRING,   /* char *, C escapes (\r \n \t \\ \xHH) decoded */
 	CT_LOGLEVEL, /* enum wlog_level */
 };
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -250,6 +251,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 static void conn_connected(struct conn *c)
 {
 	ev_timer_stop(c->w->loop, &c->timer);
+	pool_note_connected(c->w->pool, c->srv);
 	c->state = CONN_RELAYING;
 	c->t_connected = ev_now(c->w->loop);
 	relay_init(&c->up, c->client.fd, c->server.fd);
@@ -261,13 +263,18 @@ static void conn_connected(struct conn *c)
 static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 {
 	struct server *s = c->srv;
+	char text[64];
 
-	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name,
-		why == END_CONNECT_TIMEOUT ? "timed out" : strerror(error));
+	if (why == END_CONNECT_TIMEOUT)
+		snprintf(text, sizeof(text), "connect timed out");
+	else
+		err_text(error, text, sizeof(text));
+	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 	ev_timer_stop(c->w->loop, &c->timer);
 	close_side(c, &c->server, false);
 	s->connect_failures++;
 	s->active--;
+	pool_note_failure(c->w->pool, s, text, ev_now(c->w->loop));
 	c->srv = NULL;
 	c->connect_fail = why;
 	conn_connect_next(c);
@@ -350,7 +357,9 @@ static bool local_shortage(int error)
 static void conn_connect_next(struct conn *c)
 {
 	while (c->n_tried < CONN_MAX_ATTEMPTS) {
-		struct server *s = pool_pick(c->w->pool, c->tried, c->n_tried);
+		struct server *s = pool_pick(c->w->pool, c->tried, c->n_tried, &c->peer.sa,
+					     ev_now(c->w->loop));
+		char text[64];
 		int r;
 
 		if (!s)
@@ -364,8 +373,10 @@ static void conn_connect_next(struct conn *c)
 			conn_close(c, END_LOCAL_ERROR);
 			return;
 		}
-		log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, strerror(-r));
+		err_text(-r, text, sizeof(text));
+		log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 		s->connect_failures++;
+		pool_note_failure(c->w->pool, s, text, ev_now(c->w->loop));
 		c->connect_fail = END_CONNECT_FAILED;
 	}
 	if (c->n_tried == 0 && pool_full(c->w->pool)) {

@@ -13,7 +13,7 @@ static struct server *rr_pick(struct pool *pool, const struct lb_pick *pick)
 
 	for (size_t i = 0; i < pool->n; i++) {
 		struct server *s = &pool->servers[i];
-		if (!pool_usable(s, pick))
+		if (!pool_usable(pool, s, pick))
 			continue;
 		s->current += s->weight;
 		total += s->weight;

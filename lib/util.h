@@ -19,4 +19,7 @@ struct weir_err {
 
 void err_set(struct weir_err *err, const char *fmt, ...) WEIR_PRINTF(2, 3);
 
+/* strerror(error) starting in lower case, to read well inside a log sentence. */
+const char *err_text(int error, char *buf, size_t len);
+
 #endif

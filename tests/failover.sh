@@ -16,18 +16,13 @@ for i in 1 2 3 4 5 6; do
 	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 10 >/dev/null ||
 		fail "client $i was not served by the live server"
 done
-grep -q "connect to 127.0.0.1:$dead failed: Connection refused" "$TMP/weir.log" ||
+grep -q "connect to 127.0.0.1:$dead failed: connection refused" "$TMP/weir.log" ||
 	fail "the refused connect was not logged"
 stop_weir
 
 # Every server refuses: the client is closed within a second, logged as connect-failed.
 start_weir -b "127.0.0.1:$dead"
-start=$(date +%s%N)
-if "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1; then
-	fail "a client was served with every server down"
-fi
-elapsed_ms=$((($(date +%s%N) - start) / 1000000))
-[ "$elapsed_ms" -lt 2000 ] || fail "client waited $elapsed_ms ms with every server down"
+refused_within 2000 "with every server down"
 wait_for grep -q "end=connect-failed" "$TMP/weir.log" || fail "no connect-failed log line"
 stop_weir
-echo "failover ok (all-down client closed after ${elapsed_ms} ms)"
+echo "failover ok (all-down client closed after $ELAPSED_MS ms)"

@@ -99,6 +99,17 @@ stop_weir() {
 	[ "$REAPED" -eq 0 ] || fail "weir exited $REAPED after SIGTERM, expected 0"
 }
 
+# refused_within MS WHAT: a client of weir must fail (be closed, not served) within MS ms.
+# Sets ELAPSED_MS.
+refused_within() {
+	start=$(date +%s%N)
+	if "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1; then
+		fail "a client was served $2"
+	fi
+	ELAPSED_MS=$((($(date +%s%N) - start) / 1000000))
+	[ "$ELAPSED_MS" -lt "$1" ] || fail "a client waited $ELAPSED_MS ms $2"
+}
+
 # rss_kb PID: resident memory in KiB.
 rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "pool.h"
 
 #define ARGS(...) ((char *[]){"weir", __VA_ARGS__, NULL})
 
@@ -128,6 +129,15 @@ static void usage_errors(void **state)
 		{{"weir", "-l", ":1", "-b", "h:1", "--buffer-size", "1g"}, "out of range"},
 		{{"weir", "-l", ":1", "-b", "h:1", "--buffer-size", "big"}, "not a size"},
 		{{"weir", "-l", ":1", "-b", "h:1", "--log-level", "loud"}, "not one of"},
+		{{"weir", "-l", ":1", "-b", "h:1", "-B", "fastest"}, "not one of roundrobin"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--health-check", "http"},
+		 "not one of none, tcp"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--rise", "0"}, "out of range"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--fall", "x"}, "not a whole number"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--health-send", "a\\q"}, "bad escape"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--health-send", "\\x00"}, "bad escape"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--health-expect", ""}, "empty string"},
+		{{"weir", "-l", ":1", "-b", "h:1", "--max-connections", "lots"}, "or 'auto'"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -156,6 +166,55 @@ static void parsing_twice_starts_afresh(void **state)
 	config_free(&cfg);
 }
 
+static void health_and_balance_keys(void **state)
+{
+	struct weir_config cfg;
+	enum config_action action;
+	struct weir_err err;
+	char buf[64];
+
+	assert_int_equal(
+		parse(ARGS("-l", ":1", "-b", "h:1", "-B", "hash", "--health-check", "tcp", "--rise",
+			   "5", "--health-send", "PING\\r\\n", "--health-expect", "+PONG\\x21"),
+		      &cfg, &action, &err),
+		0);
+	assert_string_equal(cfg.balance->name, "hash");
+	assert_int_equal(cfg.health_check, HEALTH_TCP);
+	assert_int_equal(cfg.rise, 5);
+	assert_int_equal(cfg.fall, 3);
+	assert_string_equal(cfg.health_send, "PING\r\n");
+	assert_string_equal(cfg.health_expect, "+PONG!");
+	/* The summary writes strings back with the escapes they need. */
+	config_format_value(&cfg, config_find("health-send"), buf, sizeof(buf));
+	assert_string_equal(buf, "PING\\r\\n");
+	config_free(&cfg);
+}
+
+static void timeouts_and_limits(void **state)
+{
+	struct weir_config cfg;
+	enum config_action action;
+	struct weir_err err;
+
+	/* The linger timeout follows the idle timeout unless given. */
+	assert_int_equal(
+		parse(ARGS("-l", ":1", "-b", "h:1", "--idle-timeout", "90s"), &cfg, &action, &err),
+		0);
+	assert_int_equal(cfg.idle_timeout_ms, 90000);
+	assert_int_equal(cfg.linger_timeout_ms, 90000);
+	assert_int_equal(cfg.max_connections, 0); /* auto */
+	config_free(&cfg);
+	assert_int_equal(parse(ARGS("-l", ":1", "-b", "h:1", "--linger-timeout", "5s",
+				    "--max-connections", "10", "--drain-timeout", "0"),
+			       &cfg, &action, &err),
+			 0);
+	assert_int_equal(cfg.idle_timeout_ms, 300000);
+	assert_int_equal(cfg.linger_timeout_ms, 5000);
+	assert_int_equal(cfg.max_connections, 10);
+	assert_int_equal(cfg.drain_timeout_ms, 0);
+	config_free(&cfg);
+}
+
 static void keys_are_found_by_name(void **state)
 {
 	assert_non_null(config_find("listen"));
@@ -173,6 +232,8 @@ int main(void)
 		cmocka_unit_test(server_spec_forms),
 		cmocka_unit_test(usage_errors),
 		cmocka_unit_test(parsing_twice_starts_afresh),
+		cmocka_unit_test(health_and_balance_keys),
+		cmocka_unit_test(timeouts_and_limits),
 		cmocka_unit_test(keys_are_found_by_name),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

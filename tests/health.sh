@@ -1,0 +1,88 @@
+#!/bin/sh
+# Three echo backends with active checks. One is killed mid-run: no client hangs, new clients
+# go to the other two, and when it returns it gets traffic again after `rise` checks. Then all
+# are killed: clients are closed at once, and weir recovers when one comes back.
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+
+for b in 1 2 3; do
+	start_server "b$b" echo
+	eval "port$b=\$SERVER_PORT pid$b=\$SERVER_PID"
+done
+start_weir -b "127.0.0.1:$port1" -b "127.0.0.1:$port2" -b "127.0.0.1:$port3" \
+	--health-check tcp --health-interval 200ms --health-timeout 500ms --rise 2 --fall 2
+
+# clients FROM TO: run clients FROM..TO one after another; each must finish within 5 s.
+clients() {
+	i=$1
+	while [ "$i" -le "$2" ]; do
+		start=$(date +%s%N)
+		status=0
+		"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 256k --timeout 5 \
+			>>"$TMP/clients.out" 2>&1 || status=$?
+		ms=$((($(date +%s%N) - start) / 1000000))
+		[ "$ms" -lt 5000 ] || fail "client $i hung for $ms ms"
+		echo "$i $status" >>"$TMP/results"
+		i=$((i + 1))
+	done
+}
+
+served_by() { # PORT: closed lines that went to that backend
+	closed_lines | grep -c "server=127.0.0.1:$1 end=client-closed" || true
+}
+
+clients 1 15
+kill "$pid2"
+reap "$pid2" 50 "backend 2"
+wait_for grep -q "server 127.0.0.1:$port2 is DOWN" "$TMP/weir.log" ||
+	fail "killed backend was not marked DOWN"
+before=$(served_by "$port2")
+clients 16 45
+awk '$1 > 15 && $2 != 0 { bad = bad " " $1 } END { if (bad) { print bad; exit 1 } }' \
+	"$TMP/results" >"$TMP/bad" || fail "clients failed after the backend went down:$(cat "$TMP/bad")"
+[ "$(served_by "$port2")" -eq "$before" ] || fail "a DOWN backend was given clients"
+[ "$(grep -c "is DOWN" "$TMP/weir.log")" -eq 1 ] || fail "the state change was not logged exactly once"
+
+# It returns on the same port: UP after two passed checks, and served again.
+"$TCPKIT" server "127.0.0.1:$port2" --port-file "$TMP/b2back.port" --mode echo \
+	2>>"$TMP/b2back.log" &
+PIDS="$PIDS $!"
+wait_for test -s "$TMP/b2back.port" || fail "could not restart backend 2 on its port"
+wait_for grep -q "server 127.0.0.1:$port2 is UP (2/2 checks passed)" "$TMP/weir.log" ||
+	fail "returning backend was not marked UP after 2 checks"
+clients 46 60
+[ "$(served_by "$port2")" -gt "$before" ] || fail "the returned backend got no clients"
+
+# Every backend down: clients are closed at once, and the fact is logged once.
+for p in $PIDS; do
+	[ "$p" = "$WEIR_PID" ] || kill "$p" 2>/dev/null || true
+done
+wait_for grep -q "no server is UP" "$TMP/weir.log" || fail "all-down was not logged"
+refused_within 1000 "with every backend down"
+ms=$ELAPSED_MS
+wait_for grep -q "end=no-server" "$TMP/weir.log" || fail "no-server close not logged"
+
+# One comes back: weir recovers by itself.
+"$TCPKIT" server "127.0.0.1:$port3" --port-file "$TMP/b3back.port" --mode echo \
+	2>>"$TMP/b3back.log" &
+PIDS="$PIDS $!"
+wait_for grep -q "server 127.0.0.1:$port3 is UP" "$TMP/weir.log" || fail "no recovery"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 5 >/dev/null ||
+	fail "no client served after a backend returned"
+stop_weir
+
+# A send/expect check: the echo server answers 'ping' with 'ping', so expecting it passes...
+# (With a 200 ms check timeout a failing check would be DOWN within about 0.6 s.)
+start_weir -b "127.0.0.1:$port3" --health-check tcp --health-interval 100ms --fall 2 \
+	--health-timeout 200ms --health-send 'ping\r\n' --health-expect 'ping\r'
+sleep 1
+! grep -q "is DOWN" "$TMP/weir.log" || fail "a server answering the expected reply went DOWN"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 5 >/dev/null ||
+	fail "not served with a passing send/expect check"
+stop_weir
+# ...and expecting something else fails it.
+start_weir -b "127.0.0.1:$port3" --health-check tcp --health-interval 100ms --fall 2 \
+	--health-timeout 200ms --health-send 'ping\n' --health-expect 'pong'
+wait_for grep -q "server 127.0.0.1:$port3 is DOWN (check timed out, 2/2)" "$TMP/weir.log" ||
+	fail "a server giving the wrong reply was not marked DOWN"
+stop_weir
+echo "health ok (all-down client closed after $ms ms)"
