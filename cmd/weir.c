@@ -17,6 +17,7 @@
 /* sysexits(3) */
 enum {
 	EXIT_USAGE = 64,
+	EXIT_NOINPUT = 66,
 	EXIT_UNAVAILABLE = 69,
 	EXIT_OSERR = 71,
 	EXIT_CONFIG = 78,
@@ -25,29 +26,35 @@ enum {
 static void usage(FILE *out)
 {
 	fprintf(out, "Usage: weir [OPTIONS] -l ADDR [-l ADDR ...] -b SERVER [-b SERVER ...]\n"
-		     "       weir -t -l ADDR ... -b SERVER ...\n"
+		     "       weir -c FILE [OPTIONS]\n"
+		     "       weir -t [-c FILE | -l ADDR ... -b SERVER ...]\n"
 		     "TCP proxy and load balancer: relays every client of ADDR to one of the "
 		     "SERVERs.\n\n"
 		     "Options:\n");
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct config_key *k = &config_keys[i];
 		char left[64], shortopt[8] = "    ";
+		if (!config_flag(k))
+			continue; /* config file only */
 		if (k->short_name)
 			snprintf(shortopt, sizeof(shortopt), "-%c, ", k->short_name);
-		snprintf(left, sizeof(left), "%s--%s %s", shortopt, k->name, k->arg);
+		snprintf(left, sizeof(left), "%s--%s %s", shortopt, config_flag(k), k->arg);
 		fprintf(out, "  %-30s %s", left, k->help);
 		if (k->def)
 			fprintf(out, " (default %s)", k->def);
 		fputc('\n', out);
 	}
+	fprintf(out, "  %-30s %s\n", "-c, --config FILE",
+		"read frontends, backends and settings from FILE (see weir.conf(5));\n"
+		"                                 flags given as well override it");
 	fprintf(out, "  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-t, --check-config",
 		"check the configuration, print it and exit", "-h, --help",
 		"print this help and exit", "-V, --version", "print version information and exit");
 	fprintf(out, "ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
 		     "unix:/path. Durations take ms, s, m, h or d (bare numbers are seconds);\n"
 		     "sizes take k, m or g.\n\n"
-		     "Exit status: 0 ok, 64 usage error, 69 resolver unavailable, 71 cannot\n"
-		     "listen, 78 configuration error. See weir(8).\n\n"
+		     "Exit status: 0 ok, 64 usage error, 66 config file unreadable, 69 resolver\n"
+		     "unavailable, 71 cannot listen, 78 configuration error. See weir(8).\n\n"
 		     "Report bugs to: " PACKAGE_BUGREPORT "\n");
 }
 
@@ -79,25 +86,47 @@ static void version(void)
 	       ev_version_minor(), loop ? backend_name(ev_backend(loop)) : "none");
 }
 
-static void print_summary(const struct weir_config *cfg, const struct pool *pool)
+/* Every scalar key of `scope` in `section`, one "key value" line each. */
+static void print_keys(const void *section, enum config_scope scope, const char *indent)
 {
-	char value[64];
+	char value[128];
 
-	for (size_t i = 0; i < cfg->n_listens; i++)
-		printf("listen %s\n", cfg->listens[i]);
-	for (size_t i = 0; i < pool->n; i++) {
-		const struct server *s = &pool->servers[i];
-		printf("server %s weight=%u maxconn=%u%s\n", s->name, s->weight, s->maxconn,
-		       s->backup ? " backup" : "");
-	}
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct config_key *k = &config_keys[i];
-		if (k->type == CT_LISTEN || k->type == CT_SERVER)
+		if (k->scope != scope || k->type == CT_LISTEN || k->type == CT_SERVER ||
+		    k->type == CT_NAME)
 			continue;
-		config_format_value(cfg, k, value, sizeof(value));
-		printf("%s %s\n", k->name, value);
+		if (k->type == CT_STRING && !*(char *const *)((const char *)section + k->offset))
+			continue; /* not set: nothing to write that would read back the same */
+		config_format_value(section, k, value, sizeof(value));
+		printf("%s%s = %s\n", indent, k->name, value);
 	}
-	printf("configuration ok\n");
+}
+
+/* The effective configuration, every default filled in, in the config file's own syntax. */
+static void print_summary(const struct weir_config *cfg, const struct pool *pools)
+{
+	printf("[global]\n");
+	print_keys(cfg, SCOPE_GLOBAL, "");
+	for (size_t i = 0; i < cfg->n_frontends; i++) {
+		const struct frontend_cfg *fe = &cfg->frontends[i];
+		printf("\n[frontend %s]\n", fe->name);
+		for (size_t j = 0; j < fe->n_listens; j++)
+			printf("listen = %s\n", fe->listens[j]);
+		printf("backend = %s\n", fe->backend);
+		print_keys(fe, SCOPE_FRONTEND, "");
+	}
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		const struct pool *pool = &pools[i];
+		printf("\n[backend %s]\n", cfg->backends[i].name);
+		for (size_t j = 0; j < pool->n; j++) {
+			const struct server *s = &pool->servers[j];
+			printf("server = %s weight=%u maxconn=%u%s\n", s->name, s->weight,
+			       s->maxconn, s->backup ? " backup" : "");
+		}
+		print_keys(&cfg->backends[i], SCOPE_BACKEND, "");
+	}
+	printf("\n# configuration ok\n");
 }
 
 /* Raise the soft descriptor limit to the hard one; return the limit in force. */
@@ -121,9 +150,14 @@ static uint64_t raise_fd_limit(void)
 }
 
 /* --max-connections, or what the descriptor limit allows; warn when asked for more. */
-static uint64_t connection_limit(const struct weir_config *cfg, size_t n_listeners)
+static uint64_t connection_limit(const struct weir_config *cfg)
 {
-	uint64_t budget = worker_connection_budget(raise_fd_limit(), n_listeners);
+	size_t n_listeners = 0;
+	uint64_t budget;
+
+	for (size_t i = 0; i < cfg->n_frontends; i++)
+		n_listeners += cfg->frontends[i].n_listens;
+	budget = worker_connection_budget(raise_fd_limit(), n_listeners);
 
 	if (cfg->max_connections == 0) {
 		log_msg(WLOG_DEBUG, "max-connections %llu (from the descriptor limit)",
@@ -152,36 +186,35 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	}
 }
 
-static int run(const struct weir_config *cfg, struct pool *pool)
+static int run(const struct weir_config *cfg, struct pool *pools)
 {
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	struct weir_err err = {""};
 	struct worker w;
-	struct health health = {0};
+	struct health *health = calloc(cfg->n_backends, sizeof(*health));
 	ev_signal sigint, sigterm;
-	int status = 0;
+	int status = 0, r;
+	size_t n_servers = 0;
 
-	if (!loop) {
+	if (!loop || !health) {
 		fprintf(stderr, "weir: cannot start the event loop\n");
+		free(health);
 		return EXIT_OSERR;
 	}
-	if (worker_init(&w, loop, cfg, pool, connection_limit(cfg, cfg->n_listens), &err) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		return EXIT_OSERR;
-	}
-	for (size_t i = 0; i < cfg->n_listens && status == 0; i++) {
-		int r = worker_listen(&w, cfg->listens[i], &err);
-		if (r < 0) {
-			fprintf(stderr, "weir: %s\n", err.msg);
-			status = r == -EAGAIN	? EXIT_UNAVAILABLE
-				 : r == -ENOENT ? EXIT_CONFIG
-						: EXIT_OSERR;
-		}
-	}
-	if (status == 0 && cfg->health_check == HEALTH_TCP &&
-	    health_start(&health, loop, pool, cfg, &err) < 0) {
+	if (worker_init(&w, loop, cfg, pools, connection_limit(cfg), &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		status = EXIT_OSERR;
+	} else if ((r = worker_listen_all(&w, &err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
+	}
+	for (size_t i = 0; i < cfg->n_backends && status == 0; i++) {
+		n_servers += pools[i].n;
+		if (cfg->backends[i].health_check == HEALTH_TCP &&
+		    health_start(&health[i], loop, &pools[i], &err) < 0) {
+			fprintf(stderr, "weir: %s\n", err.msg);
+			status = EXIT_OSERR;
+		}
 	}
 	if (status == 0) {
 		ev_signal_init(&sigint, stop_cb, SIGINT);
@@ -189,15 +222,44 @@ static int run(const struct weir_config *cfg, struct pool *pool)
 		sigint.data = sigterm.data = &w;
 		ev_signal_start(loop, &sigint);
 		ev_signal_start(loop, &sigterm);
-		log_msg(WLOG_INFO, "weir " PACKAGE_VERSION " running with %zu server(s)", pool->n);
+		log_msg(WLOG_INFO,
+			"weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s)",
+			cfg->n_frontends, n_servers);
 		ev_run(loop, 0);
 		ev_signal_stop(loop, &sigint);
 		ev_signal_stop(loop, &sigterm);
 	}
-	health_stop(&health);
+	for (size_t i = 0; i < cfg->n_backends; i++)
+		health_stop(&health[i]);
+	free(health);
 	worker_fini(&w);
 	ev_loop_destroy(loop);
 	return status;
+}
+
+/* One pool per backend, names resolved. Exit status on failure, 0 on success. */
+static int build_pools(const struct weir_config *cfg, struct pool **out)
+{
+	struct pool *pools = calloc(cfg->n_backends, sizeof(*pools));
+	struct weir_err err = {""};
+	size_t built = 0;
+	int r = 0;
+
+	if (!pools) {
+		fprintf(stderr, "weir: out of memory\n");
+		return EXIT_OSERR;
+	}
+	for (; built < cfg->n_backends && r == 0; built++)
+		r = pool_build_backend(&pools[built], &cfg->backends[built], &err);
+	if (r < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		for (size_t i = 0; i + 1 < built; i++)
+			pool_fini(&pools[i]);
+		free(pools);
+		return r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_CONFIG;
+	}
+	*out = pools;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -205,7 +267,7 @@ int main(int argc, char **argv)
 	struct weir_config cfg;
 	struct weir_err err = {""};
 	enum config_action action;
-	struct pool pool;
+	struct pool *pools = NULL;
 	int r, status;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -227,23 +289,24 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	log_init(2, cfg.log_level);
-	r = pool_build(&pool, cfg.servers, cfg.n_servers, cfg.balance, &err);
-	if (r < 0) {
+	if (cfg.file && (r = config_load(&cfg, &err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		config_free(&cfg);
-		return r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_CONFIG;
+		return r == -EINVAL ? EXIT_CONFIG : EXIT_NOINPUT;
 	}
-	pool.rise = (unsigned)cfg.rise;
-	pool.fall = (unsigned)cfg.fall;
-	pool.retry_interval = (double)cfg.health_interval_ms / 1e3;
-	if (action == CONFIG_CHECK) {
-		print_summary(&cfg, &pool);
-		status = 0;
-	} else {
-		status = run(&cfg, &pool);
+	log_init(2, cfg.log_level);
+	status = build_pools(&cfg, &pools);
+	if (status) {
+		config_free(&cfg);
+		return status;
 	}
-	pool_fini(&pool);
+	if (action == CONFIG_CHECK)
+		print_summary(&cfg, pools);
+	else
+		status = run(&cfg, pools);
+	for (size_t i = 0; i < cfg.n_backends; i++)
+		pool_fini(&pools[i]);
+	free(pools);
 	config_free(&cfg);
 	return status;
 }

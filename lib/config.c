@@ -3,48 +3,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "config.h"
 #include "pool.h"
 #include "units.h"
 
-#define OFF(field) offsetof(struct weir_config, field)
+#define G(field) SCOPE_GLOBAL, offsetof(struct weir_config, field)
+#define F(field) SCOPE_FRONTEND, offsetof(struct frontend_cfg, field)
+#define B(field) SCOPE_BACKEND, offsetof(struct backend_cfg, field)
+#define DAY_MS	 (86400000ULL)
 
 /* Bounds are inclusive; the defaults are parsed by the same code as an operator's value. */
 const struct config_key config_keys[] = {
-	{"listen", 'l', CT_LISTEN, 0, NULL, 0, 0, "ADDR",
+	{"listen", NULL, 'l', F(listens), CT_LISTEN, NULL, 0, 0, "ADDR",
 	 "accept clients on ADDR (host:port, :port, [v6]:port, unix:/path)"},
-	{"backend", 'b', CT_SERVER, 0, NULL, 0, 0, "SERVER",
+	{"server", "backend", 'b', B(servers), CT_SERVER, NULL, 0, 0, "SERVER",
 	 "proxy to SERVER: ADDR[,weight=N][,maxconn=N][,backup]"},
-	{"connect-timeout", 0, CT_DURATION, OFF(connect_timeout_ms), "5s", 1, 3600000, "DUR",
-	 "give up connecting to a server after DUR"},
-	{"idle-timeout", 0, CT_DURATION, OFF(idle_timeout_ms), "5m", 0, 30 * 86400000ULL, "DUR",
-	 "close connections with no bytes moving for DUR (0: never)"},
-	{"linger-timeout", 0, CT_DURATION, OFF(linger_timeout_ms), NULL, 0, 30 * 86400000ULL, "DUR",
-	 "the same for half-closed connections (default: idle-timeout)"},
-	{"drain-timeout", 0, CT_DURATION, OFF(drain_timeout_ms), "30s", 0, 86400000, "DUR",
-	 "on SIGTERM, let connections finish for up to DUR"},
-	{"max-connections", 0, CT_COUNT, OFF(max_connections), "auto", 1, 10000000, "N",
-	 "stop accepting at N open connections"},
-	{"balance", 'B', CT_BALANCE, OFF(balance), "roundrobin", 0, 0, "ALGO",
+	{"backend", "", 0, F(backend), CT_NAME, NULL, 0, 0, "NAME",
+	 "the [backend NAME] section that serves this frontend"},
+	{"balance", NULL, 'B', B(balance), CT_BALANCE, "roundrobin", 0, 0, "ALGO",
 	 "roundrobin, leastconn, random, source or hash"},
-	{"health-check", 0, CT_HEALTH, OFF(health_check), "none", 0, 0, "KIND",
+	{"connect-timeout", NULL, 0, B(connect_timeout_ms), CT_DURATION, "5s", 1, 3600000, "DUR",
+	 "give up connecting to a server after DUR"},
+	{"idle-timeout", NULL, 0, F(idle_timeout_ms), CT_DURATION, "5m", 0, 30 * DAY_MS, "DUR",
+	 "close connections with no bytes moving for DUR (0: never)"},
+	{"linger-timeout", NULL, 0, F(linger_timeout_ms), CT_DURATION, NULL, 0, 30 * DAY_MS, "DUR",
+	 "the same for half-closed connections (default: idle-timeout)"},
+	{"drain-timeout", NULL, 0, G(drain_timeout_ms), CT_DURATION, "30s", 0, DAY_MS, "DUR",
+	 "on SIGTERM, let connections finish for up to DUR"},
+	{"max-connections", NULL, 0, G(max_connections), CT_COUNT, "auto", 1, 10000000, "N",
+	 "stop accepting at N open connections"},
+	{"health-check", NULL, 0, B(health_check), CT_HEALTH, "none", 0, 0, "KIND",
 	 "none (passive only) or tcp (active checks)"},
-	{"health-interval", 0, CT_DURATION, OFF(health_interval_ms), "2s", 10, 3600000, "DUR",
+	{"health-interval", NULL, 0, B(health_interval_ms), CT_DURATION, "2s", 10, 3600000, "DUR",
 	 "time between checks; without checks, how long a failed server rests"},
-	{"health-timeout", 0, CT_DURATION, OFF(health_timeout_ms), "1s", 10, 3600000, "DUR",
+	{"health-timeout", NULL, 0, B(health_timeout_ms), CT_DURATION, "1s", 10, 3600000, "DUR",
 	 "a check that takes longer fails"},
-	{"rise", 0, CT_UINT, OFF(rise), "2", 1, 100, "N", "checks passed to mark a server up"},
-	{"fall", 0, CT_UINT, OFF(fall), "3", 1, 100, "N",
+	{"rise", NULL, 0, B(rise), CT_UINT, "2", 1, 100, "N", "checks passed to mark a server up"},
+	{"fall", NULL, 0, B(fall), CT_UINT, "3", 1, 100, "N",
 	 "consecutive failures to mark a server down"},
-	{"health-send", 0, CT_STRING, OFF(health_send), NULL, 0, 0, "STRING",
+	{"health-send", NULL, 0, B(health_send), CT_STRING, NULL, 0, 0, "STRING",
 	 "check: send STRING after connecting (\\r, \\n, \\xHH escapes)"},
-	{"health-expect", 0, CT_STRING, OFF(health_expect), NULL, 0, 0, "STRING",
+	{"health-expect", NULL, 0, B(health_expect), CT_STRING, NULL, 0, 0, "STRING",
 	 "check: pass only if the reply contains STRING"},
-	{"buffer-size", 0, CT_SIZE, OFF(buffer_size), "64k", 1024, 64 << 20, "SIZE",
+	{"buffer-size", NULL, 0, G(buffer_size), CT_SIZE, "64k", 1024, 64 << 20, "SIZE",
 	 "bytes buffered per direction of a connection"},
-	{"log-level", 0, CT_LOGLEVEL, OFF(log_level), "info", 0, 0, "LEVEL",
+	{"log-level", NULL, 0, G(log_level), CT_LOGLEVEL, "info", 0, 0, "LEVEL",
 	 "error, warning, info or debug"},
 };
 const size_t config_n_keys = ARRAY_SIZE(config_keys);
@@ -57,7 +63,14 @@ const struct config_key *config_find(const char *name)
 	return NULL;
 }
 
-static int push_listen(struct weir_config *cfg, const char *value, struct weir_err *err)
+const char *config_flag(const struct config_key *key)
+{
+	if (!key->flag)
+		return key->name;
+	return key->flag[0] ? key->flag : NULL;
+}
+
+static int push_listen(struct frontend_cfg *fe, const char *value, struct weir_err *err)
 {
 	struct addr_parts parts;
 	char **grown, *copy;
@@ -66,14 +79,14 @@ static int push_listen(struct weir_config *cfg, const char *value, struct weir_e
 	if (r < 0)
 		return r;
 	copy = strdup(value);
-	grown = copy ? realloc(cfg->listens, (cfg->n_listens + 1) * sizeof(*grown)) : NULL;
+	grown = copy ? realloc(fe->listens, (fe->n_listens + 1) * sizeof(*grown)) : NULL;
 	if (!grown) {
 		free(copy);
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	grown[cfg->n_listens++] = copy;
-	cfg->listens = grown;
+	grown[fe->n_listens++] = copy;
+	fe->listens = grown;
 	return 0;
 }
 
@@ -159,21 +172,40 @@ int config_parse_server(const char *text, struct server_spec *spec, struct weir_
 	return r;
 }
 
-static int push_server(struct weir_config *cfg, const char *value, struct weir_err *err)
+static int push_server(struct backend_cfg *be, const char *value, struct weir_err *err)
 {
 	struct server_spec spec, *grown;
 	int r = config_parse_server(value, &spec, err);
 
 	if (r < 0)
 		return r;
-	grown = realloc(cfg->servers, (cfg->n_servers + 1) * sizeof(*grown));
+	grown = realloc(be->servers, (be->n_servers + 1) * sizeof(*grown));
 	if (!grown) {
 		free(spec.addr);
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	grown[cfg->n_servers++] = spec;
-	cfg->servers = grown;
+	grown[be->n_servers++] = spec;
+	be->servers = grown;
+	return 0;
+}
+
+static int set_name(char **field, const struct config_key *key, const char *value,
+		    struct weir_err *err)
+{
+	char *copy;
+
+	if (!*value || strcspn(value, " \t[]") != strlen(value)) {
+		err_set(err, "%s: '%s' is not a section name", key->name, value);
+		return -EINVAL;
+	}
+	copy = strdup(value);
+	if (!copy) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	free(*field);
+	*field = copy;
 	return 0;
 }
 
@@ -290,20 +322,21 @@ static int set_number(void *field, const struct config_key *key, const char *val
 	return 0;
 }
 
-int config_set(struct weir_config *cfg, const struct config_key *key, const char *value,
-	       struct weir_err *err)
+int config_set(void *section, const struct config_key *key, const char *value, struct weir_err *err)
 {
-	void *field = (char *)cfg + key->offset;
+	void *field = (char *)section + key->offset;
 	struct weir_err inner;
 	int r;
 
 	switch (key->type) {
 	case CT_LISTEN:
-		r = push_listen(cfg, value, &inner);
+		r = push_listen(section, value, &inner);
 		break;
 	case CT_SERVER:
-		r = push_server(cfg, value, &inner);
+		r = push_server(section, value, &inner);
 		break;
+	case CT_NAME:
+		return set_name(field, key, value, err);
 	case CT_DURATION:
 	case CT_SIZE:
 	case CT_COUNT:
@@ -344,10 +377,9 @@ int config_set(struct weir_config *cfg, const struct config_key *key, const char
 	return r;
 }
 
-void config_format_value(const struct weir_config *cfg, const struct config_key *key, char *buf,
-			 size_t len)
+void config_format_value(const void *section, const struct config_key *key, char *buf, size_t len)
 {
-	const void *field = (const char *)cfg + key->offset;
+	const void *field = (const char *)section + key->offset;
 
 	switch (key->type) {
 	case CT_DURATION:
@@ -404,31 +436,235 @@ void config_format_value(const struct weir_config *cfg, const struct config_key 
 	}
 }
 
-int config_init(struct weir_config *cfg)
+/* Every key of `scope` with a default gets it; defaults are checked by the unit tests. */
+static int set_defaults(void *section, enum config_scope scope)
 {
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->linger_timeout_ms = CONFIG_UNSET;
 	for (size_t i = 0; i < config_n_keys; i++) {
-		if (!config_keys[i].def)
-			continue;
-		/* A default that does not validate is a programming error caught by the tests. */
-		if (config_set(cfg, &config_keys[i], config_keys[i].def, NULL) < 0)
+		const struct config_key *k = &config_keys[i];
+		if (k->scope == scope && k->def && config_set(section, k, k->def, NULL) < 0)
 			return -EINVAL;
 	}
 	return 0;
 }
 
+int config_init(struct weir_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return set_defaults(cfg, SCOPE_GLOBAL);
+}
+
+static void frontend_free(struct frontend_cfg *fe)
+{
+	for (size_t i = 0; i < fe->n_listens; i++)
+		free(fe->listens[i]);
+	free(fe->listens);
+	free(fe->backend);
+	free(fe->name);
+}
+
+static void backend_free(struct backend_cfg *be)
+{
+	for (size_t i = 0; i < be->n_servers; i++)
+		free(be->servers[i].addr);
+	free(be->servers);
+	free(be->health_send);
+	free(be->health_expect);
+	free(be->name);
+}
+
 void config_free(struct weir_config *cfg)
 {
-	for (size_t i = 0; i < cfg->n_listens; i++)
-		free(cfg->listens[i]);
-	for (size_t i = 0; i < cfg->n_servers; i++)
-		free(cfg->servers[i].addr);
-	free(cfg->health_send);
-	free(cfg->health_expect);
-	free(cfg->listens);
-	free(cfg->servers);
+	for (size_t i = 0; i < cfg->n_frontends; i++)
+		frontend_free(&cfg->frontends[i]);
+	for (size_t i = 0; i < cfg->n_backends; i++)
+		backend_free(&cfg->backends[i]);
+	free(cfg->frontends);
+	free(cfg->backends);
+	free(cfg->overrides);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct frontend_cfg *config_add_frontend(struct weir_config *cfg, const char *name, unsigned line)
+{
+	struct frontend_cfg *grown =
+		realloc(cfg->frontends, (cfg->n_frontends + 1) * sizeof(*grown));
+	struct frontend_cfg *fe;
+
+	if (!grown)
+		return NULL;
+	cfg->frontends = grown;
+	fe = &grown[cfg->n_frontends];
+	memset(fe, 0, sizeof(*fe));
+	fe->line = line;
+	fe->linger_timeout_ms = CONFIG_UNSET;
+	fe->name = strdup(name);
+	if (!fe->name || set_defaults(fe, SCOPE_FRONTEND) < 0) {
+		frontend_free(fe);
+		return NULL;
+	}
+	cfg->n_frontends++;
+	return fe;
+}
+
+struct backend_cfg *config_add_backend(struct weir_config *cfg, const char *name, unsigned line)
+{
+	struct backend_cfg *grown = realloc(cfg->backends, (cfg->n_backends + 1) * sizeof(*grown));
+	struct backend_cfg *be;
+
+	if (!grown)
+		return NULL;
+	cfg->backends = grown;
+	be = &grown[cfg->n_backends];
+	memset(be, 0, sizeof(*be));
+	be->line = line;
+	be->name = strdup(name);
+	if (!be->name || set_defaults(be, SCOPE_BACKEND) < 0) {
+		backend_free(be);
+		return NULL;
+	}
+	cfg->n_backends++;
+	return be;
+}
+
+int config_apply_overrides(struct weir_config *cfg, struct weir_err *err)
+{
+	for (size_t i = 0; i < cfg->n_overrides; i++) {
+		const struct config_override *o = &cfg->overrides[i];
+		int r = 0;
+
+		switch (o->key->scope) {
+		case SCOPE_GLOBAL:
+			r = config_set(cfg, o->key, o->value, err);
+			break;
+		case SCOPE_FRONTEND:
+			for (size_t f = 0; f < cfg->n_frontends && r == 0; f++)
+				r = config_set(&cfg->frontends[f], o->key, o->value, err);
+			break;
+		case SCOPE_BACKEND:
+			for (size_t b = 0; b < cfg->n_backends && r == 0; b++)
+				r = config_set(&cfg->backends[b], o->key, o->value, err);
+			break;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* "weir.conf:12: " for a section from the file, nothing for the command line. */
+static void where(const struct weir_config *cfg, unsigned line, char *buf, size_t len)
+{
+	if (cfg->file && line)
+		snprintf(buf, len, "%s:%u: ", cfg->file, line);
+	else if (cfg->file)
+		snprintf(buf, len, "%s: ", cfg->file);
+	else
+		buf[0] = '\0';
+}
+
+int config_check(struct weir_config *cfg, struct weir_err *err)
+{
+	char at[512];
+
+	if (cfg->n_frontends == 0) {
+		where(cfg, 0, at, sizeof(at));
+		err_set(err, "%snothing to listen on: %s", at,
+			cfg->file ? "define a [frontend NAME] with a listen key"
+				  : "give at least one -l ADDR");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_frontends; i++) {
+		struct frontend_cfg *fe = &cfg->frontends[i];
+		size_t b;
+
+		where(cfg, fe->line, at, sizeof(at));
+		if (fe->n_listens == 0) {
+			err_set(err, "%sfrontend '%s' has no listen key", at, fe->name);
+			return -EINVAL;
+		}
+		if (!fe->backend) {
+			err_set(err, "%sfrontend '%s' names no backend", at, fe->name);
+			return -EINVAL;
+		}
+		for (b = 0; b < cfg->n_backends; b++)
+			if (strcmp(cfg->backends[b].name, fe->backend) == 0)
+				break;
+		if (b == cfg->n_backends) {
+			if (fe->line)
+				err_set(err,
+					"%sfrontend '%s' names backend '%s', which is not defined",
+					at, fe->name, fe->backend);
+			else
+				err_set(err, "nowhere to proxy to: give at least one -b SERVER");
+			return -EINVAL;
+		}
+		fe->backend_index = b;
+		if (fe->linger_timeout_ms == CONFIG_UNSET)
+			fe->linger_timeout_ms = fe->idle_timeout_ms;
+	}
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		const struct backend_cfg *be = &cfg->backends[i];
+		if (be->n_servers == 0) {
+			where(cfg, be->line, at, sizeof(at));
+			err_set(err, "%sbackend '%s' has no server", at, be->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The frontend and backend that -l and -b fill. */
+static void *implicit_section(struct weir_config *cfg, enum config_scope scope)
+{
+	struct frontend_cfg *fe;
+
+	if (scope == SCOPE_FRONTEND) {
+		for (size_t i = 0; i < cfg->n_frontends; i++)
+			if (cfg->frontends[i].line == 0)
+				return &cfg->frontends[i];
+		fe = config_add_frontend(cfg, "default", 0);
+		if (fe && !(fe->backend = strdup("default")))
+			return NULL;
+		return fe;
+	}
+	for (size_t i = 0; i < cfg->n_backends; i++)
+		if (cfg->backends[i].line == 0)
+			return &cfg->backends[i];
+	return config_add_backend(cfg, "default", 0);
+}
+
+/* Check a frontend or backend flag's value now, so a typo is a usage error. */
+static int validate_flag(const struct config_key *key, const char *value, struct weir_err *err)
+{
+	struct weir_config scratch = {0};
+	void *section;
+	int r;
+
+	if (key->scope == SCOPE_GLOBAL)
+		return config_set(&scratch, key, value, err);
+	section = key->scope == SCOPE_FRONTEND ? (void *)config_add_frontend(&scratch, "x", 0)
+					       : (void *)config_add_backend(&scratch, "x", 0);
+	r = section ? config_set(section, key, value, err) : -ENOMEM;
+	config_free(&scratch);
+	return r;
+}
+
+static int record_override(struct weir_config *cfg, const struct config_key *key, const char *value,
+			   struct weir_err *err)
+{
+	struct config_override *grown;
+	int r = validate_flag(key, value, err);
+
+	if (r < 0)
+		return r;
+	grown = realloc(cfg->overrides, (cfg->n_overrides + 1) * sizeof(*grown));
+	if (!grown) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	grown[cfg->n_overrides++] = (struct config_override){key, value};
+	cfg->overrides = grown;
+	return 0;
 }
 
 /* getopt_long values for options that are actions rather than keys. */
@@ -439,22 +675,25 @@ enum {
 int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum config_action *action,
 		      struct weir_err *err)
 {
-	struct option longopts[ARRAY_SIZE(config_keys) + 4];
-	char shortopts[3 * ARRAY_SIZE(config_keys) + 8] = ":htV";
+	struct option longopts[ARRAY_SIZE(config_keys) + 5];
+	char shortopts[3 * ARRAY_SIZE(config_keys) + 8] = ":htVc:";
 	size_t ns = strlen(shortopts), nl = 0;
 	int c, r = 0;
 
 	*action = CONFIG_RUN;
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct config_key *k = &config_keys[i];
-		longopts[nl++] =
-			(struct option){k->name, required_argument, NULL, OPT_KEY_BASE + (int)i};
+		if (!config_flag(k))
+			continue;
+		longopts[nl++] = (struct option){config_flag(k), required_argument, NULL,
+						 OPT_KEY_BASE + (int)i};
 		if (k->short_name) {
 			shortopts[ns++] = k->short_name;
 			shortopts[ns++] = ':';
 		}
 	}
 	shortopts[ns] = '\0';
+	longopts[nl++] = (struct option){"config", required_argument, NULL, 'c'};
 	longopts[nl++] = (struct option){"help", no_argument, NULL, 'h'};
 	longopts[nl++] = (struct option){"version", no_argument, NULL, 'V'};
 	longopts[nl++] = (struct option){"check-config", no_argument, NULL, 't'};
@@ -475,6 +714,9 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
 		case 't':
 			*action = CONFIG_CHECK;
 			continue;
+		case 'c':
+			cfg->file = optarg;
+			continue;
 		case ':':
 			err_set(err, "option '%s' needs a value", argv[optind - 1]);
 			return -EINVAL;
@@ -494,7 +736,12 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
 				if (config_keys[i].short_name == c)
 					key = &config_keys[i];
 		}
-		r = config_set(cfg, key, optarg, err);
+		if (key->type == CT_LISTEN || key->type == CT_SERVER) {
+			void *section = implicit_section(cfg, key->scope);
+			r = section ? config_set(section, key, optarg, err) : -ENOMEM;
+		} else {
+			r = record_override(cfg, key, optarg, err);
+		}
 	}
 	if (r < 0)
 		return -EINVAL;
@@ -502,15 +749,11 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
 		err_set(err, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (cfg->linger_timeout_ms == CONFIG_UNSET)
-		cfg->linger_timeout_ms = cfg->idle_timeout_ms;
-	if (cfg->n_listens == 0) {
-		err_set(err, "nothing to listen on: give at least one -l ADDR");
+	if (!cfg->file && cfg->n_frontends == 0 && access(WEIR_CONFIG_FILE, F_OK) == 0)
+		cfg->file = WEIR_CONFIG_FILE; /* neither -l nor -c: the installed file, if any */
+	if (cfg->file)
+		return 0; /* config_load finishes */
+	if (config_apply_overrides(cfg, err) < 0 || config_check(cfg, err) < 0)
 		return -EINVAL;
-	}
-	if (cfg->n_servers == 0) {
-		err_set(err, "nowhere to proxy to: give at least one -b SERVER");
-		return -EINVAL;
-	}
 	return 0;
 }

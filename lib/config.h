@@ -1,6 +1,8 @@
 /*
- * weir's configuration: one table of keys (the long option names, later also the config
- * file's keys) drives parsing, validation, defaults, --help and the --check-config summary.
+ * weir's configuration: one table of keys drives the command line, the config file,
+ * validation, defaults, --help and the --check-config summary. Keys belong to a scope: the
+ * whole process ([global]), a frontend (where clients arrive) or a backend (the servers
+ * they are sent to). The command line's -l and -b define one implicit frontend and backend.
  */
 #ifndef WEIR_CONFIG_H
 #define WEIR_CONFIG_H
@@ -26,30 +28,68 @@ enum health_kind {
 	HEALTH_TCP,  /* connect (and optionally send/expect) every health-interval */
 };
 
-struct weir_config {
+struct frontend_cfg {
+	char *name;
+	unsigned line; /* of its [frontend] header; 0: from the command line */
 	char **listens;
 	size_t n_listens;
+	char *backend;		    /* the name of the backend it sends clients to */
+	size_t backend_index;	    /* into weir_config.backends, once checked */
+	uint64_t idle_timeout_ms;   /* 0: never */
+	uint64_t linger_timeout_ms; /* 0: never; CONFIG_UNSET: the idle timeout */
+	uint64_t seen;		    /* keys set in the file, by table index (duplicates) */
+};
+
+struct backend_cfg {
+	char *name;
+	unsigned line;
 	struct server_spec *servers;
 	size_t n_servers;
-	uint64_t connect_timeout_ms;
-	uint64_t idle_timeout_ms;   /* 0: never */
-	uint64_t linger_timeout_ms; /* 0: never; unset (CONFIG_UNSET): the idle timeout */
-	uint64_t drain_timeout_ms;
-	uint64_t max_connections; /* 0: derived from the descriptor limit */
 	const struct lb_ops *balance;
+	uint64_t connect_timeout_ms;
 	enum health_kind health_check;
 	uint64_t health_interval_ms;
 	uint64_t health_timeout_ms;
 	uint64_t rise, fall;
 	char *health_send;   /* escapes decoded; NULL: send nothing */
 	char *health_expect; /* NULL: connecting is enough */
+	uint64_t seen;
+};
+
+/* A setting from the command line, applied over the file's. */
+struct config_override {
+	const struct config_key *key;
+	const char *value;
+};
+
+struct weir_config {
+	/* [global] */
+	uint64_t drain_timeout_ms;
+	uint64_t max_connections; /* 0: derived from the descriptor limit */
 	uint64_t buffer_size;
 	enum wlog_level log_level;
+	uint64_t seen;
+
+	struct frontend_cfg *frontends;
+	size_t n_frontends;
+	struct backend_cfg *backends;
+	size_t n_backends;
+
+	const char *file; /* -c FILE; NULL: command line only */
+	struct config_override *overrides;
+	size_t n_overrides;
+};
+
+enum config_scope {
+	SCOPE_GLOBAL,
+	SCOPE_FRONTEND,
+	SCOPE_BACKEND,
 };
 
 enum config_type {
 	CT_LISTEN,   /* repeatable address */
 	CT_SERVER,   /* repeatable ADDR[,weight=N][,maxconn=N][,backup] */
+	CT_NAME,     /* char *: a section name */
 	CT_DURATION, /* uint64_t milliseconds */
 	CT_SIZE,     /* uint64_t bytes */
 	CT_COUNT,    /* uint64_t; "auto" is 0 */
@@ -61,10 +101,12 @@ enum config_type {
 };
 
 struct config_key {
-	const char *name; /* long option and config key */
+	const char *name; /* the config file's key */
+	const char *flag; /* the long option, if it differs from name; "": file only */
 	char short_name;  /* 0: none */
+	enum config_scope scope;
+	size_t offset; /* of the value in the scope's struct */
 	enum config_type type;
-	size_t offset;	 /* of the value in struct weir_config (scalars) */
 	const char *def; /* default, as an operator would write it; NULL: none */
 	uint64_t min, max;
 	const char *arg;  /* placeholder in --help */
@@ -85,28 +127,50 @@ enum config_action {
 	CONFIG_VERSION,
 };
 
-/* Defaults from the table. Returns -ENOMEM or 0. */
+/* Global defaults from the table, no frontends or backends. Returns -ENOMEM or 0. */
 int config_init(struct weir_config *cfg) WEIR_WUR;
 void config_free(struct weir_config *cfg);
 
-/* Validate `value` for `key` and store it; the same path serves a flag and a file key. */
-int config_set(struct weir_config *cfg, const struct config_key *key, const char *value,
-	       struct weir_err *err) WEIR_WUR;
-
+/* The key called `name` in the file, or NULL. */
 const struct config_key *config_find(const char *name);
+/* The long option of a key ("backend" for the key "server"), or NULL if it has none. */
+const char *config_flag(const struct config_key *key);
+
+/* A new frontend or backend with the table's defaults, appended to `cfg`. */
+struct frontend_cfg *config_add_frontend(struct weir_config *cfg, const char *name,
+					 unsigned line) WEIR_WUR;
+struct backend_cfg *config_add_backend(struct weir_config *cfg, const char *name,
+				       unsigned line) WEIR_WUR;
 
 /*
- * Parse the command line into `cfg`. -EINVAL: a usage error explained in `err`.
- * Checks that something to run was given unless the action is help or version.
+ * Validate `value` for `key` and store it in `section` (the weir_config, frontend_cfg or
+ * backend_cfg of the key's scope): the same path serves a flag and a file key.
+ */
+int config_set(void *section, const struct config_key *key, const char *value,
+	       struct weir_err *err) WEIR_WUR;
+
+/*
+ * Parse the command line. -EINVAL: a usage error explained in `err`. Without -c the
+ * configuration is complete and checked on return; with -c, config_load finishes it.
  */
 int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum config_action *action,
 		      struct weir_err *err) WEIR_WUR;
 
-/* The value of a scalar key in `cfg`, written as it would be typed. */
-void config_format_value(const struct weir_config *cfg, const struct config_key *key, char *buf,
-			 size_t len);
+/*
+ * Read cfg->file, apply the command line over it and check the result. -EINVAL with
+ * "FILE:LINE: message" in `err`; -ENOENT and the like if the file cannot be read.
+ */
+int config_load(struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
+
+/* The value of a scalar key in `section`, written as it would be typed. */
+void config_format_value(const void *section, const struct config_key *key, char *buf, size_t len);
 
 /* "10.0.0.1:80,weight=2,backup" into `spec` (addr malloc'd). */
 int config_parse_server(const char *text, struct server_spec *spec, struct weir_err *err) WEIR_WUR;
+
+/* For conffile.c: every frontend names a backend that exists, has a listener, and so on. */
+int config_check(struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
+/* For conffile.c: apply the command line's settings over the file's. */
+int config_apply_overrides(struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
 
 #endif

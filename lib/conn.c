@@ -74,9 +74,9 @@ struct conn {
 	enum conn_end connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
 	uint8_t n_tried;
 	struct worker *w;
-	struct idle_entry activity; /* in w->active, or w->lingering once eof_seen */
-	struct idle_entry queued;   /* in w->queue while CONN_QUEUED */
-	const char *frontend;
+	struct idle_entry activity; /* in fe->active, or fe->lingering once eof_seen */
+	struct idle_entry queued;   /* in fe->pool->queue while CONN_QUEUED */
+	struct frontend *fe;
 	struct side client, server;
 	struct relay up;   /* client -> server */
 	struct relay down; /* server -> client */
@@ -108,7 +108,7 @@ struct conn *conn_of_queue_entry(struct idle_entry *e)
 
 static struct idle_list *activity_list(struct conn *c)
 {
-	return c->eof_seen ? &c->w->lingering : &c->w->active;
+	return c->eof_seen ? &c->fe->lingering : &c->fe->active;
 }
 
 static void side_want(struct conn *c, struct side *s, int events)
@@ -171,7 +171,7 @@ static void log_close(struct conn *c, enum conn_end end)
 	log_msg(WLOG_INFO,
 		"closed client=%s frontend=%s server=%s end=%s connect_ms=%.1f duration_ms=%.0f "
 		"to_server=%llu to_client=%llu client_paused=%u server_paused=%u attempts=%u",
-		client, c->frontend, c->srv ? c->srv->name : "-", end_names[end], connect_ms,
+		client, c->fe->cfg->name, c->srv ? c->srv->name : "-", end_names[end], connect_ms,
 		(now - c->t_start) * 1e3, (unsigned long long)c->up.bytes,
 		(unsigned long long)c->down.bytes, c->up.pauses, c->down.pauses, c->n_tried);
 }
@@ -180,12 +180,12 @@ static void log_close(struct conn *c, enum conn_end end)
 static void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
-	bool slot_freed = c->srv != NULL;
+	struct pool *freed = c->srv ? c->fe->pool : NULL;
 
 	assert(c->magic == CONN_MAGIC);
 	ev_timer_stop(w->loop, &c->timer);
 	if (c->state == CONN_QUEUED)
-		idle_list_remove(&w->queue, &c->queued);
+		idle_list_remove(&c->fe->pool->queue, &c->queued);
 	close_side(c, &c->server, end == END_CLIENT_RESET);
 	close_side(c, &c->client, end == END_SERVER_RESET);
 	relay_release(&c->up, &w->relay);
@@ -196,7 +196,7 @@ static void conn_close(struct conn *c, enum conn_end end)
 	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = 0;
 	free(c);
-	worker_conn_closed(w, slot_freed);
+	worker_conn_closed(w, freed);
 }
 
 void conn_shutdown(struct conn *c)
@@ -233,10 +233,10 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	}
 	if (!out_was_done && relay_done(out) && !c->eof_seen) {
 		/* Half-closed from now on: the linger timeout applies instead of the idle one. */
-		idle_list_remove(&c->w->active, &c->activity);
+		idle_list_remove(&c->fe->active, &c->activity);
 		c->eof_seen = true;
 		c->first_eof = client_side ? END_CLIENT_CLOSED : END_SERVER_CLOSED;
-		idle_list_push(&c->w->lingering, &c->activity, ev_now(c->w->loop));
+		idle_list_push(&c->fe->lingering, &c->activity, ev_now(c->w->loop));
 		worker_conn_half_closed(c->w);
 	} else {
 		idle_list_touch(activity_list(c), &c->activity, ev_now(c->w->loop));
@@ -251,7 +251,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 static void conn_connected(struct conn *c)
 {
 	ev_timer_stop(c->w->loop, &c->timer);
-	pool_note_connected(c->w->pool, c->srv);
+	pool_note_connected(c->fe->pool, c->srv);
 	c->state = CONN_RELAYING;
 	c->t_connected = ev_now(c->w->loop);
 	relay_init(&c->up, c->client.fd, c->server.fd);
@@ -274,7 +274,7 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 	close_side(c, &c->server, false);
 	s->connect_failures++;
 	s->active--;
-	pool_note_failure(c->w->pool, s, text, ev_now(c->w->loop));
+	pool_note_failure(c->fe->pool, s, text, ev_now(c->w->loop));
 	c->srv = NULL;
 	c->connect_fail = why;
 	conn_connect_next(c);
@@ -344,7 +344,7 @@ static int conn_start_connect(struct conn *c, struct server *s)
 	s->active++;
 	s->total++;
 	side_want(c, &c->server, EV_WRITE);
-	ev_timer_set(&c->timer, (ev_tstamp)c->w->cfg->connect_timeout_ms / 1e3, 0.);
+	ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
 	ev_timer_start(c->w->loop, &c->timer);
 	return 0;
 }
@@ -357,7 +357,7 @@ static bool local_shortage(int error)
 static void conn_connect_next(struct conn *c)
 {
 	while (c->n_tried < CONN_MAX_ATTEMPTS) {
-		struct server *s = pool_pick(c->w->pool, c->tried, c->n_tried, &c->peer.sa,
+		struct server *s = pool_pick(c->fe->pool, c->tried, c->n_tried, &c->peer.sa,
 					     ev_now(c->w->loop));
 		char text[64];
 		int r;
@@ -376,14 +376,14 @@ static void conn_connect_next(struct conn *c)
 		err_text(-r, text, sizeof(text));
 		log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 		s->connect_failures++;
-		pool_note_failure(c->w->pool, s, text, ev_now(c->w->loop));
+		pool_note_failure(c->fe->pool, s, text, ev_now(c->w->loop));
 		c->connect_fail = END_CONNECT_FAILED;
 	}
-	if (c->n_tried == 0 && pool_full(c->w->pool)) {
+	if (c->n_tried == 0 && pool_full(c->fe->pool)) {
 		/* Wait for a slot, as long as a connect may take; conn_dequeue resumes. */
 		c->state = CONN_QUEUED;
-		idle_list_push(&c->w->queue, &c->queued, ev_now(c->w->loop));
-		ev_timer_set(&c->timer, (ev_tstamp)c->w->cfg->connect_timeout_ms / 1e3, 0.);
+		idle_list_push(&c->fe->pool->queue, &c->queued, ev_now(c->w->loop));
+		ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
 		ev_timer_start(c->w->loop, &c->timer);
 		return;
 	}
@@ -393,27 +393,27 @@ static void conn_connect_next(struct conn *c)
 void conn_dequeue(struct conn *c)
 {
 	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
-	idle_list_remove(&c->w->queue, &c->queued);
+	idle_list_remove(&c->fe->pool->queue, &c->queued);
 	ev_timer_stop(c->w->loop, &c->timer);
 	c->state = CONN_CONNECTING;
 	conn_connect_next(c);
 }
 
-void conn_accept(struct worker *w, const char *frontend, int fd, const struct sockaddr *peer,
+void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct sockaddr *peer,
 		 socklen_t len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
 	if (!c) {
-		log_msg(WLOG_WARN, "out of memory for a new client on %s", frontend);
+		log_msg(WLOG_WARN, "out of memory for a new client of %s", fe->cfg->name);
 		close(fd);
 		return;
 	}
 	c->magic = CONN_MAGIC;
 	c->state = CONN_CONNECTING;
 	c->w = w;
-	c->frontend = frontend;
+	c->fe = fe;
 	c->client.fd = fd;
 	c->server.fd = -1;
 	c->peer_len = len < sizeof(c->peer) ? len : (socklen_t)sizeof(c->peer);
@@ -424,7 +424,7 @@ void conn_accept(struct worker *w, const char *frontend, int fd, const struct so
 	ev_io_init(&c->client.io, client_io_cb, fd, 0);
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);
-	idle_list_push(&w->active, &c->activity, c->t_start);
-	worker_conn_opened(w);
+	idle_list_push(&fe->active, &c->activity, c->t_start);
+	worker_conn_opened(w, fe);
 	conn_connect_next(c);
 }

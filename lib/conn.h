@@ -5,13 +5,14 @@
 #include <sys/socket.h>
 
 struct worker;
+struct frontend;
 struct conn;
 
 /*
  * Take over the accepted client `fd` and start connecting it to a server. On any failure the
  * client is closed and the reason logged; the caller has nothing to clean up.
  */
-void conn_accept(struct worker *w, const char *frontend, int fd, const struct sockaddr *peer,
+void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct sockaddr *peer,
 		 socklen_t len);
 
 /* Close a connection at once, as weir stops. */

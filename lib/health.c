@@ -96,7 +96,7 @@ static void check_begin(struct health_check *c)
 /* After connecting or sending: what the check does next. */
 static void check_next_step(struct health_check *c)
 {
-	const struct weir_config *cfg = c->h->cfg;
+	const struct backend_cfg *cfg = c->h->cfg;
 
 	if (cfg->health_send && c->sent < strlen(cfg->health_send)) {
 		c->state = CHECK_SENDING;
@@ -111,7 +111,7 @@ static void check_next_step(struct health_check *c)
 
 static void check_io(struct health_check *c)
 {
-	const struct weir_config *cfg = c->h->cfg;
+	const struct backend_cfg *cfg = c->h->cfg;
 	char why[64];
 	int error = 0;
 	socklen_t len = sizeof(error);
@@ -177,15 +177,14 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		check_done(c, "check timed out");
 }
 
-int health_start(struct health *h, struct ev_loop *loop, struct pool *pool,
-		 const struct weir_config *cfg, struct weir_err *err)
+int health_start(struct health *h, struct ev_loop *loop, struct pool *pool, struct weir_err *err)
 {
-	double interval = (double)cfg->health_interval_ms / 1e3;
+	double interval = (double)pool->cfg->health_interval_ms / 1e3;
 
 	memset(h, 0, sizeof(*h));
 	h->loop = loop;
 	h->pool = pool;
-	h->cfg = cfg;
+	h->cfg = pool->cfg;
 	h->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(ev_time() * 1e6);
 	if (h->rng == 0)
 		h->rng = 1;

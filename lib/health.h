@@ -20,15 +20,15 @@ struct health_check;
 struct health {
 	struct ev_loop *loop;
 	struct pool *pool;
-	const struct weir_config *cfg;
+	const struct backend_cfg *cfg;
 	struct health_check *checks; /* one per server */
 	size_t n;
 	uint64_t rng; /* jitter */
 };
 
-/* Start checking every server of `pool` (cfg->health_check must not be HEALTH_NONE). */
+/* Start checking every server of `pool`, as its backend's health keys say. */
 int health_start(struct health *h, struct ev_loop *loop, struct pool *pool,
-		 const struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
+		 struct weir_err *err) WEIR_WUR;
 void health_stop(struct health *h);
 
 #endif

@@ -153,7 +153,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				log_msg(WLOG_INFO, "accept on %s works again (%llu clients shed)",
 					l->name, (unsigned long long)l->w->shed);
 			l->trouble = 0;
-			conn_accept(l->w, l->frontend, fd, (struct sockaddr *)&peer, len);
+			conn_accept(l->w, l->fe, fd, (struct sockaddr *)&peer, len);
 			continue;
 		}
 		if (error == EAGAIN || error == EWOULDBLOCK)
@@ -188,7 +188,7 @@ static int set_options(int fd, const struct addr *a)
 }
 
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
-		  const char *frontend, struct weir_err *err)
+		  struct frontend *fe, struct weir_err *err)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	struct sockaddr_storage bound;
@@ -202,7 +202,7 @@ int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 	}
 	l->magic = LISTENER_MAGIC;
 	l->w = w;
-	l->frontend = frontend;
+	l->fe = fe;
 	addr_format((const struct sockaddr *)&a->ss, a->len, l->name, sizeof(l->name));
 	l->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {

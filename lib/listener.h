@@ -10,6 +10,7 @@
 #include "util.h"
 
 struct worker;
+struct frontend;
 
 struct listener {
 	uint32_t magic;
@@ -17,7 +18,7 @@ struct listener {
 	ev_io io;
 	ev_timer backoff; /* accepting paused after a resource error */
 	struct worker *w;
-	const char *frontend;	  /* name used in logs; outlives the listener */
+	struct frontend *fe;	  /* whose clients arrive here */
 	char name[ADDR_TEXT_MAX]; /* the bound address, port 0 resolved */
 	bool unlink_path;	  /* a unix socket file we created */
 	bool held;		  /* not accepting: the worker is at its connection limit */
@@ -26,7 +27,7 @@ struct listener {
 
 /* Bind and listen on `a`, ready to accept (watcher started). */
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
-		  const char *frontend, struct weir_err *err) WEIR_WUR;
+		  struct frontend *fe, struct weir_err *err) WEIR_WUR;
 void listener_close(struct listener *l);
 
 /* Stop (true) or resume (false) accepting, for the connection limit. */

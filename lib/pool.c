@@ -107,6 +107,19 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	return r;
 }
 
+int pool_build_backend(struct pool *pool, const struct backend_cfg *be, struct weir_err *err)
+{
+	int r = pool_build(pool, be->servers, be->n_servers, be->balance, err);
+
+	if (r < 0)
+		return r;
+	pool->cfg = be;
+	pool->rise = (unsigned)be->rise;
+	pool->fall = (unsigned)be->fall;
+	pool->retry_interval = (double)be->health_interval_ms / 1e3;
+	return 0;
+}
+
 void pool_fini(struct pool *pool)
 {
 	free(pool->servers);

@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "idle.h"
 #include "util.h"
 
 enum server_state {
@@ -60,11 +61,13 @@ const struct lb_ops *lb_find(const char *name);
 const char *lb_names(void);
 
 struct pool {
+	const struct backend_cfg *cfg; /* timeouts and checks; NULL in unit tests of picking */
 	struct server *servers;
 	size_t n;
 	const struct lb_ops *lb;
-	size_t cursor; /* rotation for tie-breaking */
-	uint64_t rng;  /* xorshift state for random */
+	struct idle_list queue; /* clients waiting for a server below its maxconn */
+	size_t cursor;		/* rotation for tie-breaking */
+	uint64_t rng;		/* xorshift state for random */
 	/* health policy */
 	unsigned rise, fall;
 	double retry_interval; /* seconds: check interval, or the retry back-off without checks */
@@ -86,6 +89,9 @@ bool lb_less_loaded(const struct server *a, const struct server *b);
 int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	       const struct lb_ops *lb, struct weir_err *err) WEIR_WUR;
 void pool_fini(struct pool *pool);
+/* Build the pool of backend `be`, with its algorithm and health policy. */
+int pool_build_backend(struct pool *pool, const struct backend_cfg *be,
+		       struct weir_err *err) WEIR_WUR;
 
 /*
  * Whether `s` may take this client: right tier, not tried yet, weight > 0, under maxconn, and

@@ -33,13 +33,20 @@ static double list_deadline(const struct idle_list *l, uint64_t timeout_ms)
 	return head && timeout_ms ? head->last + (double)timeout_ms / 1e3 : -1;
 }
 
+static double earlier(double a, double b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
 static void expiry_arm(struct worker *w)
 {
-	double a = list_deadline(&w->active, w->cfg->idle_timeout_ms);
-	double b = list_deadline(&w->lingering, w->cfg->linger_timeout_ms);
-	double due = a < 0 ? b : b < 0 ? a : a < b ? a : b;
-	double wait;
+	double due = -1, wait;
 
+	for (size_t i = 0; i < w->n_frontends; i++) {
+		const struct frontend *fe = &w->frontends[i];
+		due = earlier(due, list_deadline(&fe->active, fe->cfg->idle_timeout_ms));
+		due = earlier(due, list_deadline(&fe->lingering, fe->cfg->linger_timeout_ms));
+	}
 	ev_timer_stop(w->loop, &w->expiry);
 	if (due < 0)
 		return;
@@ -63,8 +70,11 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, expiry);
 
-	expire_list(w, &w->active, w->cfg->idle_timeout_ms);
-	expire_list(w, &w->lingering, w->cfg->linger_timeout_ms);
+	for (size_t i = 0; i < w->n_frontends; i++) {
+		struct frontend *fe = &w->frontends[i];
+		expire_list(w, &fe->active, fe->cfg->idle_timeout_ms);
+		expire_list(w, &fe->lingering, fe->cfg->linger_timeout_ms);
+	}
 	if (w->state != WORKER_STOPPED)
 		expiry_arm(w);
 }
@@ -76,9 +86,14 @@ static void hold_listeners(struct worker *w, bool hold)
 		listener_hold(w->listeners[i], hold);
 }
 
-void worker_conn_opened(struct worker *w)
+void worker_conn_opened(struct worker *w, const struct frontend *fe)
 {
-	if (!ev_is_active(&w->expiry))
+	double idle = (double)fe->cfg->idle_timeout_ms / 1e3;
+
+	w->n_conns++;
+	/* Frontends differ in idle timeout: this one may be due before what the timer awaits. */
+	if (idle > 0 &&
+	    (!ev_is_active(&w->expiry) || ev_timer_remaining(w->loop, &w->expiry) > idle))
 		expiry_arm(w);
 	if (!w->held && worker_open_conns(w) >= w->max_conns) {
 		log_msg(WLOG_WARN, "%zu connections open: not accepting until some close",
@@ -95,10 +110,13 @@ void worker_conn_half_closed(struct worker *w)
 
 static void close_all(struct worker *w)
 {
-	struct idle_entry *e;
-
-	while ((e = idle_list_oldest(&w->lingering)) || (e = idle_list_oldest(&w->active)))
-		conn_shutdown(conn_of_entry(e));
+	for (size_t i = 0; i < w->n_frontends; i++) {
+		struct frontend *fe = &w->frontends[i];
+		struct idle_entry *e;
+		while ((e = idle_list_oldest(&fe->lingering)) ||
+		       (e = idle_list_oldest(&fe->active)))
+			conn_shutdown(conn_of_entry(e));
+	}
 }
 
 static void worker_finish(struct worker *w)
@@ -109,10 +127,11 @@ static void worker_finish(struct worker *w)
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
-void worker_conn_closed(struct worker *w, bool slot_freed)
+void worker_conn_closed(struct worker *w, struct pool *freed)
 {
 	struct idle_entry *waiting;
 
+	w->n_conns--;
 	if (w->state == WORKER_STOPPED)
 		return;
 	if (w->state == WORKER_DRAINING && worker_open_conns(w) == 0) {
@@ -125,7 +144,7 @@ void worker_conn_closed(struct worker *w, bool slot_freed)
 			(unsigned long long)w->max_conns);
 		hold_listeners(w, false);
 	}
-	if (slot_freed && (waiting = idle_list_oldest(&w->queue)))
+	if (freed && (waiting = idle_list_oldest(&freed->queue)))
 		conn_dequeue(conn_of_queue_entry(waiting));
 }
 
@@ -142,40 +161,43 @@ static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
-		struct pool *pool, uint64_t max_conns, struct weir_err *err)
+		struct pool *pools, uint64_t max_conns, struct weir_err *err)
 {
 	int r;
 
+	/* Everything worker_fini undoes is valid from here on, so failures can just return. */
 	memset(w, 0, sizeof(*w));
 	w->state = WORKER_RUNNING;
 	w->loop = loop;
 	w->cfg = cfg;
-	w->pool = pool;
 	w->max_conns = max_conns;
+	reserve_init(&w->spare);
+	ev_init(&w->expiry, expiry_cb);
+	ev_init(&w->drain, drain_cb);
 	bufpool_init(&w->bufs, cfg->buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
 	w->relay.scratch = malloc(cfg->buffer_size);
-	if (!w->relay.scratch) {
+	w->frontends = calloc(cfg->n_frontends, sizeof(*w->frontends));
+	if (!w->relay.scratch || !w->frontends) {
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	idle_list_init(&w->active);
-	idle_list_init(&w->lingering);
-	idle_list_init(&w->queue);
-	ev_init(&w->expiry, expiry_cb);
-	ev_init(&w->drain, drain_cb);
-	reserve_init(&w->spare);
-	r = reserve_acquire(&w->spare);
-	if (r < 0) {
-		err_set(err, "cannot reserve a spare descriptor: %s", strerror(-r));
-		free(w->relay.scratch);
-		w->relay.scratch = NULL;
-		return r;
+	w->n_frontends = cfg->n_frontends;
+	for (size_t i = 0; i < w->n_frontends; i++) {
+		struct frontend *fe = &w->frontends[i];
+		fe->cfg = &cfg->frontends[i];
+		fe->pool = &pools[fe->cfg->backend_index];
+		idle_list_init(&fe->active);
+		idle_list_init(&fe->lingering);
 	}
-	return 0;
+	r = reserve_acquire(&w->spare);
+	if (r < 0)
+		err_set(err, "cannot reserve a spare descriptor: %s", strerror(-r));
+	return r;
 }
 
-int worker_listen(struct worker *w, const char *spec, struct weir_err *err)
+static int worker_listen(struct worker *w, struct frontend *fe, const char *spec,
+			 struct weir_err *err)
 {
 	struct addr *addrs;
 	struct listener **grown;
@@ -193,13 +215,25 @@ int worker_listen(struct worker *w, const char *spec, struct weir_err *err)
 	w->listeners = grown;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct listener *l;
-		r = listener_open(&l, w, &addrs[i], spec, err);
+		r = listener_open(&l, w, &addrs[i], fe, err);
 		if (r == 0) {
 			w->listeners[w->n_listeners++] = l;
-			log_msg(WLOG_INFO, "listening on %s (frontend %s)", l->name, spec);
+			log_msg(WLOG_INFO, "listening on %s (frontend %s)", l->name, fe->cfg->name);
 		}
 	}
 	free(addrs);
+	return r;
+}
+
+int worker_listen_all(struct worker *w, struct weir_err *err)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < w->n_frontends && r == 0; i++) {
+		struct frontend *fe = &w->frontends[i];
+		for (size_t j = 0; j < fe->cfg->n_listens && r == 0; j++)
+			r = worker_listen(w, fe, fe->cfg->listens[j], err);
+	}
 	return r;
 }
 
@@ -244,6 +278,7 @@ void worker_fini(struct worker *w)
 {
 	worker_stop(w);
 	reserve_release(&w->spare);
+	free(w->frontends);
 	free(w->listeners);
 	free(w->relay.scratch);
 	bufpool_fini(&w->bufs);

@@ -20,6 +20,14 @@
 
 struct listener;
 
+/* A frontend as one loop runs it: where its clients go, and its connections by activity. */
+struct frontend {
+	const struct frontend_cfg *cfg;
+	struct pool *pool;
+	struct idle_list active;    /* open connections, least recently active first */
+	struct idle_list lingering; /* half-closed ones, likewise */
+};
+
 enum worker_state {
 	WORKER_RUNNING,
 	WORKER_DRAINING, /* listeners closed; open connections finish until the drain timeout */
@@ -30,16 +38,15 @@ struct worker {
 	enum worker_state state;
 	struct ev_loop *loop;
 	const struct weir_config *cfg;
-	struct pool *pool;
+	struct frontend *frontends; /* one per cfg->frontends */
+	size_t n_frontends;
+	size_t n_conns; /* open, across every frontend */
 	struct bufpool bufs;
 	struct relay_ctx relay;
-	struct reserve spare;	    /* emergency descriptor for accept under EMFILE */
-	uint64_t max_conns;	    /* listeners are held while this many are open */
-	bool held;		    /* listeners stopped because max_conns is reached */
-	struct idle_list active;    /* open connections, least recently active first */
-	struct idle_list lingering; /* half-closed ones, likewise */
-	struct idle_list queue;	    /* clients waiting for a server below its maxconn */
-	ev_timer expiry;	    /* the head of active or lingering is due */
+	struct reserve spare; /* emergency descriptor for accept under EMFILE */
+	uint64_t max_conns;   /* listeners are held while this many are open */
+	bool held;	      /* listeners stopped because max_conns is reached */
+	ev_timer expiry;      /* the head of some activity list is due */
 	ev_timer drain;
 	size_t drain_started_with;
 	struct listener **listeners;
@@ -53,15 +60,16 @@ struct worker {
 /* Connections a descriptor limit of `nofile` allows with `n_listeners` listeners. */
 uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners);
 
+/* `pools` holds one pool per cfg->backends entry. */
 int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
-		struct pool *pool, uint64_t max_conns, struct weir_err *err) WEIR_WUR;
+		struct pool *pools, uint64_t max_conns, struct weir_err *err) WEIR_WUR;
 
-/* Resolve `spec` and listen on every address it names, for the frontend called `spec`. */
-int worker_listen(struct worker *w, const char *spec, struct weir_err *err) WEIR_WUR;
+/* Listen on every address of every frontend. */
+int worker_listen_all(struct worker *w, struct weir_err *err) WEIR_WUR;
 
 static inline size_t worker_open_conns(const struct worker *w)
 {
-	return w->active.n + w->lingering.n;
+	return w->n_conns;
 }
 
 /* Close the listeners and let open connections finish for up to the drain timeout. */
@@ -71,11 +79,11 @@ void worker_stop(struct worker *w);
 void worker_fini(struct worker *w);
 
 /*
- * For conn.c: a connection was added to `active`; one moved to `lingering` (half-closed);
- * one closed (`slot_freed`: it held a server).
+ * For conn.c: a connection was added to its frontend's `active` list; one moved to
+ * `lingering` (half-closed); one closed (`freed`: the pool in which it held a server).
  */
-void worker_conn_opened(struct worker *w);
+void worker_conn_opened(struct worker *w, const struct frontend *fe);
 void worker_conn_half_closed(struct worker *w);
-void worker_conn_closed(struct worker *w, bool slot_freed);
+void worker_conn_closed(struct worker *w, struct pool *freed);
 
 #endif

@@ -25,21 +25,32 @@ static int parse(char **argv, struct weir_config *cfg, enum config_action *actio
 	return config_parse_args(cfg, argc, argv, action, err);
 }
 
+#define FE(cfg) ((cfg).frontends[0])
+#define BE(cfg) ((cfg).backends[0])
+
 static void defaults_come_from_the_table(void **state)
 {
 	struct weir_config cfg;
+	void *sections[3];
 
 	assert_int_equal(config_init(&cfg), 0);
-	assert_int_equal(cfg.connect_timeout_ms, 5000);
+	sections[SCOPE_GLOBAL] = &cfg;
+	sections[SCOPE_FRONTEND] = config_add_frontend(&cfg, "f", 1);
+	sections[SCOPE_BACKEND] = config_add_backend(&cfg, "b", 2);
+	assert_non_null(sections[SCOPE_FRONTEND]);
+	assert_non_null(sections[SCOPE_BACKEND]);
+	assert_int_equal(BE(cfg).connect_timeout_ms, 5000);
+	assert_int_equal(FE(cfg).idle_timeout_ms, 300000);
 	assert_int_equal(cfg.buffer_size, 65536);
 	assert_int_equal(cfg.log_level, WLOG_INFO);
 	/* Every default is itself a valid value, written as the man page shows it. */
 	for (size_t i = 0; i < config_n_keys; i++) {
+		const struct config_key *k = &config_keys[i];
 		char buf[64];
-		if (!config_keys[i].def)
+		if (!k->def)
 			continue;
-		config_format_value(&cfg, &config_keys[i], buf, sizeof(buf));
-		assert_string_equal(buf, config_keys[i].def);
+		config_format_value(sections[k->scope], k, buf, sizeof(buf));
+		assert_string_equal(buf, k->def);
 	}
 	config_free(&cfg);
 }
@@ -56,16 +67,16 @@ static void full_command_line(void **state)
 
 	assert_int_equal(parse(argv, &cfg, &action, &err), 0);
 	assert_int_equal(action, CONFIG_RUN);
-	assert_int_equal(cfg.n_listens, 2);
-	assert_string_equal(cfg.listens[1], "[::1]:8080");
-	assert_int_equal(cfg.n_servers, 2);
-	assert_string_equal(cfg.servers[0].addr, "10.0.0.1:80");
-	assert_int_equal(cfg.servers[0].weight, 3);
-	assert_int_equal(cfg.servers[0].maxconn, 100);
-	assert_false(cfg.servers[0].backup);
-	assert_int_equal(cfg.servers[1].weight, 1);
-	assert_true(cfg.servers[1].backup);
-	assert_int_equal(cfg.connect_timeout_ms, 250);
+	assert_int_equal(FE(cfg).n_listens, 2);
+	assert_string_equal(FE(cfg).listens[1], "[::1]:8080");
+	assert_int_equal(BE(cfg).n_servers, 2);
+	assert_string_equal(BE(cfg).servers[0].addr, "10.0.0.1:80");
+	assert_int_equal(BE(cfg).servers[0].weight, 3);
+	assert_int_equal(BE(cfg).servers[0].maxconn, 100);
+	assert_false(BE(cfg).servers[0].backup);
+	assert_int_equal(BE(cfg).servers[1].weight, 1);
+	assert_true(BE(cfg).servers[1].backup);
+	assert_int_equal(BE(cfg).connect_timeout_ms, 250);
 	assert_int_equal(cfg.buffer_size, 16384);
 	assert_int_equal(cfg.log_level, WLOG_DEBUG);
 	config_free(&cfg);
@@ -162,7 +173,7 @@ static void parsing_twice_starts_afresh(void **state)
 	assert_int_equal(parse(ARGS("-l", ":1", "-b", "h:1"), &cfg, &action, &err), 0);
 	config_free(&cfg);
 	assert_int_equal(parse(ARGS("-l", ":2", "-b", "h:2"), &cfg, &action, &err), 0);
-	assert_string_equal(cfg.listens[0], ":2");
+	assert_string_equal(FE(cfg).listens[0], ":2");
 	config_free(&cfg);
 }
 
@@ -178,14 +189,14 @@ static void health_and_balance_keys(void **state)
 			   "5", "--health-send", "PING\\r\\n", "--health-expect", "+PONG\\x21"),
 		      &cfg, &action, &err),
 		0);
-	assert_string_equal(cfg.balance->name, "hash");
-	assert_int_equal(cfg.health_check, HEALTH_TCP);
-	assert_int_equal(cfg.rise, 5);
-	assert_int_equal(cfg.fall, 3);
-	assert_string_equal(cfg.health_send, "PING\r\n");
-	assert_string_equal(cfg.health_expect, "+PONG!");
+	assert_string_equal(BE(cfg).balance->name, "hash");
+	assert_int_equal(BE(cfg).health_check, HEALTH_TCP);
+	assert_int_equal(BE(cfg).rise, 5);
+	assert_int_equal(BE(cfg).fall, 3);
+	assert_string_equal(BE(cfg).health_send, "PING\r\n");
+	assert_string_equal(BE(cfg).health_expect, "+PONG!");
 	/* The summary writes strings back with the escapes they need. */
-	config_format_value(&cfg, config_find("health-send"), buf, sizeof(buf));
+	config_format_value(&BE(cfg), config_find("health-send"), buf, sizeof(buf));
 	assert_string_equal(buf, "PING\\r\\n");
 	config_free(&cfg);
 }
@@ -200,16 +211,16 @@ static void timeouts_and_limits(void **state)
 	assert_int_equal(
 		parse(ARGS("-l", ":1", "-b", "h:1", "--idle-timeout", "90s"), &cfg, &action, &err),
 		0);
-	assert_int_equal(cfg.idle_timeout_ms, 90000);
-	assert_int_equal(cfg.linger_timeout_ms, 90000);
+	assert_int_equal(FE(cfg).idle_timeout_ms, 90000);
+	assert_int_equal(FE(cfg).linger_timeout_ms, 90000);
 	assert_int_equal(cfg.max_connections, 0); /* auto */
 	config_free(&cfg);
 	assert_int_equal(parse(ARGS("-l", ":1", "-b", "h:1", "--linger-timeout", "5s",
 				    "--max-connections", "10", "--drain-timeout", "0"),
 			       &cfg, &action, &err),
 			 0);
-	assert_int_equal(cfg.idle_timeout_ms, 300000);
-	assert_int_equal(cfg.linger_timeout_ms, 5000);
+	assert_int_equal(FE(cfg).idle_timeout_ms, 300000);
+	assert_int_equal(FE(cfg).linger_timeout_ms, 5000);
 	assert_int_equal(cfg.max_connections, 10);
 	assert_int_equal(cfg.drain_timeout_ms, 0);
 	config_free(&cfg);
@@ -221,6 +232,27 @@ static void keys_are_found_by_name(void **state)
 	assert_int_equal(config_find("listen")->short_name, 'l');
 	assert_non_null(config_find("connect-timeout"));
 	assert_null(config_find("listne"));
+	/* -b/--backend on the command line is the file's "server"; "backend" is file only. */
+	assert_string_equal(config_flag(config_find("server")), "backend");
+	assert_int_equal(config_find("server")->short_name, 'b');
+	assert_null(config_flag(config_find("backend")));
+	assert_string_equal(config_flag(config_find("balance")), "balance");
+}
+
+static void command_line_makes_one_frontend_and_backend(void **state)
+{
+	struct weir_config cfg;
+	enum config_action action;
+	struct weir_err err;
+
+	assert_int_equal(parse(ARGS("-b", "h:1", "-l", ":1", "-b", "h:2"), &cfg, &action, &err), 0);
+	assert_int_equal(cfg.n_frontends, 1);
+	assert_int_equal(cfg.n_backends, 1);
+	assert_string_equal(FE(cfg).backend, BE(cfg).name);
+	assert_int_equal(FE(cfg).backend_index, 0);
+	assert_int_equal(BE(cfg).n_servers, 2);
+	assert_null(cfg.file);
+	config_free(&cfg);
 }
 
 int main(void)
@@ -235,6 +267,7 @@ int main(void)
 		cmocka_unit_test(health_and_balance_keys),
 		cmocka_unit_test(timeouts_and_limits),
 		cmocka_unit_test(keys_are_found_by_name),
+		cmocka_unit_test(command_line_makes_one_frontend_and_backend),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

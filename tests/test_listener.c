@@ -86,7 +86,7 @@ static void script_open(size_t n, const int *errors)
 struct rig {
 	struct ev_loop *loop;
 	struct weir_config cfg;
-	struct pool pool;
+	struct pool pool; /* of cfg.backends[0] */
 	struct worker w;
 	struct listener *l;
 	struct sockaddr_in addr;
@@ -97,7 +97,8 @@ static int setup(void **state)
 	static struct rig rig;
 	struct rig *r = &rig;
 	struct weir_err err;
-	struct server_spec spec = {.addr = "127.0.0.1:1", .weight = 1};
+	char *argv[] = {"weir", "-l", "127.0.0.1:0", "-b", "127.0.0.1:1", NULL};
+	enum config_action action;
 	struct addr a = {.len = sizeof(struct sockaddr_in)};
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
 	socklen_t len = sizeof(r->addr);
@@ -109,11 +110,12 @@ static int setup(void **state)
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(r->loop);
 	assert_int_equal(config_init(&r->cfg), 0);
-	assert_int_equal(pool_build(&r->pool, &spec, 1, &lb_roundrobin, &err), 0);
+	assert_int_equal(config_parse_args(&r->cfg, 5, argv, &action, &err), 0);
+	assert_int_equal(pool_build_backend(&r->pool, &r->cfg.backends[0], &err), 0);
 	assert_int_equal(worker_init(&r->w, r->loop, &r->cfg, &r->pool, 100, &err), 0);
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(listener_open(&r->l, &r->w, &a, "test", &err), 0);
+	assert_int_equal(listener_open(&r->l, &r->w, &a, &r->w.frontends[0], &err), 0);
 	r->w.listeners = calloc(1, sizeof(*r->w.listeners));
 	r->w.listeners[0] = r->l;
 	r->w.n_listeners = 1;
