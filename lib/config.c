@@ -1,9 +1,7 @@
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "addr.h"
 #include "config.h"
@@ -54,6 +52,7 @@ const struct config_key config_keys[] = {
 	 "error, warning, info or debug"},
 };
 const size_t config_n_keys = ARRAY_SIZE(config_keys);
+_Static_assert(ARRAY_SIZE(config_keys) <= CONFIG_MAX_KEYS, "too many keys for the seen masks");
 
 const struct config_key *config_find(const char *name)
 {
@@ -610,150 +609,5 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 			return -EINVAL;
 		}
 	}
-	return 0;
-}
-
-/* The frontend and backend that -l and -b fill. */
-static void *implicit_section(struct weir_config *cfg, enum config_scope scope)
-{
-	struct frontend_cfg *fe;
-
-	if (scope == SCOPE_FRONTEND) {
-		for (size_t i = 0; i < cfg->n_frontends; i++)
-			if (cfg->frontends[i].line == 0)
-				return &cfg->frontends[i];
-		fe = config_add_frontend(cfg, "default", 0);
-		if (fe && !(fe->backend = strdup("default")))
-			return NULL;
-		return fe;
-	}
-	for (size_t i = 0; i < cfg->n_backends; i++)
-		if (cfg->backends[i].line == 0)
-			return &cfg->backends[i];
-	return config_add_backend(cfg, "default", 0);
-}
-
-/* Check a frontend or backend flag's value now, so a typo is a usage error. */
-static int validate_flag(const struct config_key *key, const char *value, struct weir_err *err)
-{
-	struct weir_config scratch = {0};
-	void *section;
-	int r;
-
-	if (key->scope == SCOPE_GLOBAL)
-		return config_set(&scratch, key, value, err);
-	section = key->scope == SCOPE_FRONTEND ? (void *)config_add_frontend(&scratch, "x", 0)
-					       : (void *)config_add_backend(&scratch, "x", 0);
-	r = section ? config_set(section, key, value, err) : -ENOMEM;
-	config_free(&scratch);
-	return r;
-}
-
-static int record_override(struct weir_config *cfg, const struct config_key *key, const char *value,
-			   struct weir_err *err)
-{
-	struct config_override *grown;
-	int r = validate_flag(key, value, err);
-
-	if (r < 0)
-		return r;
-	grown = realloc(cfg->overrides, (cfg->n_overrides + 1) * sizeof(*grown));
-	if (!grown) {
-		err_set(err, "out of memory");
-		return -ENOMEM;
-	}
-	grown[cfg->n_overrides++] = (struct config_override){key, value};
-	cfg->overrides = grown;
-	return 0;
-}
-
-/* getopt_long values for options that are actions rather than keys. */
-enum {
-	OPT_KEY_BASE = 256,
-};
-
-int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum config_action *action,
-		      struct weir_err *err)
-{
-	struct option longopts[ARRAY_SIZE(config_keys) + 5];
-	char shortopts[3 * ARRAY_SIZE(config_keys) + 8] = ":htVc:";
-	size_t ns = strlen(shortopts), nl = 0;
-	int c, r = 0;
-
-	*action = CONFIG_RUN;
-	for (size_t i = 0; i < config_n_keys; i++) {
-		const struct config_key *k = &config_keys[i];
-		if (!config_flag(k))
-			continue;
-		longopts[nl++] = (struct option){config_flag(k), required_argument, NULL,
-						 OPT_KEY_BASE + (int)i};
-		if (k->short_name) {
-			shortopts[ns++] = k->short_name;
-			shortopts[ns++] = ':';
-		}
-	}
-	shortopts[ns] = '\0';
-	longopts[nl++] = (struct option){"config", required_argument, NULL, 'c'};
-	longopts[nl++] = (struct option){"help", no_argument, NULL, 'h'};
-	longopts[nl++] = (struct option){"version", no_argument, NULL, 'V'};
-	longopts[nl++] = (struct option){"check-config", no_argument, NULL, 't'};
-	longopts[nl] = (struct option){NULL, 0, NULL, 0};
-
-	opterr = 0;
-	optind = 0; /* 0, not 1: also resets GNU getopt's state between calls */
-	while (r == 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-		const struct config_key *key = NULL;
-
-		switch (c) {
-		case 'h':
-			*action = CONFIG_HELP;
-			return 0;
-		case 'V':
-			*action = CONFIG_VERSION;
-			return 0;
-		case 't':
-			*action = CONFIG_CHECK;
-			continue;
-		case 'c':
-			cfg->file = optarg;
-			continue;
-		case ':':
-			err_set(err, "option '%s' needs a value", argv[optind - 1]);
-			return -EINVAL;
-		case '?':
-			if (optopt)
-				err_set(err, "unknown option '-%c'", optopt);
-			else
-				err_set(err, "unknown option '%s'", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			break;
-		}
-		if (c >= OPT_KEY_BASE) {
-			key = &config_keys[c - OPT_KEY_BASE];
-		} else {
-			for (size_t i = 0; i < config_n_keys && !key; i++)
-				if (config_keys[i].short_name == c)
-					key = &config_keys[i];
-		}
-		if (key->type == CT_LISTEN || key->type == CT_SERVER) {
-			void *section = implicit_section(cfg, key->scope);
-			r = section ? config_set(section, key, optarg, err) : -ENOMEM;
-		} else {
-			r = record_override(cfg, key, optarg, err);
-		}
-	}
-	if (r < 0)
-		return -EINVAL;
-	if (optind < argc) {
-		err_set(err, "unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
-	}
-	if (!cfg->file && cfg->n_frontends == 0 && access(WEIR_CONFIG_FILE, F_OK) == 0)
-		cfg->file = WEIR_CONFIG_FILE; /* neither -l nor -c: the installed file, if any */
-	if (cfg->file)
-		return 0; /* config_load finishes */
-	if (config_apply_overrides(cfg, err) < 0 || config_check(cfg, err) < 0)
-		return -EINVAL;
 	return 0;
 }

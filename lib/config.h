@@ -116,6 +116,9 @@ struct config_key {
 /* A scalar whose default is derived from another key once parsing is done. */
 #define CONFIG_UNSET UINT64_MAX
 
+/* At most this many keys: the `seen` masks that catch duplicate keys have one bit each. */
+#define CONFIG_MAX_KEYS 64
+
 extern const struct config_key config_keys[];
 extern const size_t config_n_keys;
 
