@@ -294,7 +294,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return r == -EINVAL ? EXIT_CONFIG : EXIT_NOINPUT;
 	}
-	log_init(2, cfg.log_level);
+	log_init(2, cfg.log_level, cfg.log_format);
 	status = build_pools(&cfg, &pools);
 	if (status) {
 		config_free(&cfg);

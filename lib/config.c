@@ -50,6 +50,8 @@ const struct config_key config_keys[] = {
 	 "bytes buffered per direction of a connection"},
 	{"log-level", NULL, 0, G(log_level), CT_LOGLEVEL, "info", 0, 0, "LEVEL",
 	 "error, warning, info or debug"},
+	{"log-format", NULL, 0, G(log_format), CT_LOGFORMAT, "text", 0, 0, "FORMAT",
+	 "text or json"},
 };
 const size_t config_n_keys = ARRAY_SIZE(config_keys);
 _Static_assert(ARRAY_SIZE(config_keys) <= CONFIG_MAX_KEYS, "too many keys for the seen masks");
@@ -362,6 +364,16 @@ int config_set(void *section, const struct config_key *key, const char *value, s
 			return -EINVAL;
 		}
 		return 0;
+	case CT_LOGFORMAT:
+		if (strcmp(value, "text") == 0)
+			*(enum wlog_format *)field = WLOG_TEXT;
+		else if (strcmp(value, "json") == 0)
+			*(enum wlog_format *)field = WLOG_JSON;
+		else {
+			err_set(err, "%s: '%s' is not one of text, json", key->name, value);
+			return -EINVAL;
+		}
+		return 0;
 	case CT_LOGLEVEL:
 		r = log_level_parse(value, field);
 		if (r < 0)
@@ -395,6 +407,10 @@ void config_format_value(const void *section, const struct config_key *key, char
 		break;
 	case CT_LOGLEVEL:
 		snprintf(buf, len, "%s", log_level_name(*(const enum wlog_level *)field));
+		break;
+	case CT_LOGFORMAT:
+		snprintf(buf, len, "%s",
+			 *(const enum wlog_format *)field == WLOG_JSON ? "json" : "text");
 		break;
 	case CT_UINT:
 		snprintf(buf, len, "%llu", *(const unsigned long long *)field);

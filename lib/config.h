@@ -68,6 +68,7 @@ struct weir_config {
 	uint64_t max_connections; /* 0: derived from the descriptor limit */
 	uint64_t buffer_size;
 	enum wlog_level log_level;
+	enum wlog_format log_format;
 	uint64_t seen;
 
 	struct frontend_cfg *frontends;
@@ -87,17 +88,18 @@ enum config_scope {
 };
 
 enum config_type {
-	CT_LISTEN,   /* repeatable address */
-	CT_SERVER,   /* repeatable ADDR[,weight=N][,maxconn=N][,backup] */
-	CT_NAME,     /* char *: a section name */
-	CT_DURATION, /* uint64_t milliseconds */
-	CT_SIZE,     /* uint64_t bytes */
-	CT_COUNT,    /* uint64_t; "auto" is 0 */
-	CT_UINT,     /* uint64_t */
-	CT_BALANCE,  /* const struct lb_ops * */
-	CT_HEALTH,   /* enum health_kind */
-	CT_STRING,   /* char *, C escapes (\r \n \t \\ \xHH) decoded */
-	CT_LOGLEVEL, /* enum wlog_level */
+	CT_LISTEN,    /* repeatable address */
+	CT_SERVER,    /* repeatable ADDR[,weight=N][,maxconn=N][,backup] */
+	CT_NAME,      /* char *: a section name */
+	CT_DURATION,  /* uint64_t milliseconds */
+	CT_SIZE,      /* uint64_t bytes */
+	CT_COUNT,     /* uint64_t; "auto" is 0 */
+	CT_UINT,      /* uint64_t */
+	CT_BALANCE,   /* const struct lb_ops * */
+	CT_HEALTH,    /* enum health_kind */
+	CT_STRING,    /* char *, C escapes (\r \n \t \\ \xHH) decoded */
+	CT_LOGLEVEL,  /* enum wlog_level */
+	CT_LOGFORMAT, /* enum wlog_format */
 };
 
 struct config_key {

@@ -1,4 +1,8 @@
-/* One line per event on a descriptor (stderr by default). Never allocates or opens files. */
+/*
+ * One line per event on a descriptor (stderr by default), text or JSON. Under journald
+ * (JOURNAL_STREAM names that descriptor) lines carry a <N> priority prefix and no timestamp.
+ * Never allocates or opens files: logging works with the descriptor table full.
+ */
 #ifndef WEIR_LOG_H
 #define WEIR_LOG_H
 
@@ -13,11 +17,19 @@ enum wlog_level {
 	WLOG_DEBUG,
 };
 
-void log_init(int fd, enum wlog_level level);
+enum wlog_format {
+	WLOG_TEXT,
+	WLOG_JSON, /* "event key=value ..." messages become JSON fields */
+};
+
+void log_init(int fd, enum wlog_level level, enum wlog_format format);
 bool log_enabled(enum wlog_level level);
 void log_msg(enum wlog_level level, const char *fmt, ...) WEIR_PRINTF(2, 3);
 
 const char *log_level_name(enum wlog_level level);
 int log_level_parse(const char *name, enum wlog_level *level) WEIR_WUR;
+
+/* Format `msg` as the JSON object log_msg writes (without time, level and newline), for tests. */
+size_t log_json_fields(const char *msg, char *out, size_t size);
 
 #endif

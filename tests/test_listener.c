@@ -104,7 +104,7 @@ static int setup(void **state)
 	socklen_t len = sizeof(r->addr);
 
 	memset(r, 0, sizeof(*r));
-	log_init(2, WLOG_ERROR);
+	log_init(2, WLOG_ERROR, WLOG_TEXT);
 	script_accept(0, NULL);
 	script_open(0, NULL);
 	r->loop = ev_loop_new(EVFLAG_AUTO);

@@ -342,7 +342,7 @@ static void algorithms_are_found_by_name(void **state)
 
 static int quiet(void **state)
 {
-	log_init(2, WLOG_ERROR);
+	log_init(2, WLOG_ERROR, WLOG_TEXT);
 	return 0;
 }
 
