@@ -1,16 +1,20 @@
 /* weir: wiring only. Parse the command line, resolve, bind, run the loop, tear down. */
 #include <errno.h>
 #include <ev.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "health.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "worker.h"
 
@@ -172,6 +176,77 @@ static uint64_t connection_limit(const struct weir_config *cfg)
 	return cfg->max_connections;
 }
 
+/* --user and --group, looked up before anything is bound. */
+struct identity {
+	bool change;
+	uid_t uid;
+	gid_t gid;
+	const char *user;
+};
+
+static int lookup_identity(const struct weir_config *cfg, struct identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (!cfg->user && !cfg->group)
+		return 0;
+	id->change = true;
+	id->uid = getuid();
+	id->gid = getgid();
+	if (cfg->user) {
+		struct passwd *pw = getpwnam(cfg->user);
+		if (!pw) {
+			fprintf(stderr, "weir: user: no user called '%s'\n", cfg->user);
+			return EXIT_CONFIG;
+		}
+		id->uid = pw->pw_uid;
+		id->gid = pw->pw_gid;
+		id->user = cfg->user;
+	}
+	if (cfg->group) {
+		struct group *gr = getgrnam(cfg->group);
+		if (!gr) {
+			fprintf(stderr, "weir: group: no group called '%s'\n", cfg->group);
+			return EXIT_CONFIG;
+		}
+		id->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* Become the configured user and group, for good: no way back to root afterwards. */
+static int drop_privileges(const struct identity *id)
+{
+	if (!id->change)
+		return 0;
+	if ((id->user ? initgroups(id->user, id->gid) : setgroups(0, NULL)) < 0 ||
+	    setgid(id->gid) < 0 || setuid(id->uid) < 0) {
+		fprintf(stderr, "weir: cannot change to uid %u gid %u: %s\n", (unsigned)id->uid,
+			(unsigned)id->gid, strerror(errno));
+		return EXIT_OSERR;
+	}
+	if (id->uid != 0 && setuid(0) == 0) {
+		fprintf(stderr, "weir: dropped privileges could be regained; refusing to run\n");
+		return EXIT_OSERR;
+	}
+	log_msg(WLOG_INFO, "running as uid %u gid %u", (unsigned)getuid(), (unsigned)getgid());
+	return 0;
+}
+
+static void notify(const char *state)
+{
+	int r = notify_send(state);
+
+	if (r < 0)
+		log_msg(WLOG_DEBUG, "cannot notify systemd: %s", strerror(-r));
+}
+
+/* Reloading is not there yet; SIGHUP's default action would kill weir, so say so instead. */
+static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	log_msg(WLOG_WARN, "SIGHUP: reloading the configuration is not supported yet; "
+			   "restart weir to apply changes");
+}
+
 /* First SIGTERM/SIGINT: drain. A second one: stop now. */
 static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
@@ -179,6 +254,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 
 	if (w->state == WORKER_RUNNING) {
 		log_msg(WLOG_INFO, "%s: stopping", strsignal(sig->signum));
+		notify("STOPPING=1\nSTATUS=draining connections");
 		worker_drain(w);
 	} else {
 		log_msg(WLOG_INFO, "%s again: stopping now", strsignal(sig->signum));
@@ -192,22 +268,39 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 	struct weir_err err = {""};
 	struct worker w;
 	struct health *health = calloc(cfg->n_backends, sizeof(*health));
-	ev_signal sigint, sigterm;
+	struct inherited *inherited = NULL;
+	struct identity id;
+	ev_signal sigint, sigterm, sighup;
 	int status = 0, r;
-	size_t n_servers = 0;
+	bool worker_ready = false;
+	size_t n_servers = 0, n_inherited = 0;
+	char state[128];
 
 	if (!loop || !health) {
 		fprintf(stderr, "weir: cannot start the event loop\n");
 		free(health);
 		return EXIT_OSERR;
 	}
-	if (worker_init(&w, loop, cfg, pools, connection_limit(cfg), &err) < 0) {
+	status = lookup_identity(cfg, &id);
+	if (status == 0 && notify_inherited(&inherited, &n_inherited, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		status = EXIT_OSERR;
-	} else if ((r = worker_listen_all(&w, &err)) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		status = r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
 	}
+	if (status == 0) {
+		worker_ready = true; /* worker_fini undoes whatever worker_init got done */
+		if (worker_init(&w, loop, cfg, pools, connection_limit(cfg), &err) < 0) {
+			fprintf(stderr, "weir: %s\n", err.msg);
+			status = EXIT_OSERR;
+		} else if ((r = worker_listen_all(&w, inherited, n_inherited, &err)) < 0) {
+			fprintf(stderr, "weir: %s\n", err.msg);
+			status = r == -EAGAIN	? EXIT_UNAVAILABLE
+				 : r == -ENOENT ? EXIT_CONFIG
+						: EXIT_OSERR;
+		} else {
+			status = drop_privileges(&id);
+		}
+	}
+	free(inherited);
 	for (size_t i = 0; i < cfg->n_backends && status == 0; i++) {
 		n_servers += pools[i].n;
 		if (cfg->backends[i].health_check == HEALTH_TCP &&
@@ -220,19 +313,27 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 		ev_signal_init(&sigint, stop_cb, SIGINT);
 		ev_signal_init(&sigterm, stop_cb, SIGTERM);
 		sigint.data = sigterm.data = &w;
+		ev_signal_init(&sighup, hup_cb, SIGHUP);
 		ev_signal_start(loop, &sigint);
 		ev_signal_start(loop, &sigterm);
+		ev_signal_start(loop, &sighup);
 		log_msg(WLOG_INFO,
 			"weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s)",
 			cfg->n_frontends, n_servers);
+		snprintf(state, sizeof(state),
+			 "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)", cfg->n_frontends,
+			 n_servers);
+		notify(state);
 		ev_run(loop, 0);
 		ev_signal_stop(loop, &sigint);
 		ev_signal_stop(loop, &sigterm);
+		ev_signal_stop(loop, &sighup);
 	}
 	for (size_t i = 0; i < cfg->n_backends; i++)
 		health_stop(&health[i]);
 	free(health);
-	worker_fini(&w);
+	if (worker_ready)
+		worker_fini(&w);
 	ev_loop_destroy(loop);
 	return status;
 }

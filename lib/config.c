@@ -52,6 +52,9 @@ const struct config_key config_keys[] = {
 	 "error, warning, info or debug"},
 	{"log-format", NULL, 0, G(log_format), CT_LOGFORMAT, "text", 0, 0, "FORMAT",
 	 "text or json"},
+	{"user", NULL, 0, G(user), CT_STRING, NULL, 0, 0, "USER",
+	 "run as USER once listening (and as its group)"},
+	{"group", NULL, 0, G(group), CT_STRING, NULL, 0, 0, "GROUP", "run as GROUP once listening"},
 };
 const size_t config_n_keys = ARRAY_SIZE(config_keys);
 _Static_assert(ARRAY_SIZE(config_keys) <= CONFIG_MAX_KEYS, "too many keys for the seen masks");
@@ -496,6 +499,8 @@ void config_free(struct weir_config *cfg)
 	free(cfg->frontends);
 	free(cfg->backends);
 	free(cfg->overrides);
+	free(cfg->user);
+	free(cfg->group);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

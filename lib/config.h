@@ -69,6 +69,7 @@ struct weir_config {
 	uint64_t buffer_size;
 	enum wlog_level log_level;
 	enum wlog_format log_format;
+	char *user, *group; /* to run as once listening; NULL: stay as started */
 	uint64_t seen;
 
 	struct frontend_cfg *frontends;

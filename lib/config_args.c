@@ -31,15 +31,15 @@ static void *implicit_section(struct weir_config *cfg, enum config_scope scope)
 static int validate_flag(const struct config_key *key, const char *value, struct weir_err *err)
 {
 	struct weir_config scratch = {0};
-	void *section;
+	void *section = &scratch;
 	int r;
 
-	if (key->scope == SCOPE_GLOBAL)
-		return config_set(&scratch, key, value, err);
-	section = key->scope == SCOPE_FRONTEND ? (void *)config_add_frontend(&scratch, "x", 0)
-					       : (void *)config_add_backend(&scratch, "x", 0);
+	if (key->scope == SCOPE_FRONTEND)
+		section = config_add_frontend(&scratch, "x", 0);
+	else if (key->scope == SCOPE_BACKEND)
+		section = config_add_backend(&scratch, "x", 0);
 	r = section ? config_set(section, key, value, err) : -ENOMEM;
-	config_free(&scratch);
+	config_free(&scratch); /* one path out: what a string value allocated goes too */
 	return r;
 }
 

@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,12 +188,37 @@ static int set_options(int fd, const struct addr *a)
 	return 0;
 }
 
+static struct listener *listener_new(struct worker *w, struct frontend *fe)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->magic = LISTENER_MAGIC;
+	l->w = w;
+	l->fe = fe;
+	l->fd = -1;
+	return l;
+}
+
+/* Name the listener after its bound address (port 0 resolved) and start accepting. */
+static void listener_start(struct listener *l)
+{
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+
+	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) == 0 &&
+	    (bound.ss_family != AF_UNIX || !l->name[0]))
+		addr_format((const struct sockaddr *)&bound, blen, l->name, sizeof(l->name));
+	ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
+	ev_init(&l->backoff, backoff_cb);
+	ev_io_start(l->w->loop, &l->io);
+}
+
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		  struct frontend *fe, struct weir_err *err)
 {
-	struct listener *l = calloc(1, sizeof(*l));
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
+	struct listener *l = listener_new(w, fe);
 	int r;
 
 	*out = NULL;
@@ -200,9 +226,6 @@ int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	l->magic = LISTENER_MAGIC;
-	l->w = w;
-	l->fe = fe;
 	addr_format((const struct sockaddr *)&a->ss, a->len, l->name, sizeof(l->name));
 	l->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
@@ -224,11 +247,7 @@ int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		goto fail;
 	}
 	l->unlink_path = addr_is_unix(a);
-	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) == 0 && !addr_is_unix(a))
-		addr_format((const struct sockaddr *)&bound, blen, l->name, sizeof(l->name));
-	ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
-	ev_init(&l->backoff, backoff_cb);
-	ev_io_start(w->loop, &l->io);
+	listener_start(l);
 	*out = l;
 	return 0;
 fail:
@@ -236,6 +255,25 @@ fail:
 		close(l->fd);
 	free(l);
 	return r;
+}
+
+int listener_adopt(struct listener **out, struct worker *w, int fd, struct frontend *fe,
+		   struct weir_err *err)
+{
+	struct listener *l = listener_new(w, fe);
+	int flags = fcntl(fd, F_GETFL);
+
+	*out = NULL;
+	if (!l || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		err_set(err, "cannot use passed descriptor %d: %s", fd,
+			l ? strerror(errno) : "out of memory");
+		free(l);
+		return -EBADF;
+	}
+	l->fd = fd; /* the socket file, if any, belongs to systemd: never unlinked */
+	listener_start(l);
+	*out = l;
+	return 0;
 }
 
 void listener_close(struct listener *l)

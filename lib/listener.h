@@ -28,6 +28,9 @@ struct listener {
 /* Bind and listen on `a`, ready to accept (watcher started). */
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		  struct frontend *fe, struct weir_err *err) WEIR_WUR;
+/* Accept on `fd`, a listening socket passed in by socket activation. */
+int listener_adopt(struct listener **out, struct worker *w, int fd, struct frontend *fe,
+		   struct weir_err *err) WEIR_WUR;
 void listener_close(struct listener *l);
 
 /* Stop (true) or resume (false) accepting, for the connection limit. */

@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "worker.h"
 
 /* Free buffers a loop keeps for reuse; more are returned to the allocator. */
@@ -196,43 +197,79 @@ int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config
 	return r;
 }
 
-static int worker_listen(struct worker *w, struct frontend *fe, const char *spec,
-			 struct weir_err *err)
+static int add_listener(struct worker *w, struct listener *l)
 {
-	struct addr *addrs;
-	struct listener **grown;
-	size_t n;
-	int r = addr_resolve(spec, ADDR_LISTEN, &addrs, &n, err);
+	struct listener **grown = realloc(w->listeners, (w->n_listeners + 1) * sizeof(*grown));
 
-	if (r < 0)
-		return r;
-	grown = realloc(w->listeners, (w->n_listeners + n) * sizeof(*grown));
 	if (!grown) {
-		free(addrs);
-		err_set(err, "out of memory");
+		listener_close(l);
 		return -ENOMEM;
 	}
 	w->listeners = grown;
+	w->listeners[w->n_listeners++] = l;
+	log_msg(WLOG_INFO, "listening on %s (frontend %s)", l->name, l->fe->cfg->name);
+	return 0;
+}
+
+static int adopt(struct worker *w, struct frontend *fe, struct inherited *in, struct weir_err *err)
+{
+	struct listener *l;
+	int r = listener_adopt(&l, w, in->fd, fe, err);
+
+	in->used = true;
+	return r < 0 ? r : add_listener(w, l);
+}
+
+/* Listen on every address of `spec`, taking a passed socket bound there if there is one. */
+static int worker_listen(struct worker *w, struct frontend *fe, const char *spec,
+			 struct inherited *in, size_t n_in, struct weir_err *err)
+{
+	struct addr *addrs;
+	size_t n;
+	int r = addr_resolve(spec, ADDR_LISTEN, &addrs, &n, err);
+
 	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i].ss;
 		struct listener *l;
-		r = listener_open(&l, w, &addrs[i], fe, err);
-		if (r == 0) {
-			w->listeners[w->n_listeners++] = l;
-			log_msg(WLOG_INFO, "listening on %s (frontend %s)", l->name, fe->cfg->name);
+		size_t k;
+
+		for (k = 0; k < n_in; k++)
+			if (!in[k].used && in[k].len &&
+			    notify_same_addr(sa, addrs[i].len, (struct sockaddr *)&in[k].addr,
+					     in[k].len))
+				break;
+		if (k < n_in) {
+			r = adopt(w, fe, &in[k], err);
+			continue;
 		}
+		r = listener_open(&l, w, &addrs[i], fe, err);
+		if (r == 0)
+			r = add_listener(w, l);
 	}
 	free(addrs);
 	return r;
 }
 
-int worker_listen_all(struct worker *w, struct weir_err *err)
+int worker_listen_all(struct worker *w, struct inherited *in, size_t n_in, struct weir_err *err)
 {
 	int r = 0;
 
 	for (size_t i = 0; i < w->n_frontends && r == 0; i++) {
 		struct frontend *fe = &w->frontends[i];
+		/* A passed socket named after the frontend (FileDescriptorName=) is its own. */
+		for (size_t k = 0; k < n_in && r == 0; k++)
+			if (!in[k].used && strcmp(in[k].name, fe->cfg->name) == 0)
+				r = adopt(w, fe, &in[k], err);
 		for (size_t j = 0; j < fe->cfg->n_listens && r == 0; j++)
-			r = worker_listen(w, fe, fe->cfg->listens[j], err);
+			r = worker_listen(w, fe, fe->cfg->listens[j], in, n_in, err);
+	}
+	for (size_t k = 0; k < n_in; k++) {
+		if (in[k].used)
+			continue;
+		log_msg(WLOG_WARN, "passed socket %d%s%s matches no frontend; closing it", in[k].fd,
+			in[k].name[0] ? " named " : "", in[k].name);
+		close(in[k].fd);
+		in[k].used = true;
 	}
 	return r;
 }

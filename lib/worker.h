@@ -64,8 +64,14 @@ uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners);
 int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
 		struct pool *pools, uint64_t max_conns, struct weir_err *err) WEIR_WUR;
 
-/* Listen on every address of every frontend. */
-int worker_listen_all(struct worker *w, struct weir_err *err) WEIR_WUR;
+struct inherited;
+
+/*
+ * Listen on every address of every frontend, using the sockets passed by socket activation
+ * where they match (by frontend name or by address); unmatched ones are closed.
+ */
+int worker_listen_all(struct worker *w, struct inherited *in, size_t n_in,
+		      struct weir_err *err) WEIR_WUR;
 
 static inline size_t worker_open_conns(const struct worker *w)
 {
