@@ -16,6 +16,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pool.h"
+#include "stats.h"
 #include "worker.h"
 
 /* sysexits(3) */
@@ -100,7 +101,8 @@ static void print_keys(const void *section, enum config_scope scope, const char 
 		if (k->scope != scope || k->type == CT_LISTEN || k->type == CT_SERVER ||
 		    k->type == CT_NAME)
 			continue;
-		if (k->type == CT_STRING && !*(char *const *)((const char *)section + k->offset))
+		if ((k->type == CT_STRING || k->type == CT_ADDR) &&
+		    !*(char *const *)((const char *)section + k->offset))
 			continue; /* not set: nothing to write that would read back the same */
 		config_format_value(section, k, value, sizeof(value));
 		printf("%s%s = %s\n", indent, k->name, value);
@@ -247,6 +249,16 @@ static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 			   "restart weir to apply changes");
 }
 
+/* SIGUSR1: one line of numbers in the log. */
+static void usr1_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	const struct stats *st = sig->data;
+	char line[256];
+
+	stats_summary(st->w, st->pools, line, sizeof(line));
+	log_msg(WLOG_INFO, "%s", line);
+}
+
 /* First SIGTERM/SIGINT: drain. A second one: stop now. */
 static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
@@ -270,7 +282,8 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 	struct health *health = calloc(cfg->n_backends, sizeof(*health));
 	struct inherited *inherited = NULL;
 	struct identity id;
-	ev_signal sigint, sigterm, sighup;
+	ev_signal sigint, sigterm, sighup, sigusr1;
+	struct stats stats = {.fd = -1, .w = &w, .pools = pools};
 	int status = 0, r;
 	bool worker_ready = false;
 	size_t n_servers = 0, n_inherited = 0;
@@ -296,6 +309,10 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 			status = r == -EAGAIN	? EXIT_UNAVAILABLE
 				 : r == -ENOENT ? EXIT_CONFIG
 						: EXIT_OSERR;
+		} else if (cfg->stats &&
+			   (r = stats_open(&stats, &w, pools, cfg->stats, &err)) < 0) {
+			fprintf(stderr, "weir: %s\n", err.msg);
+			status = r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_OSERR;
 		} else {
 			status = drop_privileges(&id);
 		}
@@ -314,6 +331,9 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 		ev_signal_init(&sigterm, stop_cb, SIGTERM);
 		sigint.data = sigterm.data = &w;
 		ev_signal_init(&sighup, hup_cb, SIGHUP);
+		ev_signal_init(&sigusr1, usr1_cb, SIGUSR1);
+		sigusr1.data = &stats;
+		ev_signal_start(loop, &sigusr1);
 		ev_signal_start(loop, &sigint);
 		ev_signal_start(loop, &sigterm);
 		ev_signal_start(loop, &sighup);
@@ -328,12 +348,15 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 		ev_signal_stop(loop, &sigint);
 		ev_signal_stop(loop, &sigterm);
 		ev_signal_stop(loop, &sighup);
+		ev_signal_stop(loop, &sigusr1);
 	}
 	for (size_t i = 0; i < cfg->n_backends; i++)
 		health_stop(&health[i]);
 	free(health);
-	if (worker_ready)
+	if (worker_ready) {
+		stats_close(&stats);
 		worker_fini(&w);
+	}
 	ev_loop_destroy(loop);
 	return status;
 }

@@ -52,6 +52,8 @@ const struct config_key config_keys[] = {
 	 "error, warning, info or debug"},
 	{"log-format", NULL, 0, G(log_format), CT_LOGFORMAT, "text", 0, 0, "FORMAT",
 	 "text or json"},
+	{"stats", NULL, 0, G(stats), CT_ADDR, NULL, 0, 0, "ADDR",
+	 "serve GET /metrics and /stats on ADDR (loopback or unix:/path)"},
 	{"user", NULL, 0, G(user), CT_STRING, NULL, 0, 0, "USER",
 	 "run as USER once listening (and as its group)"},
 	{"group", NULL, 0, G(group), CT_STRING, NULL, 0, 0, "GROUP", "run as GROUP once listening"},
@@ -341,6 +343,21 @@ int config_set(void *section, const struct config_key *key, const char *value, s
 		break;
 	case CT_NAME:
 		return set_name(field, key, value, err);
+	case CT_ADDR: {
+		struct addr_parts parts;
+		char *copy;
+		r = addr_split(value, ADDR_LISTEN, &parts, &inner);
+		if (r < 0)
+			break;
+		copy = strdup(value);
+		if (!copy) {
+			err_set(err, "out of memory");
+			return -ENOMEM;
+		}
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
 	case CT_DURATION:
 	case CT_SIZE:
 	case CT_COUNT:
@@ -425,6 +442,9 @@ void config_format_value(const void *section, const struct config_key *key, char
 		snprintf(buf, len, "%s",
 			 *(const enum health_kind *)field == HEALTH_TCP ? "tcp" : "none");
 		break;
+	case CT_ADDR:
+		snprintf(buf, len, "%s", *(char *const *)field ? *(char *const *)field : "-");
+		break;
 	case CT_STRING: {
 		const char *str = *(char *const *)field;
 		size_t n = 0;
@@ -501,6 +521,7 @@ void config_free(struct weir_config *cfg)
 	free(cfg->overrides);
 	free(cfg->user);
 	free(cfg->group);
+	free(cfg->stats);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

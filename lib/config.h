@@ -70,6 +70,7 @@ struct weir_config {
 	enum wlog_level log_level;
 	enum wlog_format log_format;
 	char *user, *group; /* to run as once listening; NULL: stay as started */
+	char *stats;	    /* address of the stats endpoint; NULL: none */
 	uint64_t seen;
 
 	struct frontend_cfg *frontends;
@@ -92,6 +93,7 @@ enum config_type {
 	CT_LISTEN,    /* repeatable address */
 	CT_SERVER,    /* repeatable ADDR[,weight=N][,maxconn=N][,backup] */
 	CT_NAME,      /* char *: a section name */
+	CT_ADDR,      /* char *: a listening address */
 	CT_DURATION,  /* uint64_t milliseconds */
 	CT_SIZE,      /* uint64_t bytes */
 	CT_COUNT,     /* uint64_t; "auto" is 0 */

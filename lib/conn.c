@@ -37,7 +37,9 @@ enum conn_end {
 	END_LINGER,	   /* half-closed and idle for the linger timeout */
 	END_LOCAL_ERROR,   /* weir itself ran out of something (descriptors, memory) */
 	END_SHUTDOWN,	   /* weir stopped */
+	END_COUNT
 };
+_Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX slots");
 
 static const char *const end_names[] = {
 	[END_CLIENT_CLOSED] = "client-closed",
@@ -89,6 +91,11 @@ struct conn {
 };
 
 static void conn_connect_next(struct conn *c);
+
+const char *conn_end_name(unsigned end)
+{
+	return end < END_COUNT ? end_names[end] : NULL;
+}
 
 struct conn *conn_of_entry(struct idle_entry *e)
 {
@@ -191,6 +198,9 @@ static void conn_close(struct conn *c, enum conn_end end)
 	relay_release(&c->up, &w->relay);
 	relay_release(&c->down, &w->relay);
 	log_close(c, end);
+	w->closed[end]++;
+	c->fe->bytes_to_server += c->up.bytes;
+	c->fe->bytes_to_client += c->down.bytes;
 	if (c->srv)
 		c->srv->active--;
 	idle_list_remove(activity_list(c), &c->activity);
@@ -364,6 +374,8 @@ static void conn_connect_next(struct conn *c)
 
 		if (!s)
 			break;
+		if (c->n_tried)
+			c->fe->pool->retries++;
 		c->tried[c->n_tried++] = s;
 		r = conn_start_connect(c, s);
 		if (r == 0)
@@ -425,6 +437,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);
 	idle_list_push(&fe->active, &c->activity, c->t_start);
+	fe->accepted++;
 	worker_conn_opened(w, fe);
 	conn_connect_next(c);
 }

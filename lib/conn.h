@@ -15,6 +15,10 @@ struct conn;
 void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct sockaddr *peer,
 		 socklen_t len);
 
+/* Ways a connection can end, counted by the worker; their names, or NULL past the last. */
+#define CONN_END_MAX 16
+const char *conn_end_name(unsigned end);
+
 /* Close a connection at once, as weir stops. */
 void conn_shutdown(struct conn *c);
 /* Close a connection whose idle (or, half-closed, linger) timeout has passed. */

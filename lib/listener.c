@@ -161,6 +161,11 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			break;
 		if (accept_error_is_transient(error))
 			continue;
+		l->w->accept_errors[error == EMFILE    ? ACCEPT_EMFILE
+				    : error == ENFILE  ? ACCEPT_ENFILE
+				    : error == ENOBUFS ? ACCEPT_ENOBUFS
+				    : error == ENOMEM  ? ACCEPT_ENOMEM
+						       : ACCEPT_OTHER]++;
 		note_trouble(l, error);
 		if ((error == EMFILE || error == ENFILE) && shed_one(l)) {
 			shed = true;

@@ -219,6 +219,7 @@ void pool_note_failure(struct pool *pool, struct server *s, const char *why, dou
 	s->retry_at = now + pool->retry_interval;
 	if (s->state == SERVER_UP && s->fails >= pool->fall) {
 		s->state = SERVER_DOWN;
+		s->changed = time(NULL);
 		log_msg(WLOG_WARN, "server %s is DOWN (%s, %u/%u)", s->name, why, s->fails,
 			pool->fall);
 		note_if_none_up(pool);
@@ -228,6 +229,7 @@ void pool_note_failure(struct pool *pool, struct server *s, const char *why, dou
 static void mark_up(struct pool *pool, struct server *s, const char *how)
 {
 	s->state = SERVER_UP;
+	s->changed = time(NULL);
 	s->fails = s->passes = 0;
 	log_msg(WLOG_INFO, "server %s is UP (%s)", s->name, how);
 	note_if_none_up(pool);

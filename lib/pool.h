@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "addr.h"
 #include "config.h"
@@ -25,6 +26,7 @@ struct server {
 	unsigned fails;	 /* consecutive failed connects or checks */
 	unsigned passes; /* consecutive passed checks while DOWN */
 	double retry_at; /* DOWN without active checks: when a client may try it again */
+	time_t changed;	 /* wall-clock time of the last change between UP and DOWN; 0: never */
 	struct addr addr;
 	unsigned weight;  /* 0: takes no new clients */
 	unsigned maxconn; /* 0: no limit */
@@ -73,6 +75,7 @@ struct pool {
 	double retry_interval; /* seconds: check interval, or the retry back-off without checks */
 	bool active_checks;
 	bool none_up_logged;
+	uint64_t retries; /* connects tried on another server after one failed */
 };
 
 /* Stable across processes and machines: the hashing algorithms depend on it. */

@@ -11,6 +11,13 @@
 /* Free buffers a loop keeps for reuse; more are returned to the allocator. */
 #define WORKER_SPARE_BUFFERS 64
 
+const char *worker_accept_error_name(enum accept_error kind)
+{
+	static const char *const names[] = {"emfile", "enfile", "enobufs", "enomem", "other"};
+
+	return names[kind];
+}
+
 uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners)
 {
 	uint64_t fixed = WORKER_FD_OVERHEAD + n_listeners;

@@ -12,6 +12,7 @@
 
 #include "bufpool.h"
 #include "config.h"
+#include "conn.h"
 #include "idle.h"
 #include "pool.h"
 #include "relay.h"
@@ -26,7 +27,21 @@ struct frontend {
 	struct pool *pool;
 	struct idle_list active;    /* open connections, least recently active first */
 	struct idle_list lingering; /* half-closed ones, likewise */
+	uint64_t accepted;	    /* connections ever accepted */
+	uint64_t bytes_to_server, bytes_to_client; /* of connections that have closed */
 };
+
+/* Kinds of accept() failure, counted for the stats. */
+enum accept_error {
+	ACCEPT_EMFILE,
+	ACCEPT_ENFILE,
+	ACCEPT_ENOBUFS,
+	ACCEPT_ENOMEM,
+	ACCEPT_OTHER,
+	ACCEPT_ERROR_KINDS
+};
+
+const char *worker_accept_error_name(enum accept_error kind);
 
 enum worker_state {
 	WORKER_RUNNING,
@@ -52,6 +67,8 @@ struct worker {
 	struct listener **listeners;
 	size_t n_listeners;
 	uint64_t shed; /* clients closed at once because descriptors ran out */
+	uint64_t accept_errors[ACCEPT_ERROR_KINDS];
+	uint64_t closed[CONN_END_MAX]; /* by conn_end_name() index */
 };
 
 /* Descriptors weir needs besides two per connection: stdio, the loop's, the spare, slack. */

@@ -1,0 +1,41 @@
+/*
+ * The stats endpoint: a small HTTP/1.0 server on loopback or a unix socket. GET /metrics
+ * answers in Prometheus text format, GET /stats in JSON: per frontend, backend and server,
+ * connections active and total, bytes, connect failures, retries, health and its last
+ * change; process-wide accept errors by kind, descriptor-reservation uses and closes by
+ * reason. Clients are read and written without blocking and dropped after a timeout.
+ */
+#ifndef WEIR_STATS_H
+#define WEIR_STATS_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct worker;
+struct pool;
+struct stats_client;
+
+struct stats {
+	struct worker *w;
+	struct pool *pools; /* one per w->cfg->backends */
+	int fd;
+	ev_io io;
+	char name[128];
+	struct stats_client *clients; /* fixed slots; a free one has magic 0 */
+	size_t n_clients;
+};
+
+/* Listen on `spec` (loopback or unix:/path). */
+int stats_open(struct stats *st, struct worker *w, struct pool *pools, const char *spec,
+	       struct weir_err *err) WEIR_WUR;
+void stats_close(struct stats *st);
+
+/* The two documents; malloc'd, NUL-terminated; NULL when out of memory. */
+char *stats_metrics(const struct worker *w, const struct pool *pools);
+char *stats_json(const struct worker *w, const struct pool *pools);
+/* One line for the log (SIGUSR1). */
+void stats_summary(const struct worker *w, const struct pool *pools, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,70 @@
+#!/bin/sh
+# /metrics and /stats answer with counts that match the traffic sent; SIGUSR1 logs a summary.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+
+# get PORT PATH: the body of an HTTP GET to weir's stats endpoint (bash's /dev/tcp).
+get() {
+	exec 3<>"/dev/tcp/127.0.0.1/$1"
+	printf 'GET %s HTTP/1.0\r\nHost: test\r\n\r\n' "$2" >&3
+	timeout 5 cat <&3 >"$TMP/response"
+	exec 3<&-
+	head -n 1 "$TMP/response" | tr -d '\r' >"$TMP/status"
+	sed '1,/^\r$/d' "$TMP/response"
+}
+
+start_server echo echo
+start_server gone echo
+dead=$SERVER_PORT
+kill "$SERVER_PID"
+reap "$SERVER_PID" 50 "the placeholder server"
+start_weir -b "127.0.0.1:$dead" -b "127.0.0.1:$(cat "$TMP/echo.port")" --stats 127.0.0.1:0 --fall 1
+wait_for grep -q "stats on 127.0.0.1:" "$TMP/weir.log" || fail "no stats endpoint"
+sport=$(sed -n 's/.*stats on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log")
+
+# One after another, so the dead server is found DOWN (fall 1) after the first refusal.
+for i in 1 2 3 4 5; do
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 100000 --timeout 30 >/dev/null ||
+		fail "client $i was not relayed"
+done
+wait_for test "$(closed_lines | wc -l)" -ge 5 || fail "connections did not close"
+
+get "$sport" /metrics >"$TMP/metrics"
+grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "/metrics: $(cat "$TMP/status")"
+expect_metric() {
+	grep -qx -- "$1" "$TMP/metrics" || fail "/metrics lacks '$1': $(grep "${1%% *}" "$TMP/metrics")"
+}
+expect_metric 'weir_frontend_connections_total{frontend="default"} 5'
+expect_metric 'weir_frontend_connections{frontend="default"} 0'
+expect_metric 'weir_frontend_bytes_total{frontend="default",direction="to_server"} 500000'
+expect_metric 'weir_frontend_bytes_total{frontend="default",direction="to_client"} 500000'
+expect_metric 'weir_connections_closed_total{reason="client-closed"} 5'
+expect_metric "weir_server_up{backend=\"default\",server=\"127.0.0.1:$dead\"} 0"
+expect_metric "weir_server_connect_failures_total{backend=\"default\",server=\"127.0.0.1:$dead\"} 1"
+expect_metric 'weir_backend_retries_total{backend="default"} 1'
+expect_metric 'weir_reserve_uses_total 0'
+expect_metric 'weir_accept_errors_total{kind="emfile"} 0'
+grep -q '^# TYPE weir_frontend_connections_total counter$' "$TMP/metrics" || fail "no TYPE lines"
+
+get "$sport" /stats >"$TMP/stats.json"
+grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "/stats: $(cat "$TMP/status")"
+grep -q '"frontends":\[{"name":"default","backend":"default","connections":0,"total":5,"bytes_to_server":500000,"bytes_to_client":500000}\]' \
+	"$TMP/stats.json" || fail "/stats frontends wrong: $(cat "$TMP/stats.json")"
+grep -q "{\"address\":\"127.0.0.1:$dead\",\"state\":\"DOWN\"" "$TMP/stats.json" ||
+	fail "/stats does not show the dead server DOWN"
+grep -q '"closed":{"client-closed":5,' "$TMP/stats.json" || fail "/stats closed counts wrong"
+
+get "$sport" /nope >/dev/null
+grep -q "^HTTP/1.0 404" "$TMP/status" || fail "unknown path: $(cat "$TMP/status")"
+
+kill -USR1 "$WEIR_PID"
+wait_for grep -q "stats connections=0 accepted=5 servers_up=1 servers=2" "$TMP/weir.log" ||
+	fail "SIGUSR1 logged no summary"
+stop_weir
+
+# A unix-socket stats endpoint is removed when weir stops.
+start_weir -b "127.0.0.1:$(cat "$TMP/echo.port")" --stats "unix:$TMP/stats.sock"
+wait_for test -S "$TMP/stats.sock" || fail "no unix stats socket"
+stop_weir
+[ ! -e "$TMP/stats.sock" ] || fail "the unix stats socket was left behind"
+echo "stats ok"
