@@ -9,9 +9,11 @@
 #include <string.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "generation.h"
 #include "health.h"
 #include "log.h"
 #include "notify.h"
@@ -242,20 +244,13 @@ static void notify(const char *state)
 		log_msg(WLOG_DEBUG, "cannot notify systemd: %s", strerror(-r));
 }
 
-/* Reloading is not there yet; SIGHUP's default action would kill weir, so say so instead. */
-static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
-{
-	log_msg(WLOG_WARN, "SIGHUP: reloading the configuration is not supported yet; "
-			   "restart weir to apply changes");
-}
-
 /* SIGUSR1: one line of numbers in the log. */
 static void usr1_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
-	const struct stats *st = sig->data;
+	const struct worker *w = sig->data;
 	char line[256];
 
-	stats_summary(st->w, st->pools, line, sizeof(line));
+	stats_summary(w, line, sizeof(line));
 	log_msg(WLOG_INFO, "%s", line);
 }
 
@@ -274,24 +269,129 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	}
 }
 
-static int run(const struct weir_config *cfg, struct pool *pools)
+/*
+ * The command line, and the file it names, as they read now. 0, or the exit status with the
+ * reason in `err`; on a usage error the caller adds the --help hint.
+ */
+static int read_config(int argc, char **argv, struct weir_config *cfg, enum config_action *action,
+		       struct weir_err *err)
+{
+	int r;
+
+	if (config_init(cfg) < 0) {
+		err_set(err, "cannot initialise the configuration");
+		return EXIT_OSERR;
+	}
+	if (config_parse_args(cfg, argc, argv, action, err) < 0)
+		return EXIT_USAGE;
+	if (*action != CONFIG_HELP && *action != CONFIG_VERSION && cfg->file &&
+	    (r = config_load(cfg, err)) < 0)
+		return r == -EINVAL ? EXIT_CONFIG : EXIT_NOINPUT;
+	return 0;
+}
+
+static size_t count_servers(const struct generation *g)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		n += g->pools[b].n;
+	return n;
+}
+
+static void notify_ready(const struct generation *g)
+{
+	char state[128];
+
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
+		 g->n_frontends, count_servers(g));
+	notify(state);
+}
+
+struct app {
+	int argc;
+	char **argv;
+	struct worker w;
+};
+
+/* Keys a running weir cannot take over; a reload keeps the values it started with. */
+static void warn_fixed(const struct weir_config *now, const struct weir_config *next)
+{
+	static const char *const fixed[] = {"buffer-size", "stats", "user", "group"};
+	char a[128], b[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
+		const struct config_key *k = config_find(fixed[i]);
+		config_format_value(now, k, a, sizeof(a));
+		config_format_value(next, k, b, sizeof(b));
+		if (strcmp(a, b) != 0)
+			log_msg(WLOG_WARN, "reload: %s changes only on restart (still %s)", k->name,
+				a);
+	}
+}
+
+/* SIGHUP: read the configuration again; switch to it if it is sound, else keep running. */
+static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
+{
+	struct app *app = sig->data;
+	struct weir_config cfg;
+	struct weir_err err = {""};
+	enum config_action action;
+	struct generation *next;
+	struct timespec ts;
+	char state[96];
+	int status;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ULL +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	notify(state);
+	log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
+	status = read_config(app->argc, app->argv, &cfg, &action, &err);
+	if (status == 0 && app->w.state != WORKER_RUNNING) {
+		err_set(&err, "weir is stopping");
+		status = -1;
+	}
+	if (status == 0 && gen_new(&next, &cfg, &err) < 0)
+		status = -1;
+	if (status == 0) {
+		warn_fixed(&app->w.gen->cfg, &next->cfg);
+		gen_carry_state(next, app->w.gen);
+		if (worker_reload(&app->w, next, &err) < 0) {
+			status = -1;
+		} else {
+			if (gen_start_health(next, loop, &err) < 0)
+				log_msg(WLOG_ERROR, "reload: %s", err.msg);
+			log_init(2, next->cfg.log_level, next->cfg.log_format);
+			app->w.max_conns = connection_limit(&next->cfg);
+			log_msg(WLOG_INFO, "reloaded: %zu frontend(s), %zu server(s)",
+				next->n_frontends, count_servers(next));
+		}
+	}
+	if (status)
+		log_msg(WLOG_ERROR, "reload failed, keeping the running configuration: %s",
+			err.msg);
+	config_free(&cfg);
+	notify_ready(app->w.gen);
+}
+
+static int run(struct app *app, struct generation *gen)
 {
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	struct weir_err err = {""};
-	struct worker w;
-	struct health *health = calloc(cfg->n_backends, sizeof(*health));
+	struct worker *w = &app->w;
 	struct inherited *inherited = NULL;
 	struct identity id;
 	ev_signal sigint, sigterm, sighup, sigusr1;
-	struct stats stats = {.fd = -1, .w = &w, .pools = pools};
-	int status = 0, r;
-	bool worker_ready = false;
-	size_t n_servers = 0, n_inherited = 0;
-	char state[128];
+	struct stats stats = {.fd = -1, .w = w};
+	const struct weir_config *cfg = &gen->cfg;
+	int status, r;
+	size_t n_inherited = 0;
 
-	if (!loop || !health) {
+	if (!loop) {
 		fprintf(stderr, "weir: cannot start the event loop\n");
-		free(health);
+		gen_free(gen);
 		return EXIT_OSERR;
 	}
 	status = lookup_identity(cfg, &id);
@@ -299,111 +399,69 @@ static int run(const struct weir_config *cfg, struct pool *pools)
 		fprintf(stderr, "weir: %s\n", err.msg);
 		status = EXIT_OSERR;
 	}
-	if (status == 0) {
-		worker_ready = true; /* worker_fini undoes whatever worker_init got done */
-		if (worker_init(&w, loop, cfg, pools, connection_limit(cfg), &err) < 0) {
-			fprintf(stderr, "weir: %s\n", err.msg);
-			status = EXIT_OSERR;
-		} else if ((r = worker_listen_all(&w, inherited, n_inherited, &err)) < 0) {
-			fprintf(stderr, "weir: %s\n", err.msg);
-			status = r == -EAGAIN	? EXIT_UNAVAILABLE
-				 : r == -ENOENT ? EXIT_CONFIG
-						: EXIT_OSERR;
-		} else if (cfg->stats &&
-			   (r = stats_open(&stats, &w, pools, cfg->stats, &err)) < 0) {
-			fprintf(stderr, "weir: %s\n", err.msg);
-			status = r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_OSERR;
-		} else {
-			status = drop_privileges(&id);
-		}
+	if (status) {
+		gen_free(gen);
+		ev_loop_destroy(loop);
+		return status;
+	}
+	/* From here the worker owns the generation, and worker_fini undoes what was done. */
+	if (worker_init(w, loop, gen, connection_limit(cfg), &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = EXIT_OSERR;
+	} else if ((r = worker_listen_all(w, inherited, n_inherited, &err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
+	} else if (cfg->stats && (r = stats_open(&stats, w, cfg->stats, &err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_OSERR;
+	} else if ((status = drop_privileges(&id)) == 0 && gen_start_health(gen, loop, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = EXIT_OSERR;
 	}
 	free(inherited);
-	for (size_t i = 0; i < cfg->n_backends && status == 0; i++) {
-		n_servers += pools[i].n;
-		if (cfg->backends[i].health_check == HEALTH_TCP &&
-		    health_start(&health[i], loop, &pools[i], &err) < 0) {
-			fprintf(stderr, "weir: %s\n", err.msg);
-			status = EXIT_OSERR;
-		}
-	}
 	if (status == 0) {
 		ev_signal_init(&sigint, stop_cb, SIGINT);
 		ev_signal_init(&sigterm, stop_cb, SIGTERM);
-		sigint.data = sigterm.data = &w;
 		ev_signal_init(&sighup, hup_cb, SIGHUP);
 		ev_signal_init(&sigusr1, usr1_cb, SIGUSR1);
-		sigusr1.data = &stats;
-		ev_signal_start(loop, &sigusr1);
+		sigint.data = sigterm.data = sigusr1.data = w;
+		sighup.data = app;
 		ev_signal_start(loop, &sigint);
 		ev_signal_start(loop, &sigterm);
 		ev_signal_start(loop, &sighup);
+		ev_signal_start(loop, &sigusr1);
 		log_msg(WLOG_INFO,
 			"weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s)",
-			cfg->n_frontends, n_servers);
-		snprintf(state, sizeof(state),
-			 "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)", cfg->n_frontends,
-			 n_servers);
-		notify(state);
+			gen->n_frontends, count_servers(gen));
+		notify_ready(gen);
 		ev_run(loop, 0);
 		ev_signal_stop(loop, &sigint);
 		ev_signal_stop(loop, &sigterm);
 		ev_signal_stop(loop, &sighup);
 		ev_signal_stop(loop, &sigusr1);
 	}
-	for (size_t i = 0; i < cfg->n_backends; i++)
-		health_stop(&health[i]);
-	free(health);
-	if (worker_ready) {
-		stats_close(&stats);
-		worker_fini(&w);
-	}
+	stats_close(&stats);
+	worker_fini(w);
 	ev_loop_destroy(loop);
 	return status;
 }
 
-/* One pool per backend, names resolved. Exit status on failure, 0 on success. */
-static int build_pools(const struct weir_config *cfg, struct pool **out)
-{
-	struct pool *pools = calloc(cfg->n_backends, sizeof(*pools));
-	struct weir_err err = {""};
-	size_t built = 0;
-	int r = 0;
-
-	if (!pools) {
-		fprintf(stderr, "weir: out of memory\n");
-		return EXIT_OSERR;
-	}
-	for (; built < cfg->n_backends && r == 0; built++)
-		r = pool_build_backend(&pools[built], &cfg->backends[built], &err);
-	if (r < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		for (size_t i = 0; i + 1 < built; i++)
-			pool_fini(&pools[i]);
-		free(pools);
-		return r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_CONFIG;
-	}
-	*out = pools;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
+	struct app app = {.argc = argc, .argv = argv};
 	struct weir_config cfg;
 	struct weir_err err = {""};
 	enum config_action action;
-	struct pool *pools = NULL;
+	struct generation *gen;
 	int r, status;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (config_init(&cfg) < 0) {
-		fprintf(stderr, "weir: cannot initialise the configuration\n");
-		return EXIT_OSERR;
-	}
-	r = config_parse_args(&cfg, argc, argv, &action, &err);
-	if (r < 0) {
-		fprintf(stderr, "weir: %s\nTry 'weir --help' for more information.\n", err.msg);
+	status = read_config(argc, argv, &cfg, &action, &err);
+	if (status) {
+		fprintf(stderr, "weir: %s\n%s", err.msg,
+			status == EXIT_USAGE ? "Try 'weir --help' for more information.\n" : "");
 		config_free(&cfg);
-		return EXIT_USAGE;
+		return status;
 	}
 	if (action == CONFIG_HELP || action == CONFIG_VERSION) {
 		if (action == CONFIG_HELP)
@@ -413,24 +471,16 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 0;
 	}
-	if (cfg.file && (r = config_load(&cfg, &err)) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		config_free(&cfg);
-		return r == -EINVAL ? EXIT_CONFIG : EXIT_NOINPUT;
-	}
 	log_init(2, cfg.log_level, cfg.log_format);
-	status = build_pools(&cfg, &pools);
-	if (status) {
-		config_free(&cfg);
-		return status;
+	r = gen_new(&gen, &cfg, &err);
+	if (r < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOMEM ? EXIT_OSERR : EXIT_CONFIG;
 	}
-	if (action == CONFIG_CHECK)
-		print_summary(&cfg, pools);
-	else
-		status = run(&cfg, pools);
-	for (size_t i = 0; i < cfg.n_backends; i++)
-		pool_fini(&pools[i]);
-	free(pools);
-	config_free(&cfg);
-	return status;
+	if (action == CONFIG_CHECK) {
+		print_summary(&gen->cfg, gen->pools);
+		gen_free(gen);
+		return 0;
+	}
+	return run(&app, gen);
 }

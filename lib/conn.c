@@ -188,6 +188,7 @@ static void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
 	struct pool *freed = c->srv ? c->fe->pool : NULL;
+	struct generation *gen = c->fe->gen;
 
 	assert(c->magic == CONN_MAGIC);
 	ev_timer_stop(w->loop, &c->timer);
@@ -206,7 +207,8 @@ static void conn_close(struct conn *c, enum conn_end end)
 	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = 0;
 	free(c);
-	worker_conn_closed(w, freed);
+	gen->conns--;
+	worker_conn_closed(w, freed, gen);
 }
 
 void conn_shutdown(struct conn *c)
@@ -438,6 +440,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	ev_init(&c->timer, timer_cb);
 	idle_list_push(&fe->active, &c->activity, c->t_start);
 	fe->accepted++;
+	fe->gen->conns++;
 	worker_conn_opened(w, fe);
 	conn_connect_next(c);
 }

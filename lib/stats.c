@@ -87,23 +87,25 @@ static void metric_head(struct text *t, const char *name, const char *type, cons
 	put(t, "# HELP weir_%s %s\n# TYPE weir_%s %s\n", name, help, name, type);
 }
 
-char *stats_metrics(const struct worker *w, const struct pool *pools)
+char *stats_metrics(const struct worker *w)
 {
-	const struct weir_config *cfg = w->cfg;
+	const struct weir_config *cfg = &w->gen->cfg;
+	const struct pool *pools = w->gen->pools;
 	struct text t = {0};
 
 	metric_head(&t, "frontend_connections", "gauge", "Connections open now.");
-	for (size_t i = 0; i < w->n_frontends; i++)
+	for (size_t i = 0; i < w->gen->n_frontends; i++)
 		put(&t, "weir_frontend_connections{frontend=\"%s\"} %zu\n",
-		    w->frontends[i].cfg->name, frontend_open(&w->frontends[i]));
+		    w->gen->frontends[i].cfg->name, frontend_open(&w->gen->frontends[i]));
 	metric_head(&t, "frontend_connections_total", "counter", "Connections accepted.");
-	for (size_t i = 0; i < w->n_frontends; i++)
+	for (size_t i = 0; i < w->gen->n_frontends; i++)
 		put(&t, "weir_frontend_connections_total{frontend=\"%s\"} %llu\n",
-		    w->frontends[i].cfg->name, (unsigned long long)w->frontends[i].accepted);
+		    w->gen->frontends[i].cfg->name,
+		    (unsigned long long)w->gen->frontends[i].accepted);
 	metric_head(&t, "frontend_bytes_total", "counter",
 		    "Bytes relayed by connections that have closed.");
-	for (size_t i = 0; i < w->n_frontends; i++) {
-		const struct frontend *fe = &w->frontends[i];
+	for (size_t i = 0; i < w->gen->n_frontends; i++) {
+		const struct frontend *fe = &w->gen->frontends[i];
 		put(&t, "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_server\"} %llu\n",
 		    fe->cfg->name, (unsigned long long)fe->bytes_to_server);
 		put(&t, "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_client\"} %llu\n",
@@ -150,14 +152,15 @@ char *stats_metrics(const struct worker *w, const struct pool *pools)
 	return done(&t);
 }
 
-char *stats_json(const struct worker *w, const struct pool *pools)
+char *stats_json(const struct worker *w)
 {
-	const struct weir_config *cfg = w->cfg;
+	const struct weir_config *cfg = &w->gen->cfg;
+	const struct pool *pools = w->gen->pools;
 	struct text t = {0};
 
 	put(&t, "{\"frontends\":[");
-	for (size_t i = 0; i < w->n_frontends; i++) {
-		const struct frontend *fe = &w->frontends[i];
+	for (size_t i = 0; i < w->gen->n_frontends; i++) {
+		const struct frontend *fe = &w->gen->frontends[i];
 		put(&t,
 		    "%s{\"name\":\"%s\",\"backend\":\"%s\",\"connections\":%zu,\"total\":%llu,"
 		    "\"bytes_to_server\":%llu,\"bytes_to_client\":%llu}",
@@ -194,17 +197,18 @@ char *stats_json(const struct worker *w, const struct pool *pools)
 	return done(&t);
 }
 
-void stats_summary(const struct worker *w, const struct pool *pools, char *buf, size_t len)
+void stats_summary(const struct worker *w, char *buf, size_t len)
 {
+	const struct pool *pools = w->gen->pools;
 	unsigned long long accepted = 0, idle = 0;
 	size_t up = 0, servers = 0;
 
 	for (unsigned e = 0; conn_end_name(e); e++)
 		if (strcmp(conn_end_name(e), "idle") == 0)
 			idle = w->closed[e];
-	for (size_t i = 0; i < w->n_frontends; i++)
-		accepted += w->frontends[i].accepted;
-	for (size_t b = 0; b < w->cfg->n_backends; b++)
+	for (size_t i = 0; i < w->gen->n_frontends; i++)
+		accepted += w->gen->frontends[i].accepted;
+	for (size_t b = 0; b < w->gen->cfg.n_backends; b++)
 		for (size_t i = 0; i < pools[b].n; i++, servers++)
 			up += pools[b].servers[i].state == SERVER_UP;
 	snprintf(buf, len,
@@ -251,10 +255,10 @@ static void handle_request(struct stats_client *c)
 	const struct stats *st = c->st;
 
 	if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics\r", 13) == 0)
-		respond(c, "200 OK", "text/plain; version=0.0.4", stats_metrics(st->w, st->pools));
+		respond(c, "200 OK", "text/plain; version=0.0.4", stats_metrics(st->w));
 	else if (strncmp(c->req, "GET /stats ", 11) == 0 ||
 		 strncmp(c->req, "GET /stats\r", 11) == 0)
-		respond(c, "200 OK", "application/json", stats_json(st->w, st->pools));
+		respond(c, "200 OK", "application/json", stats_json(st->w));
 	else if (strncmp(c->req, "GET ", 4) == 0)
 		respond(c, "404 Not Found", "text/plain", strdup("try /metrics or /stats\n"));
 	else
@@ -322,8 +326,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	ev_timer_start(loop, &c->timer);
 }
 
-int stats_open(struct stats *st, struct worker *w, struct pool *pools, const char *spec,
-	       struct weir_err *err)
+int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir_err *err)
 {
 	struct addr *a;
 	size_t n;
@@ -336,7 +339,6 @@ int stats_open(struct stats *st, struct worker *w, struct pool *pools, const cha
 	if (r < 0)
 		return r;
 	st->w = w;
-	st->pools = pools;
 	st->clients = calloc(STATS_MAX_CLIENTS, sizeof(*st->clients));
 	st->fd = socket(a[0].ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (!st->clients || st->fd < 0 ||

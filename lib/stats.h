@@ -14,12 +14,10 @@
 #include "util.h"
 
 struct worker;
-struct pool;
 struct stats_client;
 
 struct stats {
 	struct worker *w;
-	struct pool *pools; /* one per w->cfg->backends */
 	int fd;
 	ev_io io;
 	char name[128];
@@ -28,14 +26,13 @@ struct stats {
 };
 
 /* Listen on `spec` (loopback or unix:/path). */
-int stats_open(struct stats *st, struct worker *w, struct pool *pools, const char *spec,
-	       struct weir_err *err) WEIR_WUR;
+int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir_err *err) WEIR_WUR;
 void stats_close(struct stats *st);
 
-/* The two documents; malloc'd, NUL-terminated; NULL when out of memory. */
-char *stats_metrics(const struct worker *w, const struct pool *pools);
-char *stats_json(const struct worker *w, const struct pool *pools);
+/* The two documents, of the current configuration; malloc'd; NULL when out of memory. */
+char *stats_metrics(const struct worker *w);
+char *stats_json(const struct worker *w);
 /* One line for the log (SIGUSR1). */
-void stats_summary(const struct worker *w, const struct pool *pools, char *buf, size_t len);
+void stats_summary(const struct worker *w, char *buf, size_t len);
 
 #endif

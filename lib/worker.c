@@ -50,10 +50,13 @@ static void expiry_arm(struct worker *w)
 {
 	double due = -1, wait;
 
-	for (size_t i = 0; i < w->n_frontends; i++) {
-		const struct frontend *fe = &w->frontends[i];
-		due = earlier(due, list_deadline(&fe->active, fe->cfg->idle_timeout_ms));
-		due = earlier(due, list_deadline(&fe->lingering, fe->cfg->linger_timeout_ms));
+	for (const struct generation *g = w->gen; g; g = g->older) {
+		for (size_t i = 0; i < g->n_frontends; i++) {
+			const struct frontend *fe = &g->frontends[i];
+			due = earlier(due, list_deadline(&fe->active, fe->cfg->idle_timeout_ms));
+			due = earlier(due,
+				      list_deadline(&fe->lingering, fe->cfg->linger_timeout_ms));
+		}
 	}
 	ev_timer_stop(w->loop, &w->expiry);
 	if (due < 0)
@@ -78,10 +81,14 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, expiry);
 
-	for (size_t i = 0; i < w->n_frontends; i++) {
-		struct frontend *fe = &w->frontends[i];
-		expire_list(w, &fe->active, fe->cfg->idle_timeout_ms);
-		expire_list(w, &fe->lingering, fe->cfg->linger_timeout_ms);
+	/* A close may free a retired generation: find the next one before expiring. */
+	for (struct generation *g = w->gen, *next; g; g = next) {
+		next = g->older;
+		for (size_t i = 0; i < g->n_frontends; i++) {
+			struct frontend *fe = &g->frontends[i];
+			expire_list(w, &fe->active, fe->cfg->idle_timeout_ms);
+			expire_list(w, &fe->lingering, fe->cfg->linger_timeout_ms);
+		}
 	}
 	if (w->state != WORKER_STOPPED)
 		expiry_arm(w);
@@ -118,12 +125,36 @@ void worker_conn_half_closed(struct worker *w)
 
 static void close_all(struct worker *w)
 {
-	for (size_t i = 0; i < w->n_frontends; i++) {
-		struct frontend *fe = &w->frontends[i];
-		struct idle_entry *e;
-		while ((e = idle_list_oldest(&fe->lingering)) ||
-		       (e = idle_list_oldest(&fe->active)))
-			conn_shutdown(conn_of_entry(e));
+	for (struct generation *g = w->gen, *next; g; g = next) {
+		next = g->older;
+		for (size_t i = 0; i < g->n_frontends; i++) {
+			struct frontend *fe = &g->frontends[i];
+			struct idle_entry *e;
+			while ((e = idle_list_oldest(&fe->lingering)) ||
+			       (e = idle_list_oldest(&fe->active)))
+				conn_shutdown(conn_of_entry(e));
+		}
+	}
+}
+
+/*
+ * Retired generations whose last connection closed are freed from a timer of their own,
+ * never from inside a close: the close may be in the middle of a loop over that very
+ * generation's frontends (expiry, shutdown).
+ */
+static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, reap);
+
+	for (struct generation **p = &w->gen->older; *p;) {
+		struct generation *g = *p;
+		if (g->conns) {
+			p = &g->older;
+			continue;
+		}
+		*p = g->older;
+		log_msg(WLOG_DEBUG, "the last connection of a retired configuration closed");
+		gen_free(g);
 	}
 }
 
@@ -131,15 +162,20 @@ static void worker_finish(struct worker *w)
 {
 	w->state = WORKER_STOPPED;
 	ev_timer_stop(w->loop, &w->drain);
+	ev_timer_stop(w->loop, &w->reap);
 	ev_timer_stop(w->loop, &w->expiry);
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
-void worker_conn_closed(struct worker *w, struct pool *freed)
+void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen)
 {
 	struct idle_entry *waiting;
 
 	w->n_conns--;
+	if (freed && w->state != WORKER_STOPPED && (waiting = idle_list_oldest(&freed->queue)))
+		conn_dequeue(conn_of_queue_entry(waiting));
+	if (gen != w->gen && gen->conns == 0 && !ev_is_active(&w->reap))
+		ev_timer_start(w->loop, &w->reap);
 	if (w->state == WORKER_STOPPED)
 		return;
 	if (w->state == WORKER_DRAINING && worker_open_conns(w) == 0) {
@@ -152,8 +188,6 @@ void worker_conn_closed(struct worker *w, struct pool *freed)
 			(unsigned long long)w->max_conns);
 		hold_listeners(w, false);
 	}
-	if (freed && (waiting = idle_list_oldest(&freed->queue)))
-		conn_dequeue(conn_of_queue_entry(waiting));
 }
 
 static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -168,8 +202,8 @@ static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	worker_finish(w);
 }
 
-int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
-		struct pool *pools, uint64_t max_conns, struct weir_err *err)
+int worker_init(struct worker *w, struct ev_loop *loop, struct generation *gen, uint64_t max_conns,
+		struct weir_err *err)
 {
 	int r;
 
@@ -177,26 +211,18 @@ int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config
 	memset(w, 0, sizeof(*w));
 	w->state = WORKER_RUNNING;
 	w->loop = loop;
-	w->cfg = cfg;
+	w->gen = gen;
 	w->max_conns = max_conns;
 	reserve_init(&w->spare);
 	ev_init(&w->expiry, expiry_cb);
 	ev_init(&w->drain, drain_cb);
-	bufpool_init(&w->bufs, cfg->buffer_size, WORKER_SPARE_BUFFERS);
+	ev_timer_init(&w->reap, reap_cb, 0., 0.);
+	bufpool_init(&w->bufs, gen->cfg.buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
-	w->relay.scratch = malloc(cfg->buffer_size);
-	w->frontends = calloc(cfg->n_frontends, sizeof(*w->frontends));
-	if (!w->relay.scratch || !w->frontends) {
+	w->relay.scratch = malloc(gen->cfg.buffer_size);
+	if (!w->relay.scratch) {
 		err_set(err, "out of memory");
 		return -ENOMEM;
-	}
-	w->n_frontends = cfg->n_frontends;
-	for (size_t i = 0; i < w->n_frontends; i++) {
-		struct frontend *fe = &w->frontends[i];
-		fe->cfg = &cfg->frontends[i];
-		fe->pool = &pools[fe->cfg->backend_index];
-		idle_list_init(&fe->active);
-		idle_list_init(&fe->lingering);
 	}
 	r = reserve_acquire(&w->spare);
 	if (r < 0)
@@ -261,8 +287,8 @@ int worker_listen_all(struct worker *w, struct inherited *in, size_t n_in, struc
 {
 	int r = 0;
 
-	for (size_t i = 0; i < w->n_frontends && r == 0; i++) {
-		struct frontend *fe = &w->frontends[i];
+	for (size_t i = 0; i < w->gen->n_frontends && r == 0; i++) {
+		struct frontend *fe = &w->gen->frontends[i];
 		/* A passed socket named after the frontend (FileDescriptorName=) is its own. */
 		for (size_t k = 0; k < n_in && r == 0; k++)
 			if (!in[k].used && strcmp(in[k].name, fe->cfg->name) == 0)
@@ -278,6 +304,113 @@ int worker_listen_all(struct worker *w, struct inherited *in, size_t n_in, struc
 		close(in[k].fd);
 		in[k].used = true;
 	}
+	return r;
+}
+
+/* The listener already bound to `a`, if any, not yet claimed for the next generation. */
+static struct listener *bound_at(struct worker *w, const struct addr *a, const bool *claimed)
+{
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		if (claimed[i] ||
+		    getsockname(w->listeners[i]->fd, (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (notify_same_addr((const struct sockaddr *)&a->ss, a->len,
+				     (struct sockaddr *)&ss, len))
+			return w->listeners[i];
+	}
+	return NULL;
+}
+
+int worker_reload(struct worker *w, struct generation *next, struct weir_err *err)
+{
+	size_t n_old = w->n_listeners, n_new = 0, cap = n_old + 8;
+	struct listener **fresh = calloc(cap, sizeof(*fresh));
+	struct frontend **owner = calloc(cap, sizeof(*owner)); /* of each entry of fresh */
+	bool *claimed = calloc(n_old ? n_old : 1, sizeof(*claimed));
+	struct generation *old = w->gen;
+	int r = fresh && owner && claimed ? 0 : -ENOMEM;
+
+	if (r < 0)
+		err_set(err, "out of memory");
+	/* 1. Every address of the next generation: a listener that stays, or a new one. */
+	for (size_t f = 0; f < next->n_frontends && r == 0; f++) {
+		struct frontend *fe = &next->frontends[f];
+		for (size_t j = 0; j < fe->cfg->n_listens && r == 0; j++) {
+			struct addr *addrs;
+			size_t n;
+			r = addr_resolve(fe->cfg->listens[j], ADDR_LISTEN, &addrs, &n, err);
+			for (size_t k = 0; k < n && r == 0; k++) {
+				struct listener *l = bound_at(w, &addrs[k], claimed);
+				if (n_new == cap) {
+					cap *= 2;
+					struct listener **g1 = realloc(fresh, cap * sizeof(*fresh));
+					struct frontend **g2 =
+						g1 ? realloc(owner, cap * sizeof(*owner)) : NULL;
+					fresh = g1 ? g1 : fresh;
+					owner = g2 ? g2 : owner;
+					if (!g1 || !g2) {
+						err_set(err, "out of memory");
+						r = -ENOMEM;
+						break;
+					}
+				}
+				if (l) {
+					for (size_t i = 0; i < n_old; i++)
+						claimed[i] |= w->listeners[i] == l;
+				} else {
+					r = listener_open(&l, w, &addrs[k], fe, err);
+					if (r == 0 && w->held)
+						listener_hold(l, true);
+				}
+				if (r == 0) {
+					fresh[n_new] = l;
+					owner[n_new++] = fe;
+				}
+			}
+			free(addrs); /* NULL when resolving failed */
+		}
+	}
+	if (r < 0) {
+		/* 2a. Undo: close what was opened; the running configuration is untouched. */
+		for (size_t i = 0; i < n_new; i++)
+			if (fresh[i]->fe->gen != old)
+				listener_close(fresh[i]);
+		gen_free(next);
+		goto out;
+	}
+	/* 2b. Commit: hand kept listeners over, close the ones no frontend wants any more. */
+	for (size_t i = 0; i < n_old; i++) {
+		if (!claimed[i]) {
+			log_msg(WLOG_INFO, "no longer listening on %s", w->listeners[i]->name);
+			listener_close(w->listeners[i]);
+		}
+	}
+	for (size_t i = 0; i < n_new; i++) {
+		if (fresh[i]->fe->gen == old)
+			log_msg(WLOG_INFO, "still listening on %s (frontend %s)", fresh[i]->name,
+				owner[i]->cfg->name);
+		else
+			log_msg(WLOG_INFO, "listening on %s (frontend %s)", fresh[i]->name,
+				owner[i]->cfg->name);
+		fresh[i]->fe = owner[i];
+	}
+	free(w->listeners);
+	w->listeners = fresh;
+	w->n_listeners = n_new;
+	fresh = NULL;
+	/* 3. Retire the old generation: no new clients, no checks; freed when it empties. */
+	gen_stop_health(old);
+	next->older = old;
+	w->gen = next;
+	if (old->conns == 0)
+		ev_timer_start(w->loop, &w->reap);
+	expiry_arm(w);
+out:
+	free(fresh);
+	free(owner);
+	free(claimed);
 	return r;
 }
 
@@ -300,8 +433,8 @@ void worker_drain(struct worker *w)
 		return;
 	}
 	log_msg(WLOG_INFO, "draining %zu connections for up to %.3gs", w->drain_started_with,
-		(double)w->cfg->drain_timeout_ms / 1e3);
-	ev_timer_set(&w->drain, (double)w->cfg->drain_timeout_ms / 1e3, 0.);
+		(double)w->gen->cfg.drain_timeout_ms / 1e3);
+	ev_timer_set(&w->drain, (double)w->gen->cfg.drain_timeout_ms / 1e3, 0.);
 	ev_timer_start(w->loop, &w->drain);
 }
 
@@ -322,7 +455,11 @@ void worker_fini(struct worker *w)
 {
 	worker_stop(w);
 	reserve_release(&w->spare);
-	free(w->frontends);
+	while (w->gen) {
+		struct generation *older = w->gen->older;
+		gen_free(w->gen);
+		w->gen = older;
+	}
 	free(w->listeners);
 	free(w->relay.scratch);
 	bufpool_fini(&w->bufs);

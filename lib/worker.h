@@ -13,6 +13,7 @@
 #include "bufpool.h"
 #include "config.h"
 #include "conn.h"
+#include "generation.h"
 #include "idle.h"
 #include "pool.h"
 #include "relay.h"
@@ -20,16 +21,6 @@
 #include "util.h"
 
 struct listener;
-
-/* A frontend as one loop runs it: where its clients go, and its connections by activity. */
-struct frontend {
-	const struct frontend_cfg *cfg;
-	struct pool *pool;
-	struct idle_list active;    /* open connections, least recently active first */
-	struct idle_list lingering; /* half-closed ones, likewise */
-	uint64_t accepted;	    /* connections ever accepted */
-	uint64_t bytes_to_server, bytes_to_client; /* of connections that have closed */
-};
 
 /* Kinds of accept() failure, counted for the stats. */
 enum accept_error {
@@ -52,10 +43,8 @@ enum worker_state {
 struct worker {
 	enum worker_state state;
 	struct ev_loop *loop;
-	const struct weir_config *cfg;
-	struct frontend *frontends; /* one per cfg->frontends */
-	size_t n_frontends;
-	size_t n_conns; /* open, across every frontend */
+	struct generation *gen; /* current; ->older chains retired ones with connections left */
+	size_t n_conns;		/* open, across every generation */
 	struct bufpool bufs;
 	struct relay_ctx relay;
 	struct reserve spare; /* emergency descriptor for accept under EMFILE */
@@ -63,6 +52,7 @@ struct worker {
 	bool held;	      /* listeners stopped because max_conns is reached */
 	ev_timer expiry;      /* the head of some activity list is due */
 	ev_timer drain;
+	ev_timer reap; /* frees retired generations with no connections left */
 	size_t drain_started_with;
 	struct listener **listeners;
 	size_t n_listeners;
@@ -77,9 +67,16 @@ struct worker {
 /* Connections a descriptor limit of `nofile` allows with `n_listeners` listeners. */
 uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners);
 
-/* `pools` holds one pool per cfg->backends entry. */
-int worker_init(struct worker *w, struct ev_loop *loop, const struct weir_config *cfg,
-		struct pool *pools, uint64_t max_conns, struct weir_err *err) WEIR_WUR;
+/* The worker takes `gen` over (worker_fini frees it), even when this fails. */
+int worker_init(struct worker *w, struct ev_loop *loop, struct generation *gen, uint64_t max_conns,
+		struct weir_err *err) WEIR_WUR;
+
+/*
+ * Switch to `next` (taken over, freed on failure): listeners whose address stays are handed
+ * to the new frontends without reopening, new ones open, removed ones close; the current
+ * generation is retired. On failure nothing changed and `err` says why.
+ */
+int worker_reload(struct worker *w, struct generation *next, struct weir_err *err) WEIR_WUR;
 
 struct inherited;
 
@@ -107,6 +104,6 @@ void worker_fini(struct worker *w);
  */
 void worker_conn_opened(struct worker *w, const struct frontend *fe);
 void worker_conn_half_closed(struct worker *w);
-void worker_conn_closed(struct worker *w, struct pool *freed);
+void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen);
 
 #endif

@@ -40,11 +40,11 @@ PIDS="$PIDS $WEIR_PID"
 wait_for grep -q "listening on 127.0.0.1:$port (frontend other)" "$TMP/weir.log" ||
 	fail "the passed socket was not matched by address"
 "$TCPKIT" client "127.0.0.1:$port" --bytes 64k --timeout 20 >/dev/null || fail "no relay"
-# SIGHUP (systemctl reload) must not kill weir while reloading is not supported.
+# A reload keeps the passed socket: its address is still the frontend's.
 kill -HUP "$WEIR_PID"
-wait_for grep -q "SIGHUP: reloading the configuration is not supported yet" "$TMP/weir.log" ||
-	fail "SIGHUP was not answered"
-kill -0 "$WEIR_PID" 2>/dev/null || fail "SIGHUP killed weir"
+wait_for grep -q "reloaded: 1 frontend(s)" "$TMP/weir.log" || fail "SIGHUP did not reload"
+grep -q "still listening on 127.0.0.1:$port (frontend other)" "$TMP/weir.log" ||
+	fail "the passed socket was not kept across the reload"
 "$TCPKIT" client "127.0.0.1:$port" --bytes 64k --timeout 20 >/dev/null || fail "no relay after HUP"
 stop_weir
 

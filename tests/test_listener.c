@@ -85,9 +85,7 @@ static void script_open(size_t n, const int *errors)
 
 struct rig {
 	struct ev_loop *loop;
-	struct weir_config cfg;
-	struct pool pool; /* of cfg.backends[0] */
-	struct worker w;
+	struct worker w; /* owns the generation built from the command line below */
 	struct listener *l;
 	struct sockaddr_in addr;
 };
@@ -99,6 +97,8 @@ static int setup(void **state)
 	struct weir_err err;
 	char *argv[] = {"weir", "-l", "127.0.0.1:0", "-b", "127.0.0.1:1", NULL};
 	enum config_action action;
+	struct weir_config cfg;
+	struct generation *gen;
 	struct addr a = {.len = sizeof(struct sockaddr_in)};
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
 	socklen_t len = sizeof(r->addr);
@@ -109,13 +109,13 @@ static int setup(void **state)
 	script_open(0, NULL);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(r->loop);
-	assert_int_equal(config_init(&r->cfg), 0);
-	assert_int_equal(config_parse_args(&r->cfg, 5, argv, &action, &err), 0);
-	assert_int_equal(pool_build_backend(&r->pool, &r->cfg.backends[0], &err), 0);
-	assert_int_equal(worker_init(&r->w, r->loop, &r->cfg, &r->pool, 100, &err), 0);
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_parse_args(&cfg, 5, argv, &action, &err), 0);
+	assert_int_equal(gen_new(&gen, &cfg, &err), 0);
+	assert_int_equal(worker_init(&r->w, r->loop, gen, 100, &err), 0);
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(listener_open(&r->l, &r->w, &a, &r->w.frontends[0], &err), 0);
+	assert_int_equal(listener_open(&r->l, &r->w, &a, &gen->frontends[0], &err), 0);
 	r->w.listeners = calloc(1, sizeof(*r->w.listeners));
 	r->w.listeners[0] = r->l;
 	r->w.n_listeners = 1;
@@ -129,8 +129,6 @@ static int teardown(void **state)
 	struct rig *r = *state;
 
 	worker_fini(&r->w);
-	pool_fini(&r->pool);
-	config_free(&r->cfg);
 	ev_loop_destroy(r->loop);
 	return 0;
 }
