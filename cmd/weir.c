@@ -317,11 +317,12 @@ struct app {
 /* Keys a running weir cannot take over; a reload keeps the values it started with. */
 static void warn_fixed(const struct weir_config *now, const struct weir_config *next)
 {
-	static const char *const fixed[] = {"buffer-size", "stats", "user", "group"};
 	char a[128], b[128];
 
-	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++) {
-		const struct config_key *k = config_find(fixed[i]);
+	for (size_t i = 0; i < config_n_keys; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!k->restart_only)
+			continue;
 		config_format_value(now, k, a, sizeof(a));
 		config_format_value(next, k, b, sizeof(b));
 		if (strcmp(a, b) != 0)

@@ -114,8 +114,9 @@ struct config_key {
 	enum config_type type;
 	const char *def; /* default, as an operator would write it; NULL: none */
 	uint64_t min, max;
-	const char *arg;  /* placeholder in --help */
-	const char *help; /* one line for --help */
+	const char *arg;   /* placeholder in --help */
+	const char *help;  /* one line for --help */
+	bool restart_only; /* a reload (SIGHUP) keeps the value weir started with */
 };
 
 /* A scalar whose default is derived from another key once parsing is done. */

@@ -239,6 +239,19 @@ static void keys_are_found_by_name(void **state)
 	assert_string_equal(config_flag(config_find("balance")), "balance");
 }
 
+/* The keys weir.conf(5) says change only on restart, and no others. */
+static void restart_only_keys(void **state)
+{
+	static const char *const fixed[] = {"buffer-size", "stats", "user", "group"};
+	size_t n = 0;
+
+	for (size_t i = 0; i < config_n_keys; i++)
+		n += config_keys[i].restart_only;
+	assert_int_equal(n, sizeof(fixed) / sizeof(fixed[0]));
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		assert_true(config_find(fixed[i])->restart_only);
+}
+
 static void command_line_makes_one_frontend_and_backend(void **state)
 {
 	struct weir_config cfg;
@@ -268,6 +281,7 @@ int main(void)
 		cmocka_unit_test(timeouts_and_limits),
 		cmocka_unit_test(keys_are_found_by_name),
 		cmocka_unit_test(command_line_makes_one_frontend_and_backend),
+		cmocka_unit_test(restart_only_keys),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
