@@ -365,7 +365,7 @@ static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 			if (gen_start_health(next, loop, &err) < 0)
 				log_msg(WLOG_ERROR, "reload: %s", err.msg);
 			log_init(2, next->cfg.log_level, next->cfg.log_format);
-			app->w.max_conns = connection_limit(&next->cfg);
+			worker_set_max_conns(&app->w, connection_limit(&next->cfg));
 			log_msg(WLOG_INFO, "reloaded: %zu frontend(s), %zu server(s)",
 				next->n_frontends, count_servers(next));
 		}

@@ -166,7 +166,7 @@ static void close_side(struct conn *c, struct side *s, bool reset)
 static void log_close(struct conn *c, enum conn_end end)
 {
 	char client[ADDR_TEXT_MAX];
-	ev_tstamp now = ev_now(c->w->loop);
+	ev_tstamp now = clock_mono();
 	double connect_ms = c->state == CONN_RELAYING ? (c->t_connected - c->t_start) * 1e3 : -1;
 
 	if (!log_enabled(WLOG_INFO))
@@ -194,8 +194,8 @@ static void conn_close(struct conn *c, enum conn_end end)
 	ev_timer_stop(w->loop, &c->timer);
 	if (c->state == CONN_QUEUED)
 		idle_list_remove(&c->fe->pool->queue, &c->queued);
-	close_side(c, &c->server, end == END_CLIENT_RESET);
-	close_side(c, &c->client, end == END_SERVER_RESET);
+	close_side(c, &c->server, end == END_CLIENT_RESET || end == END_LOCAL_ERROR);
+	close_side(c, &c->client, end == END_SERVER_RESET || end == END_LOCAL_ERROR);
 	relay_release(&c->up, &w->relay);
 	relay_release(&c->down, &w->relay);
 	log_close(c, end);
@@ -238,6 +238,13 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 		f = relay_on_readable(out, &c->w->relay);
 		this_side_failed = f == RELAY_FAULT_SRC;
 	}
+	if (f == RELAY_FAULT_LOCAL) {
+		/* Bytes were lost: neither side may take the stream for complete. */
+		log_msg(WLOG_WARN, "out of memory relaying for %s: resetting both sides",
+			c->fe->cfg->name);
+		conn_close(c, END_LOCAL_ERROR);
+		return;
+	}
 	if (f != RELAY_FAULT_NONE) {
 		bool client_failed = this_side_failed == client_side;
 		conn_close(c, client_failed ? END_CLIENT_RESET : END_SERVER_RESET);
@@ -248,10 +255,10 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 		idle_list_remove(&c->fe->active, &c->activity);
 		c->eof_seen = true;
 		c->first_eof = client_side ? END_CLIENT_CLOSED : END_SERVER_CLOSED;
-		idle_list_push(&c->fe->lingering, &c->activity, ev_now(c->w->loop));
+		idle_list_push(&c->fe->lingering, &c->activity, clock_mono());
 		worker_conn_half_closed(c->w);
 	} else {
-		idle_list_touch(activity_list(c), &c->activity, ev_now(c->w->loop));
+		idle_list_touch(activity_list(c), &c->activity, clock_mono());
 	}
 	if (relay_done(&c->up) && relay_done(&c->down)) {
 		conn_close(c, c->first_eof);
@@ -265,7 +272,7 @@ static void conn_connected(struct conn *c)
 	ev_timer_stop(c->w->loop, &c->timer);
 	pool_note_connected(c->fe->pool, c->srv);
 	c->state = CONN_RELAYING;
-	c->t_connected = ev_now(c->w->loop);
+	c->t_connected = clock_mono();
 	relay_init(&c->up, c->client.fd, c->server.fd);
 	relay_init(&c->down, c->server.fd, c->client.fd);
 	conn_update_watchers(c);
@@ -286,9 +293,11 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 	close_side(c, &c->server, false);
 	s->connect_failures++;
 	s->active--;
-	pool_note_failure(c->fe->pool, s, text, ev_now(c->w->loop));
+	pool_note_failure(c->fe->pool, s, text, clock_mono());
 	c->srv = NULL;
 	c->connect_fail = why;
+	/* The slot it held is free: a client waiting for one goes first, then this one. */
+	worker_slot_freed(c->w, c->fe->pool);
 	conn_connect_next(c);
 }
 
@@ -369,8 +378,8 @@ static bool local_shortage(int error)
 static void conn_connect_next(struct conn *c)
 {
 	while (c->n_tried < CONN_MAX_ATTEMPTS) {
-		struct server *s = pool_pick(c->fe->pool, c->tried, c->n_tried, &c->peer.sa,
-					     ev_now(c->w->loop));
+		struct server *s =
+			pool_pick(c->fe->pool, c->tried, c->n_tried, &c->peer.sa, clock_mono());
 		char text[64];
 		int r;
 
@@ -390,13 +399,13 @@ static void conn_connect_next(struct conn *c)
 		err_text(-r, text, sizeof(text));
 		log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 		s->connect_failures++;
-		pool_note_failure(c->fe->pool, s, text, ev_now(c->w->loop));
+		pool_note_failure(c->fe->pool, s, text, clock_mono());
 		c->connect_fail = END_CONNECT_FAILED;
 	}
 	if (c->n_tried == 0 && pool_full(c->fe->pool)) {
 		/* Wait for a slot, as long as a connect may take; conn_dequeue resumes. */
 		c->state = CONN_QUEUED;
-		idle_list_push(&c->fe->pool->queue, &c->queued, ev_now(c->w->loop));
+		idle_list_push(&c->fe->pool->queue, &c->queued, clock_mono());
 		ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
 		ev_timer_start(c->w->loop, &c->timer);
 		return;
@@ -432,7 +441,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	c->server.fd = -1;
 	c->peer_len = len < sizeof(c->peer) ? len : (socklen_t)sizeof(c->peer);
 	memcpy(&c->peer, peer, c->peer_len);
-	c->t_start = ev_now(w->loop);
+	c->t_start = clock_mono();
 	if (peer->sa_family != AF_UNIX)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_io_init(&c->client.io, client_io_cb, fd, 0);

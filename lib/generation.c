@@ -78,8 +78,11 @@ void gen_carry_state(struct generation *to, const struct generation *from)
 	}
 	for (size_t i = 0; i < to->n_frontends; i++)
 		for (size_t j = 0; j < from->n_frontends; j++)
-			if (strcmp(to->frontends[i].cfg->name, from->frontends[j].cfg->name) == 0)
+			if (strcmp(to->frontends[i].cfg->name, from->frontends[j].cfg->name) == 0) {
 				to->frontends[i].accepted = from->frontends[j].accepted;
+				to->frontends[i].bytes_to_server = from->frontends[j].bytes_to_server;
+				to->frontends[i].bytes_to_client = from->frontends[j].bytes_to_client;
+			}
 }
 
 int gen_start_health(struct generation *g, struct ev_loop *loop, struct weir_err *err)

@@ -65,7 +65,7 @@ static void check_done(struct health_check *c, const char *failure)
 	c->fd = -1;
 	c->state = CHECK_WAITING;
 	if (failure)
-		pool_note_failure(h->pool, c->srv, failure, ev_now(h->loop));
+		pool_note_failure(h->pool, c->srv, failure, clock_mono());
 	else
 		pool_note_check_passed(h->pool, c->srv);
 	schedule(c, jitter(h, interval * 0.9, interval * 0.2));

@@ -11,7 +11,7 @@
 
 struct idle_entry {
 	struct idle_entry *prev, *next;
-	double last; /* ev_now() of the last activity */
+	double last; /* clock_mono() of the last activity */
 };
 
 struct idle_list {

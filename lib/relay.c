@@ -79,7 +79,7 @@ enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx)
 			r->buf = bufpool_get(ctx->pool);
 			if (!r->buf) {
 				errno = ENOMEM;
-				return fault(r, RELAY_FAULT_DST);
+				return fault(r, RELAY_FAULT_LOCAL);
 			}
 			r->len = (uint32_t)(n - w);
 			r->off = 0;

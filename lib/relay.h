@@ -28,8 +28,9 @@ enum relay_state {
 /* Which socket failed, when a pump returns an error. */
 enum relay_fault {
 	RELAY_FAULT_NONE,
-	RELAY_FAULT_SRC, /* reading the producer failed (usually a reset) */
-	RELAY_FAULT_DST, /* writing the consumer failed (reset, broken pipe) */
+	RELAY_FAULT_SRC,   /* reading the producer failed (usually a reset) */
+	RELAY_FAULT_DST,   /* writing the consumer failed (reset, broken pipe) */
+	RELAY_FAULT_LOCAL, /* weir could not keep the bytes the consumer refused (memory) */
 };
 
 struct relay {

@@ -18,6 +18,7 @@
 #define STATS_MAX_CLIENTS  16
 #define STATS_REQUEST_MAX  2048
 #define STATS_TIMEOUT	   5.0
+#define STATS_BACKOFF	   0.5 /* after accept() fails for want of descriptors or memory */
 
 struct stats_client {
 	uint32_t magic;
@@ -301,14 +302,32 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	client_close(c);
 }
 
+static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct stats *st = container_of(t, struct stats, backoff);
+
+	ev_io_start(loop, &st->io);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct stats *st = container_of(io, struct stats, io);
 	int fd = accept4(st->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	struct stats_client *c;
 
-	if (fd < 0)
+	if (fd < 0) {
+		/*
+		 * Out of descriptors (or memory) the client stays in the backlog and the
+		 * level-triggered watcher would fire at once again: pause instead of spinning.
+		 */
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			ev_io_stop(loop, &st->io);
+			ev_timer_set(&st->backoff, STATS_BACKOFF, 0.);
+			ev_timer_start(loop, &st->backoff);
+		}
 		return;
+	}
 	if (st->n_clients == STATS_MAX_CLIENTS) {
 		close(fd); /* a handful of scrapers at once is plenty */
 		return;
@@ -336,6 +355,7 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 
 	memset(st, 0, sizeof(*st));
 	st->fd = -1;
+	ev_init(&st->backoff, backoff_cb);
 	if (r < 0)
 		return r;
 	st->w = w;
@@ -352,6 +372,7 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 		stats_close(st);
 		return r;
 	}
+	st->unlink_path = a[0].ss.ss_family == AF_UNIX; /* ours now: bind succeeded */
 	if (getsockname(st->fd, (struct sockaddr *)&bound, &blen) == 0 &&
 	    a[0].ss.ss_family != AF_UNIX)
 		addr_format((struct sockaddr *)&bound, blen, st->name, sizeof(st->name));
@@ -371,9 +392,10 @@ void stats_close(struct stats *st)
 			client_close(&st->clients[i]);
 	if (st->fd >= 0) {
 		ev_io_stop(st->w->loop, &st->io);
+		ev_timer_stop(st->w->loop, &st->backoff);
 		close(st->fd);
-		if (strncmp(st->name, "unix:", 5) == 0)
-			unlink(st->name + 5);
+		if (st->unlink_path)
+			unlink(st->name + strlen("unix:"));
 	}
 	st->fd = -1;
 	free(st->clients);

@@ -9,6 +9,7 @@
 #define WEIR_STATS_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util.h"
@@ -20,7 +21,9 @@ struct stats {
 	struct worker *w;
 	int fd;
 	ev_io io;
+	ev_timer backoff; /* accepting paused after a resource error */
 	char name[128];
+	bool unlink_path;	      /* a unix socket file this weir created */
 	struct stats_client *clients; /* fixed slots; a free one has magic 0 */
 	size_t n_clients;
 };

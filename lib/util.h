@@ -19,6 +19,13 @@ struct weir_err {
 
 void err_set(struct weir_err *err, const char *fmt, ...) WEIR_PRINTF(2, 3);
 
+/*
+ * Seconds on the monotonic clock. Every activity stamp, deadline and duration uses it:
+ * libev's ev_now() follows the wall clock, and a clock step would expire every idle
+ * connection at once (or none for an hour).
+ */
+double clock_mono(void);
+
 /* strerror(error) starting in lower case, to read well inside a log sentence. */
 const char *err_text(int error, char *buf, size_t len);
 

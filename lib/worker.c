@@ -61,14 +61,14 @@ static void expiry_arm(struct worker *w)
 	ev_timer_stop(w->loop, &w->expiry);
 	if (due < 0)
 		return;
-	wait = due - ev_now(w->loop);
+	wait = due - clock_mono();
 	ev_timer_set(&w->expiry, wait > 0 ? wait : 0, 0.);
 	ev_timer_start(w->loop, &w->expiry);
 }
 
 static void expire_list(struct worker *w, struct idle_list *l, uint64_t timeout_ms)
 {
-	double limit = ev_now(w->loop) - (double)timeout_ms / 1e3;
+	double limit = clock_mono() - (double)timeout_ms / 1e3;
 	struct idle_entry *e;
 
 	if (!timeout_ms)
@@ -167,13 +167,26 @@ static void worker_finish(struct worker *w)
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
-void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen)
+void worker_slot_freed(struct worker *w, struct pool *pool)
 {
 	struct idle_entry *waiting;
 
-	w->n_conns--;
-	if (freed && w->state != WORKER_STOPPED && (waiting = idle_list_oldest(&freed->queue)))
+	if (w->state != WORKER_STOPPED && (waiting = idle_list_oldest(&pool->queue)))
 		conn_dequeue(conn_of_queue_entry(waiting));
+}
+
+void worker_set_max_conns(struct worker *w, uint64_t max_conns)
+{
+	w->max_conns = max_conns;
+	if (w->state == WORKER_RUNNING && w->held != (worker_open_conns(w) >= max_conns))
+		hold_listeners(w, !w->held);
+}
+
+void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen)
+{
+	w->n_conns--;
+	if (freed)
+		worker_slot_freed(w, freed);
 	if (gen != w->gen && gen->conns == 0 && !ev_is_active(&w->reap))
 		ev_timer_start(w->loop, &w->reap);
 	if (w->state == WORKER_STOPPED)

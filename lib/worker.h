@@ -105,5 +105,10 @@ void worker_fini(struct worker *w);
 void worker_conn_opened(struct worker *w, const struct frontend *fe);
 void worker_conn_half_closed(struct worker *w);
 void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen);
+/* A server slot of `pool` came free without a close (a failed connect): wake a waiter. */
+void worker_slot_freed(struct worker *w, struct pool *pool);
+
+/* A new connection limit (reload): hold or release the listeners as it now requires. */
+void worker_set_max_conns(struct worker *w, uint64_t max_conns);
 
 #endif

@@ -57,5 +57,35 @@ waited=$((($(date +%s%N) - start) / 1000000))
 	fail "a client waited $waited ms for a full server, expected about 2000"
 wait_for grep -q "end=queue-timeout" "$TMP/weir.log" || fail "no queue-timeout in the log"
 kill -TERM "$holder"
+reap "$holder" 50 "the holding client"
+stop_weir
+
+# A reload that raises max-connections lets a waiting client in at once.
+printf '[global]\nmax-connections = 1\n[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n[backend b]\nserver = 127.0.0.1:%s\n' \
+	"$SERVER_PORT" >"$TMP/limit.conf"
+: >"$TMP/weir.log"
+"$WEIR" -c "$TMP/limit.conf" 2>>"$TMP/weir.log" &
+WEIR_PID=$!
+PIDS="$PIDS $WEIR_PID"
+wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start"
+WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log")
+sed -i "s/^listen = .*/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/limit.conf"
+rm -f "$TMP/held"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 1 --ready-file "$TMP/held" \
+	--timeout 60 >/dev/null 2>&1 &
+holder=$!
+PIDS="$PIDS $holder"
+wait_for test -s "$TMP/held" || fail "the first client was not served"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >/dev/null 2>&1 &
+second=$!
+PIDS="$PIDS $second"
+sleep 0.5
+kill -0 "$second" 2>/dev/null || fail "the second client got past max-connections 1"
+sed -i 's/^max-connections = 1$/max-connections = 100/' "$TMP/limit.conf"
+kill -HUP "$WEIR_PID"
+reap "$second" 50 "the waiting client (after max-connections was raised)"
+[ "$REAPED" -eq 0 ] || fail "the waiting client failed after the reload"
+kill -TERM "$holder"
+reap "$holder" 50 "the holding client"
 stop_weir
 echo "max-connections ok (queue timeout after $waited ms)"

@@ -65,6 +65,12 @@ stop_weir
 # A unix-socket stats endpoint is removed when weir stops.
 start_weir -b "127.0.0.1:$(cat "$TMP/echo.port")" --stats "unix:$TMP/stats.sock"
 wait_for test -S "$TMP/stats.sock" || fail "no unix stats socket"
+# A second weir wanting the same stats socket fails, and leaves the first one's alone.
+status=0
+"$WEIR" -l 127.0.0.1:0 -b 127.0.0.1:1 --stats "unix:$TMP/stats.sock" 2>"$TMP/second.err" ||
+	status=$?
+[ "$status" -eq 71 ] || fail "a second weir on the same stats socket exited $status"
+test -S "$TMP/stats.sock" || fail "the failed second weir removed the first one's stats socket"
 stop_weir
 [ ! -e "$TMP/stats.sock" ] || fail "the unix stats socket was left behind"
 echo "stats ok"
