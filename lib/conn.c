@@ -187,7 +187,7 @@ static void log_close(struct conn *c, enum conn_end end)
 static void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
-	struct pool *freed = c->srv ? c->fe->pool : NULL;
+	struct server *freed = c->srv;
 	struct generation *gen = c->fe->gen;
 
 	assert(c->magic == CONN_MAGIC);
@@ -203,7 +203,7 @@ static void conn_close(struct conn *c, enum conn_end end)
 	c->fe->bytes_to_server += c->up.bytes;
 	c->fe->bytes_to_client += c->down.bytes;
 	if (c->srv)
-		c->srv->active--;
+		pool_server_release(c->srv);
 	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = 0;
 	free(c);
@@ -292,12 +292,12 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 	ev_timer_stop(c->w->loop, &c->timer);
 	close_side(c, &c->server, false);
 	s->connect_failures++;
-	s->active--;
+	pool_server_release(s);
 	pool_note_failure(c->fe->pool, s, text, clock_mono());
 	c->srv = NULL;
 	c->connect_fail = why;
 	/* The slot it held is free: a client waiting for one goes first, then this one. */
-	worker_slot_freed(c->w, c->fe->pool);
+	worker_slot_freed(c->w, s);
 	conn_connect_next(c);
 }
 

@@ -43,8 +43,16 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 	return 0;
 }
 
-static const struct server *find_server(const struct generation *g, const char *backend,
-					const struct server *like)
+static bool gen_owns_server(const struct generation *g, const struct server *s)
+{
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		if (s >= g->pools[b].servers && s < g->pools[b].servers + g->pools[b].n)
+			return true;
+	return false;
+}
+
+static struct server *find_server(const struct generation *g, const char *backend,
+				  const struct server *like)
 {
 	for (size_t b = 0; b < g->cfg.n_backends; b++) {
 		if (strcmp(g->cfg.backends[b].name, backend) != 0)
@@ -61,9 +69,13 @@ void gen_carry_state(struct generation *to, const struct generation *from)
 	for (size_t b = 0; b < to->cfg.n_backends; b++) {
 		for (size_t i = 0; i < to->pools[b].n; i++) {
 			struct server *s = &to->pools[b].servers[i];
-			const struct server *old = find_server(from, to->cfg.backends[b].name, s);
+			struct server *old = find_server(from, to->cfg.backends[b].name, s);
 			if (!old)
 				continue;
+			/* Connections still open on the old copy count here too (maxconn,
+			 * leastconn). */
+			s->active = old->active;
+			old->heir = s;
 			s->state = old->state;
 			s->fails = old->fails;
 			s->passes = old->passes;
@@ -80,8 +92,10 @@ void gen_carry_state(struct generation *to, const struct generation *from)
 		for (size_t j = 0; j < from->n_frontends; j++)
 			if (strcmp(to->frontends[i].cfg->name, from->frontends[j].cfg->name) == 0) {
 				to->frontends[i].accepted = from->frontends[j].accepted;
-				to->frontends[i].bytes_to_server = from->frontends[j].bytes_to_server;
-				to->frontends[i].bytes_to_client = from->frontends[j].bytes_to_client;
+				to->frontends[i].bytes_to_server =
+					from->frontends[j].bytes_to_server;
+				to->frontends[i].bytes_to_client =
+					from->frontends[j].bytes_to_client;
 			}
 }
 
@@ -98,6 +112,22 @@ void gen_stop_health(struct generation *g)
 {
 	for (size_t b = 0; g->health && b < g->cfg.n_backends; b++)
 		health_stop(&g->health[b]);
+}
+
+void gen_forget(struct generation *gone, struct generation *others)
+{
+	for (struct generation *g = others; g; g = g->older) {
+		if (g == gone)
+			continue;
+		for (size_t b = 0; b < g->cfg.n_backends; b++) {
+			for (size_t i = 0; i < g->pools[b].n; i++) {
+				struct server *s = &g->pools[b].servers[i];
+				/* Skip over the heirs that go away with `gone`. */
+				while (s->heir && gen_owns_server(gone, s->heir))
+					s->heir = s->heir->heir;
+			}
+		}
+	}
 }
 
 void gen_free(struct generation *g)

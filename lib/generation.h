@@ -54,6 +54,8 @@ void gen_carry_state(struct generation *to, const struct generation *from);
 int gen_start_health(struct generation *g, struct ev_loop *loop, struct weir_err *err) WEIR_WUR;
 void gen_stop_health(struct generation *g);
 
+/* Before `gone` is freed: servers of the generations in `others` skip its servers as heirs. */
+void gen_forget(struct generation *gone, struct generation *others);
 void gen_free(struct generation *g);
 
 #endif

@@ -56,6 +56,12 @@ uint64_t lb_client_hash(const struct sockaddr *client)
 	return 0;
 }
 
+void pool_server_release(struct server *s)
+{
+	for (; s; s = s->heir)
+		s->active--;
+}
+
 bool lb_less_loaded(const struct server *a, const struct server *b)
 {
 	/* a->active / a->weight < b->active / b->weight, without division. */
@@ -96,6 +102,7 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 			s->addr = addrs[j];
 			addr_format((struct sockaddr *)&s->addr.ss, s->addr.len, s->name,
 				    sizeof(s->name));
+			s->pool = pool;
 			s->weight = specs[i].weight;
 			s->maxconn = specs[i].maxconn;
 			s->backup = specs[i].backup;

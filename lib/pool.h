@@ -31,9 +31,11 @@ struct server {
 	unsigned weight;  /* 0: takes no new clients */
 	unsigned maxconn; /* 0: no limit */
 	bool backup;
-	unsigned active; /* open connections (including connecting) */
-	int64_t current; /* smooth weighted round robin state */
-	uint64_t total;	 /* connections ever given to this server */
+	unsigned active;     /* open connections (and connects), this copy's and older copies' */
+	struct server *heir; /* the same server in the next configuration, after a reload */
+	struct pool *pool;   /* the pool it belongs to (whose queue waits for its slots) */
+	int64_t current;     /* smooth weighted round robin state */
+	uint64_t total;	     /* connections ever given to this server */
 	uint64_t connect_failures;
 };
 
@@ -82,6 +84,9 @@ struct pool {
 uint64_t lb_hash_bytes(const void *data, size_t len, uint64_t seed);
 /* The client's address (not its port), hashed; 0 without one. */
 uint64_t lb_client_hash(const struct sockaddr *client);
+/* A connection to `s` ended (or its connect failed): every copy of the server counts it. */
+void pool_server_release(struct server *s);
+
 /* Whether a has fewer connections than b relative to their weights. */
 bool lb_less_loaded(const struct server *a, const struct server *b);
 

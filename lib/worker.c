@@ -154,6 +154,7 @@ static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		}
 		*p = g->older;
 		log_msg(WLOG_DEBUG, "the last connection of a retired configuration closed");
+		gen_forget(g, w->gen);
 		gen_free(g);
 	}
 }
@@ -167,12 +168,14 @@ static void worker_finish(struct worker *w)
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
-void worker_slot_freed(struct worker *w, struct pool *pool)
+void worker_slot_freed(struct worker *w, struct server *s)
 {
-	struct idle_entry *waiting;
-
-	if (w->state != WORKER_STOPPED && (waiting = idle_list_oldest(&pool->queue)))
-		conn_dequeue(conn_of_queue_entry(waiting));
+	/* Every copy of the server (one per configuration since a reload) had the slot. */
+	for (; s && w->state != WORKER_STOPPED; s = s->heir) {
+		struct idle_entry *waiting = idle_list_oldest(&s->pool->queue);
+		if (waiting)
+			conn_dequeue(conn_of_queue_entry(waiting));
+	}
 }
 
 void worker_set_max_conns(struct worker *w, uint64_t max_conns)
@@ -182,7 +185,7 @@ void worker_set_max_conns(struct worker *w, uint64_t max_conns)
 		hold_listeners(w, !w->held);
 }
 
-void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen)
+void worker_conn_closed(struct worker *w, struct server *freed, struct generation *gen)
 {
 	w->n_conns--;
 	if (freed)

@@ -100,13 +100,13 @@ void worker_fini(struct worker *w);
 
 /*
  * For conn.c: a connection was added to its frontend's `active` list; one moved to
- * `lingering` (half-closed); one closed (`freed`: the pool in which it held a server).
+ * `lingering` (half-closed); one closed (`freed`: the server whose slot it held).
  */
 void worker_conn_opened(struct worker *w, const struct frontend *fe);
 void worker_conn_half_closed(struct worker *w);
-void worker_conn_closed(struct worker *w, struct pool *freed, struct generation *gen);
-/* A server slot of `pool` came free without a close (a failed connect): wake a waiter. */
-void worker_slot_freed(struct worker *w, struct pool *pool);
+void worker_conn_closed(struct worker *w, struct server *freed, struct generation *gen);
+/* A slot of server `s` came free (a close, a failed connect): wake a client waiting for it. */
+void worker_slot_freed(struct worker *w, struct server *s);
 
 /* A new connection limit (reload): hold or release the listeners as it now requires. */
 void worker_set_max_conns(struct worker *w, uint64_t max_conns);

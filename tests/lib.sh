@@ -92,6 +92,20 @@ start_weir() {
 		head -n 1)
 }
 
+# start_weir_conf FILE [ARGS...]: weir -c FILE ARGS; sets WEIR_PID and WEIR_PORT (the port of
+# the first 127.0.0.1 listener it logs).
+start_weir_conf() {
+	conf=$1
+	shift
+	: >"$TMP/weir.log"
+	"$WEIR" -c "$conf" "$@" 2>>"$TMP/weir.log" &
+	WEIR_PID=$!
+	PIDS="$PIDS $WEIR_PID"
+	wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start from $conf"
+	WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" |
+		head -n 1)
+}
+
 # stop_weir: SIGTERM, then weir must exit 0 within 5 s.
 stop_weir() {
 	kill -TERM "$WEIR_PID"

@@ -63,12 +63,7 @@ stop_weir
 # A reload that raises max-connections lets a waiting client in at once.
 printf '[global]\nmax-connections = 1\n[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n[backend b]\nserver = 127.0.0.1:%s\n' \
 	"$SERVER_PORT" >"$TMP/limit.conf"
-: >"$TMP/weir.log"
-"$WEIR" -c "$TMP/limit.conf" 2>>"$TMP/weir.log" &
-WEIR_PID=$!
-PIDS="$PIDS $WEIR_PID"
-wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start"
-WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log")
+start_weir_conf "$TMP/limit.conf"
 sed -i "s/^listen = .*/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/limit.conf"
 rm -f "$TMP/held"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 1 --ready-file "$TMP/held" \

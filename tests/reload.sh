@@ -17,12 +17,7 @@ backend() { # SERVER_PORTS...: the [backend app] section
 	printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n'
 	backend "$port1" "$port2"
 } >"$TMP/weir.conf"
-: >"$TMP/weir.log"
-"$WEIR" -c "$TMP/weir.conf" --log-level debug 2>>"$TMP/weir.log" &
-WEIR_PID=$!
-PIDS="$PIDS $WEIR_PID"
-wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start"
-WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" | head -n 1)
+start_weir_conf "$TMP/weir.conf" --log-level debug
 
 # A long transfer on server 1 (round robin's first pick): 20 MB read at 5 MB/s.
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode slow-read --rate 5m --expect 20m --timeout 60 \
@@ -72,5 +67,42 @@ wait_for grep -q 'reload failed, keeping the running configuration: .*weir.conf:
 	"$TMP/weir.log" || fail "the invalid reload was not reported"
 "$TCPKIT" client "127.0.0.1:$two" --mode slow-read --rate 1g --expect 20m --timeout 30 \
 	>/dev/null || fail "weir stopped serving after an invalid reload"
+stop_weir
+
+# maxconn holds across reloads: connections opened under older configurations still count.
+start_server echo echo
+printf '[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n[backend b]\nserver = 127.0.0.1:%s maxconn=2\nconnect-timeout = 20s\n' \
+	"$SERVER_PORT" >"$TMP/maxconn.conf"
+start_weir_conf "$TMP/maxconn.conf" --log-level debug
+sed -i "s/^listen = .*/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/maxconn.conf"
+hold_one() { # NAME: one client held open; sets HELD
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 1 \
+		--ready-file "$TMP/$1" --timeout 60 >/dev/null 2>&1 &
+	HELD=$!
+	PIDS="$PIDS $HELD"
+	wait_for test -s "$TMP/$1" || fail "client $1 was not served"
+}
+hold_one first
+first=$HELD
+kill -HUP "$WEIR_PID"
+wait_for test "$(grep -c "reloaded:" "$TMP/weir.log")" -ge 1 || fail "first reload"
+hold_one second
+second=$HELD
+kill -HUP "$WEIR_PID"
+wait_for test "$(grep -c "reloaded:" "$TMP/weir.log")" -ge 2 || fail "second reload"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/third.out" 2>&1 &
+third=$!
+PIDS="$PIDS $third"
+sleep 0.5
+kill -0 "$third" 2>/dev/null || fail "a third client got through maxconn=2 after two reloads"
+# The oldest configuration's connection closes: its slot goes to the waiting client.
+kill -TERM "$first"
+reap "$first" 50 "the first held client"
+reap "$third" 50 "the waiting client (once an old connection closed)"
+[ "$REAPED" -eq 0 ] || fail "the waiting client failed: $(cat "$TMP/third.out")"
+kill -TERM "$second"
+reap "$second" 50 "the second held client"
+wait_for test "$(grep -c "the last connection of a retired configuration closed" "$TMP/weir.log")" -ge 2 ||
+	fail "the retired configurations were not both freed"
 stop_weir
 echo "reload ok"
