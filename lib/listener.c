@@ -220,11 +220,36 @@ static void listener_start(struct listener *l)
 	ev_io_start(l->w->loop, &l->io);
 }
 
+int listener_socket(const struct addr *a, const char *name, struct weir_err *err)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0) {
+		r = -errno;
+		err_set(err, "cannot listen on %s: %s", name, strerror(-r));
+		return r;
+	}
+	r = set_options(fd, a);
+	if (r < 0)
+		err_set(err, "cannot listen on %s: %s", name, strerror(-r));
+	else if (addr_is_unix(a))
+		r = clear_stale_unix(a, err, name);
+	if (r == 0 &&
+	    (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, SOMAXCONN) < 0)) {
+		r = -errno;
+		err_set(err, "cannot listen on %s: %s", name, strerror(-r));
+	}
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		  struct frontend *fe, struct weir_err *err)
 {
 	struct listener *l = listener_new(w, fe);
-	int r;
 
 	*out = NULL;
 	if (!l) {
@@ -232,34 +257,16 @@ int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		return -ENOMEM;
 	}
 	addr_format((const struct sockaddr *)&a->ss, a->len, l->name, sizeof(l->name));
-	l->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	l->fd = listener_socket(a, l->name, err);
 	if (l->fd < 0) {
-		r = -errno;
-		err_set(err, "cannot listen on %s: %s", l->name, strerror(-r));
-		goto fail;
-	}
-	r = set_options(l->fd, a);
-	if (r == 0 && addr_is_unix(a))
-		r = clear_stale_unix(a, err, l->name);
-	else if (r < 0)
-		err_set(err, "cannot listen on %s: %s", l->name, strerror(-r));
-	if (r < 0)
-		goto fail;
-	if (bind(l->fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
-	    listen(l->fd, SOMAXCONN) < 0) {
-		r = -errno;
-		err_set(err, "cannot listen on %s: %s", l->name, strerror(-r));
-		goto fail;
+		int r = l->fd;
+		free(l);
+		return r;
 	}
 	l->unlink_path = addr_is_unix(a);
 	listener_start(l);
 	*out = l;
 	return 0;
-fail:
-	if (l->fd >= 0)
-		close(l->fd);
-	free(l);
-	return r;
 }
 
 int listener_adopt(struct listener **out, struct worker *w, int fd, struct frontend *fe,

@@ -25,6 +25,12 @@ struct listener {
 	int trouble;		  /* errno of the accept error episode under way (logged once) */
 };
 
+/*
+ * A nonblocking socket listening on `a` (called `name` in errors), or -errno. A unix socket
+ * file left by a process that died is replaced; one a live process listens on is not.
+ */
+int listener_socket(const struct addr *a, const char *name, struct weir_err *err) WEIR_WUR;
+
 /* Bind and listen on `a`, ready to accept (watcher started). */
 int listener_open(struct listener **out, struct worker *w, const struct addr *a,
 		  struct frontend *fe, struct weir_err *err) WEIR_WUR;

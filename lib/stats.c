@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "conn.h"
+#include "listener.h"
 #include "log.h"
 #include "stats.h"
 #include "worker.h"
@@ -349,7 +350,7 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 {
 	struct addr *a;
 	size_t n;
-	int r = addr_resolve(spec, ADDR_LISTEN, &a, &n, err), one = 1;
+	int r = addr_resolve(spec, ADDR_LISTEN, &a, &n, err);
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
 
@@ -359,25 +360,20 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 	if (r < 0)
 		return r;
 	st->w = w;
+	addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
 	st->clients = calloc(STATS_MAX_CLIENTS, sizeof(*st->clients));
-	st->fd = socket(a[0].ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (!st->clients || st->fd < 0 ||
-	    (a[0].ss.ss_family != AF_UNIX &&
-	     setsockopt(st->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
-	    bind(st->fd, (struct sockaddr *)&a[0].ss, a[0].len) < 0 || listen(st->fd, 16) < 0) {
-		r = -errno;
-		addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
-		err_set(err, "stats: cannot listen on %s: %s", st->name, strerror(errno));
+	r = st->clients ? listener_socket(&a[0], st->name, err) : -ENOMEM;
+	if (r < 0) {
+		if (r == -ENOMEM)
+			err_set(err, "out of memory");
 		free(a);
 		stats_close(st);
 		return r;
 	}
-	st->unlink_path = a[0].ss.ss_family == AF_UNIX; /* ours now: bind succeeded */
-	if (getsockname(st->fd, (struct sockaddr *)&bound, &blen) == 0 &&
-	    a[0].ss.ss_family != AF_UNIX)
+	st->fd = r;
+	st->unlink_path = addr_is_unix(&a[0]); /* ours now: bind succeeded */
+	if (!st->unlink_path && getsockname(st->fd, (struct sockaddr *)&bound, &blen) == 0)
 		addr_format((struct sockaddr *)&bound, blen, st->name, sizeof(st->name));
-	else
-		addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
 	free(a);
 	ev_io_init(&st->io, accept_cb, st->fd, EV_READ);
 	ev_io_start(w->loop, &st->io);

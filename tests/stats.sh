@@ -71,6 +71,12 @@ status=0
 	status=$?
 [ "$status" -eq 71 ] || fail "a second weir on the same stats socket exited $status"
 test -S "$TMP/stats.sock" || fail "the failed second weir removed the first one's stats socket"
+# A weir that dies leaves its socket file behind; the next one replaces it and starts.
+kill -KILL "$WEIR_PID"
+reap "$WEIR_PID" 50 "the killed weir"
+test -S "$TMP/stats.sock" || fail "expected the killed weir's stats socket to be left behind"
+start_weir -b "127.0.0.1:$(cat "$TMP/echo.port")" --stats "unix:$TMP/stats.sock"
+wait_for grep -q "stats on unix:$TMP/stats.sock" "$TMP/weir.log" || fail "a stale stats socket blocked the start"
 stop_weir
 [ ! -e "$TMP/stats.sock" ] || fail "the unix stats socket was left behind"
 echo "stats ok"
