@@ -279,9 +279,9 @@ static void conn_connected(struct conn *c)
 }
 
 /* The attempt on c->srv failed: count it against the server and try another. */
-static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
+/* A connect to `s` failed, at once or later: log it and count it against the server. */
+static void count_failure(struct conn *c, struct server *s, int error, enum conn_end why)
 {
-	struct server *s = c->srv;
 	char text[64];
 
 	if (why == END_CONNECT_TIMEOUT)
@@ -289,13 +289,20 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 	else
 		err_text(error, text, sizeof(text));
 	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
+	s->connect_failures++;
+	pool_note_failure(c->fe->pool, s, text, clock_mono());
+	c->connect_fail = why;
+}
+
+static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
+{
+	struct server *s = c->srv;
+
 	ev_timer_stop(c->w->loop, &c->timer);
 	close_side(c, &c->server, false);
-	s->connect_failures++;
 	pool_server_release(s);
-	pool_note_failure(c->fe->pool, s, text, clock_mono());
+	count_failure(c, s, error, why);
 	c->srv = NULL;
-	c->connect_fail = why;
 	/* The slot it held is free: a client waiting for one goes first, then this one. */
 	worker_slot_freed(c->w, s);
 	conn_connect_next(c);
@@ -380,7 +387,6 @@ static void conn_connect_next(struct conn *c)
 	while (c->n_tried < CONN_MAX_ATTEMPTS) {
 		struct server *s =
 			pool_pick(c->fe->pool, c->tried, c->n_tried, &c->peer.sa, clock_mono());
-		char text[64];
 		int r;
 
 		if (!s)
@@ -396,11 +402,7 @@ static void conn_connect_next(struct conn *c)
 			conn_close(c, END_LOCAL_ERROR);
 			return;
 		}
-		err_text(-r, text, sizeof(text));
-		log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
-		s->connect_failures++;
-		pool_note_failure(c->fe->pool, s, text, clock_mono());
-		c->connect_fail = END_CONNECT_FAILED;
+		count_failure(c, s, -r, END_CONNECT_FAILED);
 	}
 	if (c->n_tried == 0 && pool_full(c->fe->pool)) {
 		/* Wait for a slot, as long as a connect may take; conn_dequeue resumes. */
