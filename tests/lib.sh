@@ -124,6 +124,16 @@ refused_within() {
 	[ "$ELAPSED_MS" -lt "$1" ] || fail "a client waited $ELAPSED_MS ms $2"
 }
 
+# start_waiting_client OUT WHY: a client of weir (64 KiB echoed) that must still be waiting
+# half a second later (WHY names what let it through if not); sets WAITER, output in OUT.
+start_waiting_client() {
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$1" 2>&1 &
+	WAITER=$!
+	PIDS="$PIDS $WAITER"
+	sleep 0.5
+	kill -0 "$WAITER" 2>/dev/null || fail "a client got through $2"
+}
+
 # rss_kb PID: resident memory in KiB.
 rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"

@@ -11,11 +11,8 @@ holder=$!
 PIDS="$PIDS $holder"
 wait_for test -s "$TMP/held" || fail "ten clients were not all served"
 
-"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/eleventh" 2>&1 &
-eleventh=$!
-PIDS="$PIDS $eleventh"
-sleep 1
-kill -0 "$eleventh" 2>/dev/null || fail "the eleventh client finished while ten were open"
+start_waiting_client "$TMP/eleventh" "while ten were open (max-connections 10)"
+eleventh=$WAITER
 grep -q "10 connections open: not accepting" "$TMP/weir.log" || fail "the limit was not logged"
 
 kill -TERM "$holder"
@@ -36,11 +33,8 @@ hold_two() {
 	wait_for test -s "$TMP/held" || fail "two clients were not served"
 }
 hold_two
-"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/third" 2>&1 &
-third=$!
-PIDS="$PIDS $third"
-sleep 0.5
-kill -0 "$third" 2>/dev/null || fail "a third client got through a server with maxconn=2"
+start_waiting_client "$TMP/third" "a server with maxconn=2"
+third=$WAITER
 kill -TERM "$holder"
 reap "$third" 50 "the waiting client (once a slot freed up)"
 [ "$REAPED" -eq 0 ] || fail "the waiting client failed: $(cat "$TMP/third")"
@@ -71,11 +65,8 @@ rm -f "$TMP/held"
 holder=$!
 PIDS="$PIDS $holder"
 wait_for test -s "$TMP/held" || fail "the first client was not served"
-"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >/dev/null 2>&1 &
-second=$!
-PIDS="$PIDS $second"
-sleep 0.5
-kill -0 "$second" 2>/dev/null || fail "the second client got past max-connections 1"
+start_waiting_client "$TMP/second" "max-connections 1"
+second=$WAITER
 sed -i 's/^max-connections = 1$/max-connections = 100/' "$TMP/limit.conf"
 kill -HUP "$WEIR_PID"
 reap "$second" 50 "the waiting client (after max-connections was raised)"

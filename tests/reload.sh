@@ -90,11 +90,8 @@ hold_one second
 second=$HELD
 kill -HUP "$WEIR_PID"
 wait_for test "$(grep -c "reloaded:" "$TMP/weir.log")" -ge 2 || fail "second reload"
-"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/third.out" 2>&1 &
-third=$!
-PIDS="$PIDS $third"
-sleep 0.5
-kill -0 "$third" 2>/dev/null || fail "a third client got through maxconn=2 after two reloads"
+start_waiting_client "$TMP/third.out" "maxconn=2 after two reloads"
+third=$WAITER
 # The oldest configuration's connection closes: its slot goes to the waiting client.
 kill -TERM "$first"
 reap "$first" 50 "the first held client"
