@@ -40,7 +40,7 @@ port_two=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend two).*/\1/
 	fail "frontend one did not relay"
 "$TCPKIT" client "127.0.0.1:$port_two" --connections 5 --bytes 1m --timeout 30 >/dev/null ||
 	fail "frontend two did not relay"
-wait_for test "$(closed_lines | wc -l)" -ge 8 || fail "expected 8 closed lines"
+wait_for closed_at_least 8 || fail "expected 8 closed lines"
 [ "$(closed_lines | grep -c "frontend=one server=127.0.0.1:$port_a end=client-closed")" -eq 3 ] ||
 	fail "frontend one's clients did not all go to backend alpha"
 [ "$(closed_lines | grep -c "frontend=two server=127.0.0.1:$port_b end=client-closed")" -eq 5 ] ||

@@ -143,3 +143,14 @@ rss_kb() {
 closed_lines() {
 	grep ' closed client=' "$TMP/weir.log" || true
 }
+
+# closed_at_least N: weir has logged at least N closed connections (for wait_for, which
+# must re-evaluate the count on every try rather than once when it is called).
+closed_at_least() {
+	[ "$(closed_lines | wc -l)" -ge "$1" ]
+}
+
+# logged_at_least N PATTERN: weir's log has at least N lines matching PATTERN.
+logged_at_least() {
+	[ "$(grep -c -- "$2" "$TMP/weir.log" || true)" -ge "$1" ]
+}

@@ -17,7 +17,7 @@ start_weir -b "127.0.0.1:$SERVER_PORT"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode echo --connections "$conns" --bytes "$bytes" \
 	--timeout 120 || fail "bytes differ or a connection failed through weir"
 
-wait_for test "$(closed_lines | wc -l)" -ge "$conns" || fail "expected $conns closed lines"
+wait_for closed_at_least "$conns" || fail "expected $conns closed lines"
 ok=$(closed_lines | grep -c "end=client-closed .* to_server=$expect_bytes to_client=$expect_bytes ")
 [ "$ok" -eq "$conns" ] || fail "only $ok of $conns log lines show a full, clean transfer"
 

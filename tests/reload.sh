@@ -50,7 +50,7 @@ done
 kill -0 "$long" 2>/dev/null || fail "the long transfer ended before the test could check it"
 reap "$long" 200 "the long transfer"
 [ "$REAPED" -eq 0 ] || fail "the transfer across the reload broke: $(cat "$TMP/long.out")"
-wait_for test "$(closed_lines | wc -l)" -ge 6 || fail "expected 6 closed lines"
+wait_for closed_at_least 6 || fail "expected 6 closed lines"
 closed_lines | grep -q "server=127.0.0.1:$port1 end=server-closed .*to_client=20971520 " ||
 	fail "the long transfer was not served whole by server 1"
 [ "$(closed_lines | grep -c "server=127.0.0.1:$port1 ")" -eq 1 ] ||
@@ -85,11 +85,11 @@ hold_one() { # NAME: one client held open; sets HELD
 hold_one first
 first=$HELD
 kill -HUP "$WEIR_PID"
-wait_for test "$(grep -c "reloaded:" "$TMP/weir.log")" -ge 1 || fail "first reload"
+wait_for logged_at_least 1 "reloaded:" || fail "first reload"
 hold_one second
 second=$HELD
 kill -HUP "$WEIR_PID"
-wait_for test "$(grep -c "reloaded:" "$TMP/weir.log")" -ge 2 || fail "second reload"
+wait_for logged_at_least 2 "reloaded:" || fail "second reload"
 start_waiting_client "$TMP/third.out" "maxconn=2 after two reloads"
 third=$WAITER
 # The oldest configuration's connection closes: its slot goes to the waiting client.
@@ -99,7 +99,7 @@ reap "$third" 50 "the waiting client (once an old connection closed)"
 [ "$REAPED" -eq 0 ] || fail "the waiting client failed: $(cat "$TMP/third.out")"
 kill -TERM "$second"
 reap "$second" 50 "the second held client"
-wait_for test "$(grep -c "the last connection of a retired configuration closed" "$TMP/weir.log")" -ge 2 ||
+wait_for logged_at_least 2 "the last connection of a retired configuration closed" ||
 	fail "the retired configurations were not both freed"
 stop_weir
 echo "reload ok"

@@ -30,7 +30,7 @@ done
 reap "$client" 10 "the slow reader"
 [ "$REAPED" -eq 0 ] || fail "slow reader failed: $(cat "$TMP/client.out")"
 
-wait_for test "$(closed_lines | wc -l)" -ge 1 || fail "no closed line"
+wait_for closed_at_least 1 || fail "no closed line"
 line=$(closed_lines)
 echo "$line" | grep -q "to_client=$total_bytes " || fail "not every byte reached the client: $line"
 paused=$(echo "$line" | sed -n 's/.*server_paused=\([0-9]*\).*/\1/p')

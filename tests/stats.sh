@@ -27,7 +27,7 @@ for i in 1 2 3 4 5; do
 	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 100000 --timeout 30 >/dev/null ||
 		fail "client $i was not relayed"
 done
-wait_for test "$(closed_lines | wc -l)" -ge 5 || fail "connections did not close"
+wait_for closed_at_least 5 || fail "connections did not close"
 
 get "$sport" /metrics >"$TMP/metrics"
 grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "/metrics: $(cat "$TMP/status")"
