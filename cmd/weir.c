@@ -1,8 +1,6 @@
 /* weir: wiring only. Parse the command line, resolve, bind, run the loop, tear down. */
 #include <errno.h>
 #include <ev.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +12,10 @@
 
 #include "config.h"
 #include "generation.h"
-#include "health.h"
 #include "log.h"
 #include "notify.h"
-#include "pool.h"
+#include "privs.h"
+#include "reload.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -128,7 +126,7 @@ static void print_summary(const struct weir_config *cfg, const struct pool *pool
 		const struct pool *pool = &pools[i];
 		printf("\n[backend %s]\n", cfg->backends[i].name);
 		for (size_t j = 0; j < pool->n; j++) {
-			const struct server *s = &pool->servers[j];
+			const struct server *s = pool->servers[j];
 			printf("server = %s weight=%u maxconn=%u%s\n", s->name, s->weight,
 			       s->maxconn, s->backup ? " backup" : "");
 		}
@@ -157,85 +155,6 @@ static uint64_t raise_fd_limit(void)
 	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX / 4 : (uint64_t)rl.rlim_cur;
 }
 
-/* --max-connections, or what the descriptor limit allows; warn when asked for more. */
-static uint64_t connection_limit(const struct weir_config *cfg)
-{
-	size_t n_listeners = 0;
-	uint64_t budget;
-
-	for (size_t i = 0; i < cfg->n_frontends; i++)
-		n_listeners += cfg->frontends[i].n_listens;
-	budget = worker_connection_budget(raise_fd_limit(), n_listeners);
-
-	if (cfg->max_connections == 0) {
-		log_msg(WLOG_DEBUG, "max-connections %llu (from the descriptor limit)",
-			(unsigned long long)budget);
-		return budget;
-	}
-	if (cfg->max_connections > budget)
-		log_msg(WLOG_WARN,
-			"max-connections %llu is more than the descriptor limit allows (%llu); "
-			"clients beyond that are closed at once",
-			(unsigned long long)cfg->max_connections, (unsigned long long)budget);
-	return cfg->max_connections;
-}
-
-/* --user and --group, looked up before anything is bound. */
-struct identity {
-	bool change;
-	uid_t uid;
-	gid_t gid;
-	const char *user;
-};
-
-static int lookup_identity(const struct weir_config *cfg, struct identity *id)
-{
-	memset(id, 0, sizeof(*id));
-	if (!cfg->user && !cfg->group)
-		return 0;
-	id->change = true;
-	id->uid = getuid();
-	id->gid = getgid();
-	if (cfg->user) {
-		struct passwd *pw = getpwnam(cfg->user);
-		if (!pw) {
-			fprintf(stderr, "weir: user: no user called '%s'\n", cfg->user);
-			return EXIT_CONFIG;
-		}
-		id->uid = pw->pw_uid;
-		id->gid = pw->pw_gid;
-		id->user = cfg->user;
-	}
-	if (cfg->group) {
-		struct group *gr = getgrnam(cfg->group);
-		if (!gr) {
-			fprintf(stderr, "weir: group: no group called '%s'\n", cfg->group);
-			return EXIT_CONFIG;
-		}
-		id->gid = gr->gr_gid;
-	}
-	return 0;
-}
-
-/* Become the configured user and group, for good: no way back to root afterwards. */
-static int drop_privileges(const struct identity *id)
-{
-	if (!id->change)
-		return 0;
-	if ((id->user ? initgroups(id->user, id->gid) : setgroups(0, NULL)) < 0 ||
-	    setgid(id->gid) < 0 || setuid(id->uid) < 0) {
-		fprintf(stderr, "weir: cannot change to uid %u gid %u: %s\n", (unsigned)id->uid,
-			(unsigned)id->gid, strerror(errno));
-		return EXIT_OSERR;
-	}
-	if (id->uid != 0 && setuid(0) == 0) {
-		fprintf(stderr, "weir: dropped privileges could be regained; refusing to run\n");
-		return EXIT_OSERR;
-	}
-	log_msg(WLOG_INFO, "running as uid %u gid %u", (unsigned)getuid(), (unsigned)getgid());
-	return 0;
-}
-
 static void notify(const char *state)
 {
 	int r = notify_send(state);
@@ -244,225 +163,187 @@ static void notify(const char *state)
 		log_msg(WLOG_DEBUG, "cannot notify systemd: %s", strerror(-r));
 }
 
+/* The signals weir handles; blocked while no handler is in place (start-up, teardown). */
+static void block_signals(bool block)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
+struct app {
+	struct worker w;
+	struct reloader reloader;
+	struct stats stats;
+};
+
 /* SIGUSR1: one line of numbers in the log. */
 static void usr1_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
-	const struct worker *w = sig->data;
+	const struct app *app = sig->data;
 	char line[256];
 
-	stats_summary(w, line, sizeof(line));
+	stats_summary(&app->w, line, sizeof(line));
 	log_msg(WLOG_INFO, "%s", line);
 }
 
 /* First SIGTERM/SIGINT: drain. A second one: stop now. */
 static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
-	struct worker *w = sig->data;
+	struct app *app = sig->data;
 
-	if (w->state == WORKER_RUNNING) {
+	if (app->w.state == WORKER_RUNNING) {
 		log_msg(WLOG_INFO, "%s: stopping", strsignal(sig->signum));
 		notify("STOPPING=1\nSTATUS=draining connections");
-		worker_drain(w);
+		worker_drain(&app->w);
 	} else {
 		log_msg(WLOG_INFO, "%s again: stopping now", strsignal(sig->signum));
-		worker_stop(w);
+		worker_stop(&app->w);
 	}
 }
 
-/*
- * The command line, and the file it names, as they read now. 0, or the exit status with the
- * reason in `err`; on a usage error the caller adds the --help hint.
- */
-static int read_config(int argc, char **argv, struct weir_config *cfg, enum config_action *action,
-		       struct weir_err *err)
-{
-	int r;
-
-	if (config_init(cfg) < 0) {
-		err_set(err, "cannot initialise the configuration");
-		return EXIT_OSERR;
-	}
-	if (config_parse_args(cfg, argc, argv, action, err) < 0)
-		return EXIT_USAGE;
-	if (*action != CONFIG_HELP && *action != CONFIG_VERSION && cfg->file &&
-	    (r = config_load(cfg, err)) < 0)
-		return r == -EINVAL ? EXIT_CONFIG : EXIT_NOINPUT;
-	return 0;
-}
-
-static size_t count_servers(const struct generation *g)
-{
-	size_t n = 0;
-
-	for (size_t b = 0; b < g->cfg.n_backends; b++)
-		n += g->pools[b].n;
-	return n;
-}
-
-static void notify_ready(const struct generation *g)
-{
-	char state[128];
-
-	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
-		 g->n_frontends, count_servers(g));
-	notify(state);
-}
-
-struct app {
-	int argc;
-	char **argv;
-	struct worker w;
-};
-
-/* Keys a running weir cannot take over; a reload keeps the values it started with. */
-static void warn_fixed(const struct weir_config *now, const struct weir_config *next)
-{
-	char a[128], b[128];
-
-	for (size_t i = 0; i < config_n_keys; i++) {
-		const struct config_key *k = &config_keys[i];
-		if (!k->restart_only)
-			continue;
-		config_format_value(now, k, a, sizeof(a));
-		config_format_value(next, k, b, sizeof(b));
-		if (strcmp(a, b) != 0)
-			log_msg(WLOG_WARN, "reload: %s changes only on restart (still %s)", k->name,
-				a);
-	}
-}
-
-/* SIGHUP: read the configuration again; switch to it if it is sound, else keep running. */
+/* SIGHUP: read the configuration again, off the loop; switch to it if it is sound. */
 static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	struct app *app = sig->data;
-	struct weir_config cfg;
-	struct weir_err err = {""};
-	enum config_action action;
-	struct generation *next;
-	struct timespec ts;
-	char state[96];
-	int status;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
-		 (unsigned long long)ts.tv_sec * 1000000ULL +
-			 (unsigned long long)ts.tv_nsec / 1000);
-	notify(state);
-	log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
-	status = read_config(app->argc, app->argv, &cfg, &action, &err);
-	if (status == 0 && app->w.state != WORKER_RUNNING) {
-		err_set(&err, "weir is stopping");
-		status = -1;
-	}
-	if (status == 0 && gen_new(&next, &cfg, &err) < 0)
-		status = -1;
-	if (status == 0) {
-		warn_fixed(&app->w.gen->cfg, &next->cfg);
-		gen_carry_state(next, app->w.gen);
-		if (worker_reload(&app->w, next, &err) < 0) {
-			status = -1;
-		} else {
-			if (gen_start_health(next, loop, &err) < 0)
-				log_msg(WLOG_ERROR, "reload: %s", err.msg);
-			log_init(2, next->cfg.log_level, next->cfg.log_format);
-			worker_set_max_conns(&app->w, connection_limit(&next->cfg));
-			log_msg(WLOG_INFO, "reloaded: %zu frontend(s), %zu server(s)",
-				next->n_frontends, count_servers(next));
-		}
-	}
-	if (status)
-		log_msg(WLOG_ERROR, "reload failed, keeping the running configuration: %s",
-			err.msg);
-	config_free(&cfg);
-	notify_ready(app->w.gen);
+	reloader_request(&app->reloader);
 }
 
-static int run(struct app *app, struct generation *gen)
+/* Listen, drop privileges, start the checks: 0 or the exit status, the reason printed. */
+static int start(struct app *app, struct generation *gen, const struct identity *id)
+{
+	struct weir_err err = {""};
+	struct inherited *inherited = NULL;
+	struct reload rl;
+	size_t n_inherited = 0;
+	int r;
+
+	if (notify_inherited(&inherited, &n_inherited, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		gen_free(gen);
+		return EXIT_OSERR;
+	}
+	r = reload_prepare(&rl, &app->w, gen, inherited, n_inherited, &err);
+	if (r < 0) {
+		reload_abort(&rl);
+		for (size_t k = 0; k < n_inherited; k++)
+			close(inherited[k].fd);
+		free(inherited);
+		fprintf(stderr, "weir: %s\n", err.msg);
+		return EXIT_OSERR;
+	}
+	reload_commit(&rl);
+	free(inherited);
+	if (app->w.gen->cfg.stats &&
+	    (r = stats_open(&app->stats, &app->w, app->w.gen->cfg.stats, &err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
+	}
+	if (privs_drop(id, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		return EXIT_OSERR;
+	}
+	if (id->change)
+		log_msg(WLOG_INFO, "running as uid %u gid %u", (unsigned)getuid(),
+			(unsigned)getgid());
+	return 0;
+}
+
+static int run(int argc, char **argv, struct generation *gen, const struct identity *id)
 {
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	struct weir_err err = {""};
-	struct worker *w = &app->w;
-	struct inherited *inherited = NULL;
-	struct identity id;
+	struct app app;
 	ev_signal sigint, sigterm, sighup, sigusr1;
-	struct stats stats = {.fd = -1, .w = w};
-	const struct weir_config *cfg = &gen->cfg;
-	int status, r;
-	size_t n_inherited = 0;
+	size_t stats_fds = gen->cfg.stats ? 1 + STATS_MAX_CLIENTS : 0;
+	char state[128];
+	int status;
 
+	memset(&app, 0, sizeof(app));
+	app.stats.fd = -1;
 	if (!loop) {
 		fprintf(stderr, "weir: cannot start the event loop\n");
 		gen_free(gen);
 		return EXIT_OSERR;
 	}
-	status = lookup_identity(cfg, &id);
-	if (status == 0 && notify_inherited(&inherited, &n_inherited, &err) < 0) {
+	if (worker_init(&app.w, loop, raise_fd_limit(), stats_fds, gen->cfg.buffer_size, &err) <
+	    0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
-		status = EXIT_OSERR;
-	}
-	if (status) {
 		gen_free(gen);
-		ev_loop_destroy(loop);
-		return status;
-	}
-	/* From here the worker owns the generation, and worker_fini undoes what was done. */
-	if (worker_init(w, loop, gen, connection_limit(cfg), &err) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
 		status = EXIT_OSERR;
-	} else if ((r = worker_listen_all(w, inherited, n_inherited, &err)) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		status = r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
-	} else if (cfg->stats && (r = stats_open(&stats, w, cfg->stats, &err)) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		status = r == -EAGAIN ? EXIT_UNAVAILABLE : EXIT_OSERR;
-	} else if ((status = drop_privileges(&id)) == 0 && gen_start_health(gen, loop, &err) < 0) {
-		fprintf(stderr, "weir: %s\n", err.msg);
-		status = EXIT_OSERR;
+		goto out;
 	}
-	free(inherited);
-	if (status == 0) {
-		ev_signal_init(&sigint, stop_cb, SIGINT);
-		ev_signal_init(&sigterm, stop_cb, SIGTERM);
-		ev_signal_init(&sighup, hup_cb, SIGHUP);
-		ev_signal_init(&sigusr1, usr1_cb, SIGUSR1);
-		sigint.data = sigterm.data = sigusr1.data = w;
-		sighup.data = app;
-		ev_signal_start(loop, &sigint);
-		ev_signal_start(loop, &sigterm);
-		ev_signal_start(loop, &sighup);
-		ev_signal_start(loop, &sigusr1);
-		log_msg(WLOG_INFO,
-			"weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s)",
-			gen->n_frontends, count_servers(gen));
-		notify_ready(gen);
-		ev_run(loop, 0);
-		ev_signal_stop(loop, &sigint);
-		ev_signal_stop(loop, &sigterm);
-		ev_signal_stop(loop, &sighup);
-		ev_signal_stop(loop, &sigusr1);
-	}
-	stats_close(&stats);
-	worker_fini(w);
+	reloader_init(&app.reloader, &app.w, argc, argv);
+	status = start(&app, gen, id);
+	if (status)
+		goto out;
+	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_init(&sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&sighup, hup_cb, SIGHUP);
+	ev_signal_init(&sigusr1, usr1_cb, SIGUSR1);
+	sigint.data = sigterm.data = sighup.data = sigusr1.data = &app;
+	ev_signal_start(loop, &sigint);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_start(loop, &sighup);
+	ev_signal_start(loop, &sigusr1);
+	block_signals(false);
+	gen = app.w.gen;
+	log_msg(WLOG_INFO, "weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s)",
+		gen->n_frontends, gen_count_servers(gen));
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
+		 gen->n_frontends, gen_count_servers(gen));
+	notify(state);
+	ev_run(loop, 0);
+	/* A signal landing during the teardown must not kill weir with its default action. */
+	block_signals(true);
+	ev_signal_stop(loop, &sigint);
+	ev_signal_stop(loop, &sigterm);
+	ev_signal_stop(loop, &sighup);
+	ev_signal_stop(loop, &sigusr1);
+out:
+	reloader_fini(&app.reloader);
+	stats_close(&app.stats);
+	worker_fini(&app.w);
 	ev_loop_destroy(loop);
 	return status;
 }
 
 int main(int argc, char **argv)
 {
-	struct app app = {.argc = argc, .argv = argv};
 	struct weir_config cfg;
 	struct weir_err err = {""};
 	enum config_action action;
 	struct generation *gen;
-	int r, status;
+	struct identity id;
+	int r;
 
 	signal(SIGPIPE, SIG_IGN);
-	status = read_config(argc, argv, &cfg, &action, &err);
-	if (status) {
-		fprintf(stderr, "weir: %s\n%s", err.msg,
-			status == EXIT_USAGE ? "Try 'weir --help' for more information.\n" : "");
+	block_signals(true);
+	switch (config_read(&cfg, argc, argv, &action, &err)) {
+	case CONFIG_OK:
+		break;
+	case CONFIG_USAGE:
+		fprintf(stderr, "weir: %s\nTry 'weir --help' for more information.\n", err.msg);
 		config_free(&cfg);
-		return status;
+		return EXIT_USAGE;
+	case CONFIG_UNREADABLE:
+		fprintf(stderr, "weir: %s\n", err.msg);
+		config_free(&cfg);
+		return EXIT_NOINPUT;
+	case CONFIG_INVALID:
+		fprintf(stderr, "weir: %s\n", err.msg);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	case CONFIG_NOMEM:
+		fprintf(stderr, "weir: %s\n", err.msg);
+		config_free(&cfg);
+		return EXIT_OSERR;
 	}
 	if (action == CONFIG_HELP || action == CONFIG_VERSION) {
 		if (action == CONFIG_HELP)
@@ -473,6 +354,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init(2, cfg.log_level, cfg.log_format);
+	if (privs_lookup(&cfg, &id, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
 	r = gen_new(&gen, &cfg, &err);
 	if (r < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
@@ -483,5 +369,5 @@ int main(int argc, char **argv)
 		gen_free(gen);
 		return 0;
 	}
-	return run(&app, gen);
+	return run(argc, argv, gen, &id);
 }

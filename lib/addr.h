@@ -53,6 +53,9 @@ int addr_resolve(const char *text, enum addr_use use, struct addr **out, size_t 
 /* "127.0.0.1:80", "[::1]:80", "[fe80::1%lo]:80", "unix:/run/x.sock". */
 void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 
+/* Whether two socket addresses are the same (family, address, port and scope, or path). */
+bool addr_equal(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b, socklen_t blen);
+
 static inline bool addr_is_unix(const struct addr *a)
 {
 	return a->ss.ss_family == AF_UNIX;

@@ -78,14 +78,101 @@ const char *config_flag(const struct config_key *key)
 	return key->flag[0] ? key->flag : NULL;
 }
 
+void config_listen_free(struct listen_spec *spec)
+{
+	free(spec->addr);
+	free(spec->user);
+	free(spec->group);
+	memset(spec, 0, sizeof(*spec));
+}
+
+/* One "name=value" option of a listen key. */
+static int listen_option(const char *text, const char *opt, size_t len, struct listen_spec *spec,
+			 struct weir_err *err)
+{
+	const char *eq = memchr(opt, '=', len);
+	size_t nlen = eq ? (size_t)(eq - opt) : len, vlen = eq ? len - nlen - 1 : 0;
+	char **name = NULL;
+
+	if (!eq || !vlen) {
+		err_set(err, "'%s': '%.*s' is not an option (mode=, user= or group=)", text,
+			(int)len, opt);
+		return -EINVAL;
+	}
+	if (nlen == 4 && strncmp(opt, "mode", 4) == 0) {
+		char digits[8], *end;
+		unsigned long mode;
+		if (spec->mode || vlen >= sizeof(digits))
+			goto bad_mode;
+		memcpy(digits, eq + 1, vlen);
+		digits[vlen] = '\0';
+		mode = strtoul(digits, &end, 8);
+		if (*end || digits[0] < '0' || digits[0] > '7' || mode == 0 || mode > 07777)
+			goto bad_mode;
+		spec->mode = (unsigned)mode;
+		return 0;
+	}
+	if (nlen == 4 && strncmp(opt, "user", 4) == 0)
+		name = &spec->user;
+	else if (nlen == 5 && strncmp(opt, "group", 5) == 0)
+		name = &spec->group;
+	if (!name) {
+		err_set(err, "'%s': unknown option '%.*s' (expected mode=, user= or group=)", text,
+			(int)nlen, opt);
+		return -EINVAL;
+	}
+	if (*name) {
+		err_set(err, "'%s': option '%.*s' given twice", text, (int)nlen, opt);
+		return -EINVAL;
+	}
+	*name = strndup(eq + 1, vlen);
+	if (!*name) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+bad_mode:
+	err_set(err, "'%s': mode must be given once, in octal, from 1 to 7777", text);
+	return -EINVAL;
+}
+
+int config_parse_listen(const char *text, struct listen_spec *spec, struct weir_err *err)
+{
+	size_t alen = strcspn(text, ",");
+	struct addr_parts parts;
+	const char *p;
+	int r;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->addr = strndup(text, alen);
+	if (!spec->addr) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	r = addr_split(spec->addr, ADDR_LISTEN, &parts, err);
+	for (p = text + alen; r == 0 && *p;) {
+		size_t len = strcspn(++p, ",");
+		r = listen_option(text, p, len, spec, err);
+		p += len;
+	}
+	if (r == 0 && (spec->mode || spec->user || spec->group) && parts.kind != ADDR_UNIX) {
+		err_set(err, "'%s': mode, user and group apply to unix: sockets only", text);
+		r = -EINVAL;
+	}
+	if (r < 0)
+		config_listen_free(spec);
+	return r;
+}
+
 static int push_listen(struct frontend_cfg *fe, const char *value, struct weir_err *err)
 {
-	struct addr_parts parts;
+	struct listen_spec spec;
 	char **grown, *copy;
-	int r = addr_split(value, ADDR_LISTEN, &parts, err);
+	int r = config_parse_listen(value, &spec, err);
 
 	if (r < 0)
 		return r;
+	config_listen_free(&spec);
 	copy = strdup(value);
 	grown = copy ? realloc(fe->listens, (fe->n_listens + 1) * sizeof(*grown)) : NULL;
 	if (!grown) {
@@ -594,8 +681,7 @@ int config_apply_overrides(struct weir_config *cfg, struct weir_err *err)
 	return 0;
 }
 
-/* "weir.conf:12: " for a section from the file, nothing for the command line. */
-static void where(const struct weir_config *cfg, unsigned line, char *buf, size_t len)
+void config_where(const struct weir_config *cfg, unsigned line, char *buf, size_t len)
 {
 	if (cfg->file && line)
 		snprintf(buf, len, "%s:%u: ", cfg->file, line);
@@ -609,8 +695,14 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 {
 	char at[512];
 
+	if (cfg->group && !cfg->user) {
+		config_where(cfg, 0, at, sizeof(at));
+		err_set(err, "%sgroup '%s' needs a user as well (weir would stay root)", at,
+			cfg->group);
+		return -EINVAL;
+	}
 	if (cfg->n_frontends == 0) {
-		where(cfg, 0, at, sizeof(at));
+		config_where(cfg, 0, at, sizeof(at));
 		err_set(err, "%snothing to listen on: %s", at,
 			cfg->file ? "define a [frontend NAME] with a listen key"
 				  : "give at least one -l ADDR");
@@ -620,7 +712,7 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 		struct frontend_cfg *fe = &cfg->frontends[i];
 		size_t b;
 
-		where(cfg, fe->line, at, sizeof(at));
+		config_where(cfg, fe->line, at, sizeof(at));
 		if (fe->n_listens == 0) {
 			err_set(err, "%sfrontend '%s' has no listen key", at, fe->name);
 			return -EINVAL;
@@ -648,7 +740,7 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		const struct backend_cfg *be = &cfg->backends[i];
 		if (be->n_servers == 0) {
-			where(cfg, be->line, at, sizeof(at));
+			config_where(cfg, be->line, at, sizeof(at));
 			err_set(err, "%sbackend '%s' has no server", at, be->name);
 			return -EINVAL;
 		}

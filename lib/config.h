@@ -21,6 +21,13 @@ struct server_spec {
 	bool backup;
 };
 
+/* A listen key's value: ADDR[,mode=OCTAL][,user=NAME][,group=NAME] (options: unix only). */
+struct listen_spec {
+	char *addr;	    /* malloc'd */
+	unsigned mode;	    /* 0: not set */
+	char *user, *group; /* malloc'd; NULL: not set */
+};
+
 struct lb_ops;
 
 enum health_kind {
@@ -171,11 +178,35 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
  */
 int config_load(struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
 
+/* What config_read found wrong, for the caller to turn into an exit status. */
+enum config_status {
+	CONFIG_OK,
+	CONFIG_USAGE,	   /* the command line is wrong */
+	CONFIG_UNREADABLE, /* the file cannot be read */
+	CONFIG_INVALID,	   /* the file is wrong */
+	CONFIG_NOMEM,
+};
+
+/*
+ * The command line and the file it names, as they read now (config_init, then
+ * config_parse_args, then config_load unless the action is help or version). `cfg` is
+ * initialised either way: config_free it.
+ */
+enum config_status config_read(struct weir_config *cfg, int argc, char **argv,
+			       enum config_action *action, struct weir_err *err) WEIR_WUR;
+
 /* The value of a scalar key in `section`, written as it would be typed. */
 void config_format_value(const void *section, const struct config_key *key, char *buf, size_t len);
 
+/* "unix:/run/weir.sock,mode=0660" into `spec`; free it with config_listen_free. */
+int config_parse_listen(const char *text, struct listen_spec *spec, struct weir_err *err) WEIR_WUR;
+void config_listen_free(struct listen_spec *spec);
+
 /* "10.0.0.1:80,weight=2,backup" into `spec` (addr malloc'd). */
 int config_parse_server(const char *text, struct server_spec *spec, struct weir_err *err) WEIR_WUR;
+
+/* "weir.conf:12: " for a section from the file ("weir.conf: " without a line), "" without one. */
+void config_where(const struct weir_config *cfg, unsigned line, char *buf, size_t len);
 
 /* For conffile.c: every frontend names a backend that exists, has a listener, and so on. */
 int config_check(struct weir_config *cfg, struct weir_err *err) WEIR_WUR;

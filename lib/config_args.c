@@ -151,3 +151,21 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
 		return -EINVAL;
 	return 0;
 }
+
+enum config_status config_read(struct weir_config *cfg, int argc, char **argv,
+			       enum config_action *action, struct weir_err *err)
+{
+	int r;
+
+	*action = CONFIG_RUN;
+	if (config_init(cfg) < 0) {
+		err_set(err, "out of memory");
+		return CONFIG_NOMEM;
+	}
+	if (config_parse_args(cfg, argc, argv, action, err) < 0)
+		return CONFIG_USAGE;
+	if (*action == CONFIG_HELP || *action == CONFIG_VERSION || !cfg->file)
+		return CONFIG_OK;
+	r = config_load(cfg, err);
+	return r == 0 ? CONFIG_OK : r == -EINVAL ? CONFIG_INVALID : CONFIG_UNREADABLE;
+}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "health.h"
 #include "log.h"
 #include "pool.h"
 #include "relay.h"
@@ -16,9 +17,11 @@
 #define CONN_MAGIC 0x636f6e6eu
 /* Servers one client may try before it is closed. */
 #define CONN_MAX_ATTEMPTS 8
+/* A unix server's backlog was full: its waiting clients try again after this long. */
+#define CONN_CONGESTION_DELAY 0.02
 
 enum conn_state {
-	CONN_QUEUED,	 /* every usable server is at its maxconn: waiting for a slot */
+	CONN_QUEUED,	 /* waiting for a slot (every usable server full, or a backlog full) */
 	CONN_CONNECTING, /* a server connect is in flight; the client is not read yet */
 	CONN_RELAYING,	 /* bytes move both ways until both relays are done */
 };
@@ -29,14 +32,16 @@ enum conn_end {
 	END_SERVER_CLOSED,
 	END_CLIENT_RESET, /* an error on the client socket, passed on as a reset */
 	END_SERVER_RESET,
+	END_CLIENT_ABORT,   /* the client left while waiting for a slot or a connect */
 	END_CONNECT_FAILED, /* every server tried refused or failed */
 	END_CONNECT_TIMEOUT,
 	END_NO_SERVER,	   /* no server could take the client */
 	END_QUEUE_TIMEOUT, /* every server stayed full for the connect timeout */
 	END_IDLE,	   /* no bytes either way for the idle timeout */
 	END_LINGER,	   /* half-closed and idle for the linger timeout */
-	END_LOCAL_ERROR,   /* weir itself ran out of something (descriptors, memory) */
-	END_SHUTDOWN,	   /* weir stopped */
+	END_LOCAL_ERROR,   /* weir itself ran out of something (descriptors, ports, memory) */
+	END_DRAIN_TIMEOUT, /* still open when the drain timeout ran out */
+	END_SHUTDOWN,	   /* weir was told to stop at once */
 	END_COUNT
 };
 _Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX slots");
@@ -46,6 +51,7 @@ static const char *const end_names[] = {
 	[END_SERVER_CLOSED] = "server-closed",
 	[END_CLIENT_RESET] = "client-reset",
 	[END_SERVER_RESET] = "server-reset",
+	[END_CLIENT_ABORT] = "client-aborted",
 	[END_CONNECT_FAILED] = "connect-failed",
 	[END_CONNECT_TIMEOUT] = "connect-timeout",
 	[END_NO_SERVER] = "no-server",
@@ -53,6 +59,7 @@ static const char *const end_names[] = {
 	[END_IDLE] = "idle",
 	[END_LINGER] = "linger",
 	[END_LOCAL_ERROR] = "local-error",
+	[END_DRAIN_TIMEOUT] = "drain-timeout",
 	[END_SHUTDOWN] = "shutdown",
 };
 
@@ -80,17 +87,20 @@ struct conn {
 	struct idle_entry queued;   /* in fe->pool->queue while CONN_QUEUED */
 	struct frontend *fe;
 	struct side client, server;
-	struct relay up;   /* client -> server */
-	struct relay down; /* server -> client */
-	ev_timer timer;	   /* queue or connect timeout */
-	struct server *srv;
+	struct relay up;    /* client -> server */
+	struct relay down;  /* server -> client */
+	ev_timer timer;	    /* queue or connect timeout */
+	struct server *srv; /* holds one of its slots (counted in srv->active) */
 	struct server *tried[CONN_MAX_ATTEMPTS];
 	ev_tstamp t_start, t_connected;
 	union peer_addr peer;
 	socklen_t peer_len;
 };
 
-static void conn_connect_next(struct conn *c);
+/* Shortages of weir's own, logged at most once a second however many clients they hit. */
+static struct log_limit shortage_log;
+
+static void conn_connect_next(struct conn *c, bool was_waiting);
 
 const char *conn_end_name(unsigned end)
 {
@@ -183,37 +193,63 @@ static void log_close(struct conn *c, enum conn_end end)
 		(unsigned long long)c->down.bytes, c->up.pauses, c->down.pauses, c->n_tried);
 }
 
+/* Give up the slot held on c->srv: a waiting client may take it. */
+static void release_slot(struct conn *c)
+{
+	pool_server_release(c->srv);
+	worker_kick(c->w);
+}
+
+static void leave_queue(struct conn *c)
+{
+	idle_list_remove(&c->fe->pool->queue, &c->queued);
+	c->fe->pool->stats->queued--;
+	c->w->n_queued--;
+}
+
+/*
+ * Whether the peer is told the stream ended (FIN) or was cut (reset). A side that failed or
+ * a stream weir cuts short (a timeout, a stop, its own shortage) is a reset to the other
+ * side; only a clean end passes on as a clean end.
+ */
+static bool weir_cut(enum conn_end end)
+{
+	return end == END_IDLE || end == END_LINGER || end == END_DRAIN_TIMEOUT ||
+	       end == END_SHUTDOWN || end == END_LOCAL_ERROR;
+}
+
 /* Tear the connection down and free it. The caller must not touch `c` afterwards. */
 static void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
-	struct server *freed = c->srv;
 	struct generation *gen = c->fe->gen;
+	struct frontend_stats *st = c->fe->stats;
 
 	assert(c->magic == CONN_MAGIC);
 	ev_timer_stop(w->loop, &c->timer);
 	if (c->state == CONN_QUEUED)
-		idle_list_remove(&c->fe->pool->queue, &c->queued);
-	close_side(c, &c->server, end == END_CLIENT_RESET || end == END_LOCAL_ERROR);
-	close_side(c, &c->client, end == END_SERVER_RESET || end == END_LOCAL_ERROR);
+		leave_queue(c);
+	close_side(c, &c->server, end == END_CLIENT_RESET || weir_cut(end));
+	close_side(c, &c->client, end == END_SERVER_RESET || weir_cut(end));
 	relay_release(&c->up, &w->relay);
 	relay_release(&c->down, &w->relay);
 	log_close(c, end);
 	w->closed[end]++;
-	c->fe->bytes_to_server += c->up.bytes;
-	c->fe->bytes_to_client += c->down.bytes;
+	st->bytes_to_server += c->up.bytes;
+	st->bytes_to_client += c->down.bytes;
+	st->open--;
 	if (c->srv)
-		pool_server_release(c->srv);
+		release_slot(c);
 	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = 0;
 	free(c);
 	gen->conns--;
-	worker_conn_closed(w, freed, gen);
+	worker_conn_closed(w, gen);
 }
 
-void conn_shutdown(struct conn *c)
+void conn_cut(struct conn *c, bool drain_deadline)
 {
-	conn_close(c, END_SHUTDOWN);
+	conn_close(c, drain_deadline ? END_DRAIN_TIMEOUT : END_SHUTDOWN);
 }
 
 void conn_expire(struct conn *c)
@@ -240,8 +276,9 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	}
 	if (f == RELAY_FAULT_LOCAL) {
 		/* Bytes were lost: neither side may take the stream for complete. */
-		log_msg(WLOG_WARN, "out of memory relaying for %s: resetting both sides",
-			c->fe->cfg->name);
+		log_limited(&shortage_log, WLOG_WARN,
+			    "out of memory relaying for %s: resetting both sides",
+			    c->fe->cfg->name);
 		conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
@@ -270,7 +307,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 static void conn_connected(struct conn *c)
 {
 	ev_timer_stop(c->w->loop, &c->timer);
-	pool_note_connected(c->fe->pool, c->srv);
+	health_connected(c->fe->pool, c->srv);
 	c->state = CONN_RELAYING;
 	c->t_connected = clock_mono();
 	relay_init(&c->up, c->client.fd, c->server.fd);
@@ -278,7 +315,6 @@ static void conn_connected(struct conn *c)
 	conn_update_watchers(c);
 }
 
-/* The attempt on c->srv failed: count it against the server and try another. */
 /* A connect to `s` failed, at once or later: log it and count it against the server. */
 static void count_failure(struct conn *c, struct server *s, int error, enum conn_end why)
 {
@@ -290,7 +326,7 @@ static void count_failure(struct conn *c, struct server *s, int error, enum conn
 		err_text(error, text, sizeof(text));
 	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 	s->connect_failures++;
-	pool_note_failure(c->fe->pool, s, text, clock_mono());
+	health_connect_failed(c->fe->pool, s, text);
 	c->connect_fail = why;
 }
 
@@ -300,12 +336,30 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 
 	ev_timer_stop(c->w->loop, &c->timer);
 	close_side(c, &c->server, false);
-	pool_server_release(s);
-	count_failure(c, s, error, why);
+	release_slot(c);
 	c->srv = NULL;
-	/* The slot it held is free: a client waiting for one goes first, then this one. */
-	worker_slot_freed(c->w, s);
-	conn_connect_next(c);
+	count_failure(c, s, error, why);
+	conn_connect_next(c, false);
+}
+
+/*
+ * While it waits, a client that leaves frees its place at once (HAProxy's abortonclose):
+ * end of stream or an error with nothing sent is a client gone. A client that speaks
+ * first is left unread until a server takes its bytes.
+ */
+static void client_waiting_ready(struct conn *c)
+{
+	char byte;
+	ssize_t n = recv(c->client.fd, &byte, 1, MSG_PEEK);
+
+	if (n > 0) {
+		side_want(c, &c->client, 0);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	log_msg(WLOG_DEBUG, "a client of %s left while waiting for a server", c->fe->cfg->name);
+	conn_close(c, END_CLIENT_ABORT);
 }
 
 static void server_io_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -332,8 +386,11 @@ static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = container_of(io, struct conn, client.io);
 
-	assert(c->magic == CONN_MAGIC && c->state == CONN_RELAYING);
-	conn_side_ready(c, true, revents);
+	assert(c->magic == CONN_MAGIC);
+	if (c->state == CONN_RELAYING)
+		conn_side_ready(c, true, revents);
+	else
+		client_waiting_ready(c);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -345,6 +402,13 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_close(c, END_QUEUE_TIMEOUT);
 	else
 		conn_connect_failed(c, ETIMEDOUT, END_CONNECT_TIMEOUT);
+}
+
+static void start_timer(struct conn *c)
+{
+	ev_timer_stop(c->w->loop, &c->timer);
+	ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
+	ev_timer_start(c->w->loop, &c->timer);
 }
 
 /*
@@ -372,44 +436,96 @@ static int conn_start_connect(struct conn *c, struct server *s)
 	s->active++;
 	s->total++;
 	side_want(c, &c->server, EV_WRITE);
-	ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
-	ev_timer_start(c->w->loop, &c->timer);
+	side_want(c, &c->client, EV_READ); /* to notice a client that leaves meanwhile */
+	start_timer(c);
 	return 0;
 }
 
-static bool local_shortage(int error)
+/*
+ * Wait for a slot, as long as a connect may take: behind those already waiting, or (a
+ * client whose turn came but who could not go) back at the head. The queue timer, once
+ * started, keeps running across turns.
+ */
+static void conn_wait(struct conn *c, bool at_head)
 {
-	return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+	struct pool *pool = c->fe->pool;
+
+	c->state = CONN_QUEUED;
+	if (at_head)
+		idle_list_push_front(&pool->queue, &c->queued);
+	else
+		idle_list_push(&pool->queue, &c->queued, clock_mono());
+	pool->stats->queued++;
+	c->w->n_queued++;
+	if (!ev_is_active(&c->timer))
+		start_timer(c);
+	side_want(c, &c->client, EV_READ); /* to notice a client that leaves */
 }
 
-static void conn_connect_next(struct conn *c)
+static bool unix_backlog_full(const struct server *s, int error)
 {
+	return error == EAGAIN && s->addr.ss.ss_family == AF_UNIX;
+}
+
+/* Forget `s` as tried: a full backlog is no failure, and the client may wait for it. */
+static void untry(struct conn *c, const struct server *s)
+{
+	for (uint8_t i = 0; i < c->n_tried; i++) {
+		if (c->tried[i] == s) {
+			c->tried[i] = c->tried[--c->n_tried];
+			return;
+		}
+	}
+}
+
+static void conn_connect_next(struct conn *c, bool was_waiting)
+{
+	struct pool *pool = c->fe->pool;
+	struct server *congested[CONN_MAX_ATTEMPTS];
+	size_t n_congested = 0;
+
+	/* Clients already waiting for this backend go first: a newcomer waits behind them. */
+	if (c->n_tried == 0 && !was_waiting && pool->stats->queued) {
+		conn_wait(c, false);
+		worker_kick(c->w);
+		return;
+	}
 	while (c->n_tried < CONN_MAX_ATTEMPTS) {
-		struct server *s =
-			pool_pick(c->fe->pool, c->tried, c->n_tried, &c->peer.sa, clock_mono());
+		struct server *s = pool_pick(pool, c->tried, c->n_tried, &c->peer.sa);
 		int r;
 
 		if (!s)
 			break;
-		if (c->n_tried)
-			c->fe->pool->retries++;
+		if (c->n_tried > n_congested)
+			pool->stats->retries++;
 		c->tried[c->n_tried++] = s;
 		r = conn_start_connect(c, s);
 		if (r == 0)
 			return;
-		if (local_shortage(-r)) {
-			log_msg(WLOG_WARN, "cannot connect to %s: %s", s->name, strerror(-r));
+		if (unix_backlog_full(s, -r)) {
+			congested[n_congested++] = s;
+			continue;
+		}
+		if (health_local_shortage(-r)) {
+			log_limited(&shortage_log, WLOG_WARN,
+				    "cannot connect to %s: %s (weir's own shortage; the client is "
+				    "reset)",
+				    s->name, strerror(-r));
 			conn_close(c, END_LOCAL_ERROR);
 			return;
 		}
 		count_failure(c, s, -r, END_CONNECT_FAILED);
 	}
-	if (c->n_tried == 0 && pool_full(c->fe->pool)) {
-		/* Wait for a slot, as long as a connect may take; conn_dequeue resumes. */
-		c->state = CONN_QUEUED;
-		idle_list_push(&c->fe->pool->queue, &c->queued, clock_mono());
-		ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
-		ev_timer_start(c->w->loop, &c->timer);
+	if (n_congested) {
+		for (size_t i = 0; i < n_congested; i++)
+			untry(c, congested[i]);
+		pool->congested_until = clock_mono() + CONN_CONGESTION_DELAY;
+		worker_retry_later(c->w, CONN_CONGESTION_DELAY);
+		conn_wait(c, was_waiting);
+		return;
+	}
+	if (c->n_tried == 0 && pool_full(pool)) {
+		conn_wait(c, was_waiting);
 		return;
 	}
 	conn_close(c, c->n_tried ? c->connect_fail : END_NO_SERVER);
@@ -418,10 +534,9 @@ static void conn_connect_next(struct conn *c)
 void conn_dequeue(struct conn *c)
 {
 	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
-	idle_list_remove(&c->fe->pool->queue, &c->queued);
-	ev_timer_stop(c->w->loop, &c->timer);
+	leave_queue(c);
 	c->state = CONN_CONNECTING;
-	conn_connect_next(c);
+	conn_connect_next(c, true);
 }
 
 void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct sockaddr *peer,
@@ -431,8 +546,9 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	int one = 1;
 
 	if (!c) {
-		log_msg(WLOG_WARN, "out of memory for a new client of %s", fe->cfg->name);
-		close(fd);
+		log_limited(&shortage_log, WLOG_WARN, "out of memory for a new client of %s",
+			    fe->cfg->name);
+		close_with_reset(fd);
 		return;
 	}
 	c->magic = CONN_MAGIC;
@@ -450,8 +566,9 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);
 	idle_list_push(&fe->active, &c->activity, c->t_start);
-	fe->accepted++;
+	fe->stats->accepted++;
+	fe->stats->open++;
 	fe->gen->conns++;
 	worker_conn_opened(w, fe);
-	conn_connect_next(c);
+	conn_connect_next(c, false);
 }

@@ -1,7 +1,11 @@
-/* One proxied connection: a client, the server chosen for it, and a relay each way. */
+/*
+ * One proxied connection: a client, the server chosen for it, and a relay each way. Per
+ * loop: a connection belongs to the worker that accepted it.
+ */
 #ifndef WEIR_CONN_H
 #define WEIR_CONN_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 struct worker;
@@ -19,11 +23,14 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 #define CONN_END_MAX 16
 const char *conn_end_name(unsigned end);
 
-/* Close a connection at once, as weir stops. */
-void conn_shutdown(struct conn *c);
-/* Close a connection whose idle (or, half-closed, linger) timeout has passed. */
+/*
+ * Cut a connection at once as weir stops: at the drain deadline (`drain_deadline`) or on a
+ * second SIGTERM. Both peers see a reset: the stream did not end, weir ended it.
+ */
+void conn_cut(struct conn *c, bool drain_deadline);
+/* Close a connection whose idle (or, half-closed, linger) timeout has passed; a reset too. */
 void conn_expire(struct conn *c);
-/* A server slot freed up: a client waiting in the worker's queue tries again. */
+/* A waiting client's turn: try to connect it now (it may be put back if it cannot). */
 void conn_dequeue(struct conn *c);
 
 /* The connection an entry of the worker's activity lists, or of its queue, belongs to. */

@@ -1,8 +1,137 @@
 #include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "generation.h"
+#include "htab.h"
+
+/* A resolved listen address and the frontend that asked for it. */
+struct listen_key {
+	char text[ADDR_TEXT_MAX];
+	const struct frontend *fe;
+};
+
+static bool same_text(const void *entry, const void *key)
+{
+	return strcmp(((const struct listen_key *)entry)->text, key) == 0;
+}
+
+/*
+ * The same address twice would be bound twice (SO_REUSEPORT lets that succeed) and split
+ * its clients between two sockets: refuse it, whichever frontends ask for it.
+ */
+static int check_unique_listens(struct generation *g, struct weir_err *err)
+{
+	struct listen_key *keys;
+	size_t n = 0, k = 0;
+	struct htab t;
+	int r = 0;
+
+	for (size_t i = 0; i < g->n_frontends; i++)
+		n += g->frontends[i].n_addrs;
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	if (!keys || htab_init(&t, n) < 0) {
+		free(keys);
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < g->n_frontends && r == 0; i++) {
+		const struct frontend *fe = &g->frontends[i];
+		for (size_t j = 0; j < fe->n_addrs && r == 0; j++, k++) {
+			struct listen_key *key = &keys[k];
+			const struct addr *a = &fe->addrs[j].a;
+			void **slot;
+			char at[300];
+			if (a->ss.ss_family != AF_UNIX &&
+			    ((const struct sockaddr_in *)&a->ss)->sin_port == 0)
+				continue; /* port 0: the kernel picks a different port each time */
+			addr_format((const struct sockaddr *)&fe->addrs[j].a.ss, fe->addrs[j].a.len,
+				    key->text, sizeof(key->text));
+			key->fe = fe;
+			slot = htab_slot(&t, hash_str(key->text, 0), same_text, key->text);
+			if (!*slot) {
+				*slot = key;
+				continue;
+			}
+			config_where(&g->cfg, fe->cfg->line, at, sizeof(at));
+			if (((struct listen_key *)*slot)->fe == fe)
+				err_set(err, "%sfrontend '%s' listens on %s twice", at,
+					fe->cfg->name, key->text);
+			else
+				err_set(err, "%sfrontend '%s' listens on %s, as frontend '%s' does",
+					at, fe->cfg->name, key->text,
+					((struct listen_key *)*slot)->fe->cfg->name);
+			r = -EINVAL;
+		}
+	}
+	htab_fini(&t);
+	free(keys);
+	return r;
+}
+
+/* The owner a unix socket file is given: user and group names looked up (this may block). */
+static int lookup_owner(const struct listen_spec *spec, struct listen_addr *la,
+			struct weir_err *err)
+{
+	char buf[4096];
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+
+	la->uid = (uid_t)-1;
+	la->gid = (gid_t)-1;
+	if (spec->user) {
+		if (getpwnam_r(spec->user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
+			err_set(err, "listen '%s': no user called '%s'", spec->addr, spec->user);
+			return -ENOENT;
+		}
+		la->uid = pw.pw_uid;
+	}
+	if (spec->group) {
+		if (getgrnam_r(spec->group, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
+			err_set(err, "listen '%s': no group called '%s'", spec->addr, spec->group);
+			return -ENOENT;
+		}
+		la->gid = gr.gr_gid;
+	}
+	return 0;
+}
+
+/* Every address of the frontend's listen keys, in order, with their file mode and owner. */
+static int resolve_listens(struct frontend *fe, struct weir_err *err)
+{
+	for (size_t j = 0; j < fe->cfg->n_listens; j++) {
+		struct listen_addr *grown;
+		struct listen_spec spec;
+		struct addr *addrs = NULL;
+		size_t n = 0;
+		int r = config_parse_listen(fe->cfg->listens[j], &spec, err);
+
+		if (r == 0)
+			r = addr_resolve(spec.addr, ADDR_LISTEN, &addrs, &n, err);
+		grown = r == 0 ? realloc(fe->addrs, (fe->n_addrs + n) * sizeof(*grown)) : NULL;
+		if (r == 0 && !grown) {
+			err_set(err, "out of memory");
+			r = -ENOMEM;
+		}
+		if (grown)
+			fe->addrs = grown;
+		for (size_t k = 0; k < n && r == 0; k++) {
+			struct listen_addr *la = &fe->addrs[fe->n_addrs++];
+			la->a = addrs[k];
+			la->mode = spec.mode;
+			r = lookup_owner(&spec, la, err);
+		}
+		free(addrs);
+		config_listen_free(&spec);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
 
 int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *err)
 {
@@ -16,127 +145,214 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 	}
 	g->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
-	g->pools = calloc(g->cfg.n_backends, sizeof(*g->pools));
-	g->health = calloc(g->cfg.n_backends, sizeof(*g->health));
-	g->frontends = calloc(g->cfg.n_frontends, sizeof(*g->frontends));
+	g->pools = calloc(g->cfg.n_backends + 1, sizeof(*g->pools));
+	g->health = calloc(g->cfg.n_backends + 1, sizeof(*g->health));
+	g->frontends = calloc(g->cfg.n_frontends + 1, sizeof(*g->frontends));
 	if (!g->pools || !g->health || !g->frontends) {
 		err_set(err, "out of memory");
 		gen_free(g);
 		return -ENOMEM;
 	}
-	for (size_t b = 0; b < g->cfg.n_backends && r == 0; b++)
-		r = pool_build_backend(&g->pools[b], &g->cfg.backends[b], err);
-	if (r < 0) {
-		gen_free(g);
-		return r;
+	for (size_t b = 0; b < g->cfg.n_backends && r == 0; b++) {
+		struct pool *pool = &g->pools[b];
+		r = pool_build_backend(pool, &g->cfg.backends[b], err);
+		if (r == 0 && !(pool->stats = calloc(1, sizeof(*pool->stats)))) {
+			err_set(err, "out of memory");
+			r = -ENOMEM;
+		}
+		if (r == 0)
+			pool->stats->refs = 1;
 	}
-	g->n_frontends = g->cfg.n_frontends;
-	for (size_t i = 0; i < g->n_frontends; i++) {
+	for (size_t i = 0; i < g->cfg.n_frontends && r == 0; i++) {
 		struct frontend *fe = &g->frontends[i];
+		g->n_frontends++;
 		fe->cfg = &g->cfg.frontends[i];
 		fe->gen = g;
 		fe->pool = &g->pools[fe->cfg->backend_index];
 		idle_list_init(&fe->active);
 		idle_list_init(&fe->lingering);
+		fe->stats = calloc(1, sizeof(*fe->stats));
+		if (!fe->stats) {
+			err_set(err, "out of memory");
+			r = -ENOMEM;
+			break;
+		}
+		fe->stats->refs = 1;
+		r = resolve_listens(fe, err);
+	}
+	if (r == 0)
+		r = check_unique_listens(g, err);
+	if (r < 0) {
+		gen_free(g);
+		return r;
 	}
 	*out = g;
 	return 0;
 }
 
-static bool gen_owns_server(const struct generation *g, const struct server *s)
+/* What gen_match looks up: a running server, frontend or backend, by identity. */
+enum twin_kind { TWIN_SERVER, TWIN_FRONTEND, TWIN_BACKEND };
+
+struct twin_key {
+	enum twin_kind kind;
+	const char *name;   /* frontend or backend name */
+	const char *server; /* TWIN_SERVER: its address, as text */
+	unsigned occurrence;
+	void *object;
+};
+
+static bool same_twin(const void *entry, const void *key)
 {
-	for (size_t b = 0; b < g->cfg.n_backends; b++)
-		if (s >= g->pools[b].servers && s < g->pools[b].servers + g->pools[b].n)
-			return true;
-	return false;
+	const struct twin_key *a = entry, *b = key;
+
+	return a->kind == b->kind && a->occurrence == b->occurrence &&
+	       strcmp(a->name, b->name) == 0 &&
+	       (a->kind != TWIN_SERVER || strcmp(a->server, b->server) == 0);
 }
 
-static struct server *find_server(const struct generation *g, const char *backend,
-				  const struct server *like)
+static uint64_t twin_hash(const struct twin_key *k)
 {
-	for (size_t b = 0; b < g->cfg.n_backends; b++) {
-		if (strcmp(g->cfg.backends[b].name, backend) != 0)
-			continue;
-		for (size_t i = 0; i < g->pools[b].n; i++)
-			if (strcmp(g->pools[b].servers[i].name, like->name) == 0)
-				return &g->pools[b].servers[i];
+	uint64_t h = hash_str(k->name, k->kind);
+
+	return k->kind == TWIN_SERVER ? hash_str(k->server, h + k->occurrence) : h;
+}
+
+static void *find_twin(const struct htab *t, const struct twin_key *k)
+{
+	void **slot = htab_slot(t, twin_hash(k), same_twin, k);
+
+	return *slot ? ((struct twin_key *)*slot)->object : NULL;
+}
+
+int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err)
+{
+	size_t n = cur->n_frontends + cur->cfg.n_backends, k = 0;
+	struct twin_key *keys;
+	struct htab t;
+
+	for (size_t b = 0; b < cur->cfg.n_backends; b++)
+		n += cur->pools[b].n;
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	if (!keys || htab_init(&t, n) < 0) {
+		free(keys);
+		err_set(err, "out of memory");
+		return -ENOMEM;
 	}
-	return NULL;
-}
+	for (size_t i = 0; i < cur->n_frontends; i++)
+		keys[k++] = (struct twin_key){TWIN_FRONTEND, cur->frontends[i].cfg->name, NULL, 0,
+					      cur->frontends[i].stats};
+	for (size_t b = 0; b < cur->cfg.n_backends; b++) {
+		const struct pool *pool = &cur->pools[b];
+		const char *name = cur->cfg.backends[b].name;
+		keys[k++] = (struct twin_key){TWIN_BACKEND, name, NULL, 0, pool->stats};
+		for (size_t i = 0; i < pool->n; i++)
+			keys[k++] =
+				(struct twin_key){TWIN_SERVER, name, pool->servers[i]->name,
+						  pool->servers[i]->occurrence, pool->servers[i]};
+	}
+	for (size_t i = 0; i < n; i++)
+		*htab_slot(&t, twin_hash(&keys[i]), same_twin, &keys[i]) = &keys[i];
 
-void gen_carry_state(struct generation *to, const struct generation *from)
-{
-	for (size_t b = 0; b < to->cfg.n_backends; b++) {
-		for (size_t i = 0; i < to->pools[b].n; i++) {
-			struct server *s = &to->pools[b].servers[i];
-			struct server *old = find_server(from, to->cfg.backends[b].name, s);
-			if (!old)
-				continue;
-			/* Connections still open on the old copy count here too (maxconn,
-			 * leastconn). */
-			s->active = old->active;
-			old->heir = s;
-			s->state = old->state;
-			s->fails = old->fails;
-			s->passes = old->passes;
-			s->retry_at = old->retry_at;
-			s->changed = old->changed;
-			s->total = old->total;
-			s->connect_failures = old->connect_failures;
+	for (size_t i = 0; i < next->n_frontends; i++) {
+		struct twin_key key = {TWIN_FRONTEND, next->frontends[i].cfg->name, NULL, 0, NULL};
+		next->frontends[i].stats->twin = find_twin(&t, &key);
+	}
+	for (size_t b = 0; b < next->cfg.n_backends; b++) {
+		struct pool *pool = &next->pools[b];
+		struct twin_key key = {TWIN_BACKEND, next->cfg.backends[b].name, NULL, 0, NULL};
+		pool->stats->twin = find_twin(&t, &key);
+		key.kind = TWIN_SERVER;
+		for (size_t i = 0; i < pool->n; i++) {
+			key.server = pool->servers[i]->name;
+			key.occurrence = pool->servers[i]->occurrence;
+			pool->servers[i]->twin = find_twin(&t, &key);
 		}
-		for (size_t f = 0; f < from->cfg.n_backends; f++)
-			if (strcmp(from->cfg.backends[f].name, to->cfg.backends[b].name) == 0)
-				to->pools[b].retries = from->pools[f].retries;
 	}
-	for (size_t i = 0; i < to->n_frontends; i++)
-		for (size_t j = 0; j < from->n_frontends; j++)
-			if (strcmp(to->frontends[i].cfg->name, from->frontends[j].cfg->name) == 0) {
-				to->frontends[i].accepted = from->frontends[j].accepted;
-				to->frontends[i].bytes_to_server =
-					from->frontends[j].bytes_to_server;
-				to->frontends[i].bytes_to_client =
-					from->frontends[j].bytes_to_client;
-			}
+	htab_fini(&t);
+	free(keys);
+	return 0;
 }
 
-int gen_start_health(struct generation *g, struct ev_loop *loop, struct weir_err *err)
+void gen_adopt(struct generation *next)
+{
+	for (size_t i = 0; i < next->n_frontends; i++) {
+		struct frontend *fe = &next->frontends[i];
+		struct frontend_stats *twin = fe->stats->twin;
+		if (!twin)
+			continue;
+		free(fe->stats);
+		twin->refs++;
+		fe->stats = twin;
+	}
+	for (size_t b = 0; b < next->cfg.n_backends; b++) {
+		struct pool *pool = &next->pools[b];
+		struct backend_stats *twin = pool->stats->twin;
+		if (twin) {
+			free(pool->stats);
+			twin->refs++;
+			pool->stats = twin;
+		}
+		for (size_t i = 0; i < pool->n; i++) {
+			struct server *fresh = pool->servers[i], *s = fresh->twin;
+			if (!s)
+				continue;
+			s->refs++;
+			s->weight = fresh->weight;
+			s->maxconn = fresh->maxconn;
+			s->backup = fresh->backup;
+			pool->servers[i] = s;
+			free(fresh);
+		}
+	}
+}
+
+int gen_health_init(struct generation *g, struct weir_err *err)
 {
 	for (size_t b = 0; b < g->cfg.n_backends; b++)
-		if (g->cfg.backends[b].health_check == HEALTH_TCP &&
-		    health_start(&g->health[b], loop, &g->pools[b], err) < 0)
+		if (health_init(&g->health[b], &g->pools[b], err) < 0)
 			return -ENOMEM;
 	return 0;
 }
 
-void gen_stop_health(struct generation *g)
+void gen_health_start(struct generation *g, struct ev_loop *loop, void (*capacity)(void *ctx),
+		      void *ctx)
+{
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		health_start(&g->health[b], loop, capacity, ctx);
+}
+
+void gen_health_stop(struct generation *g)
 {
 	for (size_t b = 0; g->health && b < g->cfg.n_backends; b++)
 		health_stop(&g->health[b]);
 }
 
-void gen_forget(struct generation *gone, struct generation *others)
+size_t gen_count_servers(const struct generation *g)
 {
-	for (struct generation *g = others; g; g = g->older) {
-		if (g == gone)
-			continue;
-		for (size_t b = 0; b < g->cfg.n_backends; b++) {
-			for (size_t i = 0; i < g->pools[b].n; i++) {
-				struct server *s = &g->pools[b].servers[i];
-				/* Skip over the heirs that go away with `gone`. */
-				while (s->heir && gen_owns_server(gone, s->heir))
-					s->heir = s->heir->heir;
-			}
-		}
-	}
+	size_t n = 0;
+
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		n += g->pools[b].n;
+	return n;
 }
 
 void gen_free(struct generation *g)
 {
 	if (!g)
 		return;
-	gen_stop_health(g);
-	for (size_t b = 0; g->pools && b < g->cfg.n_backends; b++)
-		pool_fini(&g->pools[b]);
+	gen_health_stop(g);
+	for (size_t b = 0; g->pools && b < g->cfg.n_backends; b++) {
+		struct pool *pool = &g->pools[b];
+		pool_fini(pool);
+		if (pool->stats && --pool->stats->refs == 0)
+			free(pool->stats);
+	}
+	for (size_t i = 0; i < g->n_frontends; i++) {
+		struct frontend *fe = &g->frontends[i];
+		if (fe->stats && --fe->stats->refs == 0)
+			free(fe->stats);
+		free(fe->addrs);
+	}
 	free(g->pools);
 	free(g->health);
 	free(g->frontends);

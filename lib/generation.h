@@ -1,9 +1,13 @@
 /*
- * A generation: one configuration as it runs. Its frontends, pools and health checks live
- * as long as a connection started under it does. A reload builds the next generation in
- * full, then switches to it; the previous one is retired (no new clients, no checks) and
- * freed when its last connection closes, so existing connections finish on their old
- * servers untouched.
+ * A generation: one configuration as it runs. Its frontends and pools live as long as a
+ * connection started under it does. A reload builds the next generation in full (off the
+ * loop: every name resolved), matches it against the running one, then switches to it; the
+ * previous one is retired (no new clients, no checks) and freed when its last connection
+ * closes, so existing connections finish on their old servers untouched.
+ *
+ * What outlives a generation is shared, not copied: a server that stays is the same object
+ * in both (see pool.h), and so are the counters of a frontend or backend that keeps its
+ * name. Per loop.
  */
 #ifndef WEIR_GENERATION_H
 #define WEIR_GENERATION_H
@@ -12,29 +16,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "config.h"
 #include "health.h"
 #include "idle.h"
+#include "listener.h"
 #include "pool.h"
 #include "util.h"
 
 struct generation;
+
+/* Counters of a frontend by name, shared by every configuration that has it. */
+struct frontend_stats {
+	unsigned refs;
+	uint64_t accepted;
+	uint64_t bytes_to_server, bytes_to_client; /* of connections that have closed */
+	size_t open;				   /* connections open now, of every age */
+	struct frontend_stats *twin;		   /* while a reload is prepared */
+};
 
 /* A frontend as one loop runs it: where its clients go, and its connections by activity. */
 struct frontend {
 	const struct frontend_cfg *cfg;
 	struct generation *gen;
 	struct pool *pool;
+	struct frontend_stats *stats;
+	struct listen_addr *addrs; /* every address of its listen keys, resolved */
+	size_t n_addrs;
 	struct idle_list active;    /* open connections, least recently active first */
 	struct idle_list lingering; /* half-closed ones, likewise */
-	uint64_t accepted;	    /* connections ever accepted */
-	uint64_t bytes_to_server, bytes_to_client; /* of connections that have closed */
 };
 
 struct generation {
 	struct weir_config cfg;
 	struct pool *pools;	    /* one per cfg.backends */
-	struct health *health;	    /* one per cfg.backends, running where a backend asks */
+	struct health *health;	    /* one per cfg.backends */
 	struct frontend *frontends; /* one per cfg.frontends */
 	size_t n_frontends;
 	size_t conns;		  /* open connections that started under this generation */
@@ -43,19 +59,33 @@ struct generation {
 
 /*
  * Build a generation from `cfg`, which it takes over (the caller's copy is emptied): every
- * server name is resolved. Errors as addr_resolve: -ENOENT, -EAGAIN, -ENOMEM.
+ * server and listen address is resolved, so this may block; call it off the loop. Errors:
+ * -EINVAL (the same listen address twice), -ENOENT (a name does not exist), -EAGAIN (the
+ * resolver is failing), -ENOMEM; the sentence is in `err`.
  */
 int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
 
-/* Carry health and counters over from `from` for servers that stayed (same backend, address). */
-void gen_carry_state(struct generation *to, const struct generation *from);
+/*
+ * Reload, prepare: find the running twin in `cur` of every server (same backend, address and
+ * position among duplicates), frontend and backend (same name) of `next`. Linear in their
+ * number. Changes nothing but `next`; -ENOMEM is its only failure.
+ */
+int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err) WEIR_WUR;
+/*
+ * Reload, commit: `next` takes over the matched twins (shared from now on, with the new
+ * weight, maxconn and backup) in place of its own fresh copies. Cannot fail.
+ */
+void gen_adopt(struct generation *next);
 
-/* Start the active checks its backends ask for; stop them. */
-int gen_start_health(struct generation *g, struct ev_loop *loop, struct weir_err *err) WEIR_WUR;
-void gen_stop_health(struct generation *g);
+/* Allocate the health checks of every backend (can fail); start and stop them. */
+int gen_health_init(struct generation *g, struct weir_err *err) WEIR_WUR;
+void gen_health_start(struct generation *g, struct ev_loop *loop, void (*capacity)(void *ctx),
+		      void *ctx);
+void gen_health_stop(struct generation *g);
 
-/* Before `gone` is freed: servers of the generations in `others` skip its servers as heirs. */
-void gen_forget(struct generation *gone, struct generation *others);
+/* How many servers it lists, over every backend. */
+size_t gen_count_servers(const struct generation *g);
+
 void gen_free(struct generation *g);
 
 #endif

@@ -7,13 +7,12 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "log.h"
 
 #define CHECK_MAGIC 0x63686b21u
-/* Bytes of a reply searched for the expected string. */
-#define CHECK_REPLY_MAX 1024
 
 enum check_state {
-	CHECK_WAITING,	  /* until the next check is due */
+	CHECK_WAITING,	  /* until the next check is due (or, passive and UP, idle) */
 	CHECK_CONNECTING, /* connect in flight */
 	CHECK_SENDING,	  /* writing health-send */
 	CHECK_READING,	  /* reading until health-expect shows up */
@@ -28,15 +27,31 @@ struct health_check {
 	ev_io io;
 	ev_timer timer; /* WAITING: next check; otherwise: the check timeout */
 	size_t sent, got;
-	char reply[CHECK_REPLY_MAX];
+	char *reply; /* HEALTH_REPLY_MAX bytes, only while READING */
 };
 
-static double jitter(struct health *h, double base, double spread)
+bool health_local_shortage(int error)
 {
-	h->rng ^= h->rng >> 12;
-	h->rng ^= h->rng << 25;
-	h->rng ^= h->rng >> 27;
-	return base + spread * (double)((h->rng * 0x2545f4914f6cdd1dULL) >> 11) * 0x1p-53;
+	return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
+	       error == EADDRNOTAVAIL;
+}
+
+static void note_if_none_up(struct pool *pool)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		if (pool->servers[i]->state == SERVER_UP) {
+			pool->none_up_logged = false;
+			return;
+		}
+	}
+	if (!pool->none_up_logged)
+		log_msg(WLOG_ERROR, "no server is UP: new clients are closed until one returns");
+	pool->none_up_logged = true;
+}
+
+static double interval_of(const struct health *h)
+{
+	return (double)h->cfg->health_interval_ms / 1e3;
 }
 
 static void schedule(struct health_check *c, double delay)
@@ -46,6 +61,59 @@ static void schedule(struct health_check *c, double delay)
 	ev_timer_start(c->h->loop, &c->timer);
 }
 
+/* Passive mode: a DOWN server is probed every interval until a probe passes. */
+static void probe_later(struct server *s)
+{
+	struct health_check *c = s->check;
+
+	if (c && c->h->running && !c->h->active && c->state == CHECK_WAITING &&
+	    !ev_is_active(&c->timer))
+		schedule(c, interval_of(c->h));
+}
+
+static void note_failure(struct pool *pool, struct server *s, const char *why)
+{
+	s->passes = 0;
+	if (s->fails < pool->fall)
+		s->fails++;
+	if (s->state == SERVER_UP && s->fails >= pool->fall) {
+		s->state = SERVER_DOWN;
+		s->changed = time(NULL);
+		log_msg(WLOG_WARN, "server %s is DOWN (%s, %u/%u)", s->name, why, s->fails,
+			pool->fall);
+		note_if_none_up(pool);
+	}
+	if (s->state == SERVER_DOWN)
+		probe_later(s);
+}
+
+static void mark_up(struct health *h, struct server *s, const char *how)
+{
+	s->state = SERVER_UP;
+	s->changed = time(NULL);
+	s->fails = s->passes = 0;
+	log_msg(WLOG_INFO, "server %s is UP (%s)", s->name, how);
+	note_if_none_up(h->pool);
+	if (h->capacity)
+		h->capacity(h->ctx);
+}
+
+void health_connect_failed(struct pool *pool, struct server *s, const char *why)
+{
+	note_failure(pool, s, why);
+}
+
+void health_connected(struct pool *pool, struct server *s)
+{
+	if (!pool->active_checks)
+		s->fails = 0;
+}
+
+static double jitter(struct health *h, double base, double spread)
+{
+	return base + spread * (double)(lb_random_next(&h->rng) >> 11) * 0x1p-53;
+}
+
 static void watch(struct health_check *c, int events)
 {
 	ev_io_stop(c->h->loop, &c->io);
@@ -53,22 +121,50 @@ static void watch(struct health_check *c, int events)
 	ev_io_start(c->h->loop, &c->io);
 }
 
-/* The check is over: record the result, wait about an interval (±10%) for the next one. */
-static void check_done(struct health_check *c, const char *failure)
+static void check_reset(struct health_check *c)
 {
-	struct health *h = c->h;
-	double interval = (double)h->cfg->health_interval_ms / 1e3;
-
-	ev_io_stop(h->loop, &c->io);
+	ev_io_stop(c->h->loop, &c->io);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	free(c->reply);
+	c->reply = NULL;
 	c->state = CHECK_WAITING;
-	if (failure)
-		pool_note_failure(h->pool, c->srv, failure, clock_mono());
-	else
-		pool_note_check_passed(h->pool, c->srv);
-	schedule(c, jitter(h, interval * 0.9, interval * 0.2));
+}
+
+/*
+ * The check is over: record the result and plan the next one, about an interval (±10%)
+ * away. A passive probe that passed has nothing more to do until the server fails again.
+ */
+static void check_done(struct health_check *c, const char *failure)
+{
+	struct health *h = c->h;
+	struct server *s = c->srv;
+
+	check_reset(c);
+	ev_timer_stop(h->loop, &c->timer);
+	if (failure) {
+		note_failure(h->pool, s, failure);
+	} else if (!h->active) {
+		if (s->state == SERVER_DOWN)
+			mark_up(h, s, "a probe passed");
+	} else {
+		s->fails = 0;
+		if (s->state == SERVER_DOWN && ++s->passes >= h->pool->rise) {
+			char how[48];
+			snprintf(how, sizeof(how), "%u/%u checks passed", s->passes, h->pool->rise);
+			mark_up(h, s, how);
+		}
+	}
+	if (h->active || s->state == SERVER_DOWN)
+		schedule(c, jitter(h, interval_of(h) * 0.9, interval_of(h) * 0.2));
+}
+
+/* Weir could not check (no descriptor, no local port): try again later, count nothing. */
+static void check_postponed(struct health_check *c)
+{
+	check_reset(c);
+	schedule(c, interval_of(c->h));
 }
 
 static void check_begin(struct health_check *c)
@@ -76,16 +172,20 @@ static void check_begin(struct health_check *c)
 	const struct server *s = c->srv;
 	char why[64];
 
+	if (!c->h->active && s->state == SERVER_UP)
+		return; /* passive: nothing to probe */
 	c->sent = c->got = 0;
 	c->fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
-		/* Our own shortage, not the server's fault: try again later. */
-		schedule(c, (double)c->h->cfg->health_interval_ms / 1e3);
+		check_postponed(c);
 		return;
 	}
 	if (connect(c->fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) < 0 &&
 	    errno != EINPROGRESS) {
-		check_done(c, err_text(errno, why, sizeof(why)));
+		if (health_local_shortage(errno))
+			check_postponed(c);
+		else
+			check_done(c, err_text(errno, why, sizeof(why)));
 		return;
 	}
 	c->state = CHECK_CONNECTING;
@@ -102,6 +202,11 @@ static void check_next_step(struct health_check *c)
 		c->state = CHECK_SENDING;
 		watch(c, EV_WRITE);
 	} else if (cfg->health_expect) {
+		c->reply = malloc(HEALTH_REPLY_MAX);
+		if (!c->reply) {
+			check_postponed(c);
+			return;
+		}
 		c->state = CHECK_READING;
 		watch(c, EV_READ);
 	} else {
@@ -138,7 +243,7 @@ static void check_io(struct health_check *c)
 		check_next_step(c);
 		return;
 	case CHECK_READING:
-		n = recv(c->fd, c->reply + c->got, sizeof(c->reply) - c->got, 0);
+		n = recv(c->fd, c->reply + c->got, HEALTH_REPLY_MAX - c->got, 0);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				check_done(c, err_text(errno, why, sizeof(why)));
@@ -149,7 +254,7 @@ static void check_io(struct health_check *c)
 			check_done(c, NULL);
 		else if (n == 0)
 			check_done(c, "closed before the expected reply");
-		else if (c->got == sizeof(c->reply))
+		else if (c->got == HEALTH_REPLY_MAX)
 			check_done(c, "unexpected reply");
 		return;
 	case CHECK_WAITING:
@@ -177,50 +282,64 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		check_done(c, "check timed out");
 }
 
-int health_start(struct health *h, struct ev_loop *loop, struct pool *pool, struct weir_err *err)
+int health_init(struct health *h, struct pool *pool, struct weir_err *err)
 {
-	double interval = (double)pool->cfg->health_interval_ms / 1e3;
-
 	memset(h, 0, sizeof(*h));
-	h->loop = loop;
 	h->pool = pool;
 	h->cfg = pool->cfg;
-	h->rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(ev_time() * 1e6);
-	if (h->rng == 0)
-		h->rng = 1;
-	h->checks = calloc(pool->n, sizeof(*h->checks));
-	if (!h->checks && pool->n) {
+	h->active = pool->active_checks;
+	h->rng = lb_random_seed();
+	h->checks = calloc(pool->n ? pool->n : 1, sizeof(*h->checks));
+	if (!h->checks) {
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
 	h->n = pool->n;
-	pool->active_checks = true;
 	for (size_t i = 0; i < h->n; i++) {
 		struct health_check *c = &h->checks[i];
 		c->magic = CHECK_MAGIC;
 		c->state = CHECK_WAITING;
 		c->h = h;
-		c->srv = &pool->servers[i];
 		c->fd = -1;
 		ev_io_init(&c->io, io_cb, -1, 0);
 		ev_init(&c->timer, timer_cb);
-		/* The first checks are spread over one interval, not fired together. */
-		schedule(c, jitter(h, 0, interval));
 	}
 	return 0;
+}
+
+void health_start(struct health *h, struct ev_loop *loop, void (*capacity)(void *ctx), void *ctx)
+{
+	h->loop = loop;
+	h->capacity = capacity;
+	h->ctx = ctx;
+	h->running = true;
+	for (size_t i = 0; i < h->n; i++) {
+		struct health_check *c = &h->checks[i];
+		/* The pool's servers as they are now: a reload may have swapped in twins. */
+		c->srv = h->pool->servers[i];
+		c->srv->check = c;
+		/* First checks spread over one interval; passive: only what is DOWN already. */
+		if (h->active)
+			schedule(c, jitter(h, 0, interval_of(h)));
+		else if (c->srv->state == SERVER_DOWN)
+			schedule(c, jitter(h, 0, interval_of(h)));
+	}
 }
 
 void health_stop(struct health *h)
 {
 	for (size_t i = 0; i < h->n; i++) {
 		struct health_check *c = &h->checks[i];
-		ev_io_stop(h->loop, &c->io);
-		ev_timer_stop(h->loop, &c->timer);
-		if (c->fd >= 0)
-			close(c->fd);
+		if (h->running) {
+			check_reset(c);
+			ev_timer_stop(h->loop, &c->timer);
+		}
+		if (c->srv && c->srv->check == c)
+			c->srv->check = NULL;
 		c->magic = 0;
 	}
 	free(h->checks);
 	h->checks = NULL;
 	h->n = 0;
+	h->running = false;
 }

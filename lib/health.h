@@ -1,19 +1,33 @@
 /*
- * Active health checks: every server is checked on its own timer, spread with jitter so
- * servers are never all checked at once. A check connects (and optionally sends a string and
- * waits for an expected reply) within the check timeout; results move the server UP or DOWN
- * through pool_note_*.
+ * Server health: the UP/DOWN state of each server and the checks that decide it.
+ *
+ * With active checks (health-check tcp) every server is checked on its own timer, spread
+ * with jitter; checks alone bring a DOWN server back UP (after `rise` passes), and `fall`
+ * consecutive failures, of checks or of client connects, take it DOWN. Without active
+ * checks, failed client connects take a server DOWN after `fall`; it then gets no clients,
+ * and a probe (the same check, which no client waits on) runs every health-interval until
+ * one passes and brings it back. A client's successful connect clears the failure count only
+ * in that passive mode: with active checks a failing application check is never masked by
+ * clients that can still connect.
+ *
+ * A check connects (and optionally sends a string and waits for an expected reply) within
+ * the check timeout. Weir's own shortages (no descriptor, no local port) are not held
+ * against a server. Per loop.
  */
 #ifndef WEIR_HEALTH_H
 #define WEIR_HEALTH_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "pool.h"
 #include "util.h"
+
+/* Bytes of a reply searched for the expected string; a longer health-expect is refused. */
+#define HEALTH_REPLY_MAX 1024
 
 struct health_check;
 
@@ -24,11 +38,25 @@ struct health {
 	struct health_check *checks; /* one per server */
 	size_t n;
 	uint64_t rng; /* jitter */
+	bool active;  /* check every server (health-check tcp), or probe DOWN ones only */
+	bool running;
+	void (*capacity)(void *ctx); /* a server came UP: waiting clients may go */
+	void *ctx;
 };
 
-/* Start checking every server of `pool`, as its backend's health keys say. */
-int health_start(struct health *h, struct ev_loop *loop, struct pool *pool,
-		 struct weir_err *err) WEIR_WUR;
+/* Allocate the checks of `pool` (the part that can fail); nothing runs yet. */
+int health_init(struct health *h, struct pool *pool, struct weir_err *err) WEIR_WUR;
+/* Start checking (or, passive, probing what is DOWN). Cannot fail. */
+void health_start(struct health *h, struct ev_loop *loop, void (*capacity)(void *ctx), void *ctx);
+/* Stop every check and free them; a health that was only initialised is freed too. */
 void health_stop(struct health *h);
+
+/* A client's connect to `s` failed (`why`, in words) or succeeded. */
+void health_connect_failed(struct pool *pool, struct server *s, const char *why);
+void health_connected(struct pool *pool, struct server *s);
+
+/* Whether a connect failed for want of something of weir's own (descriptors, local ports,
+ * memory): then it says nothing about the server. */
+bool health_local_shortage(int error);
 
 #endif

@@ -19,6 +19,18 @@ void idle_list_push(struct idle_list *l, struct idle_entry *e, double now)
 	l->n++;
 }
 
+void idle_list_push_front(struct idle_list *l, struct idle_entry *e)
+{
+	e->prev = NULL;
+	e->next = l->head;
+	if (l->head)
+		l->head->prev = e;
+	else
+		l->tail = e;
+	l->head = e;
+	l->n++;
+}
+
 void idle_list_remove(struct idle_list *l, struct idle_entry *e)
 {
 	if (e->prev)

@@ -8,13 +8,13 @@
  * scores as -weight / ln(u) for a uniform u in (0, 1), which gives each server its share.
  */
 #include <math.h>
-#include <string.h>
 
+#include "htab.h"
 #include "pool.h"
 
 static double score(const struct server *s, uint64_t key)
 {
-	uint64_t h = lb_hash_bytes(s->name, strlen(s->name), key);
+	uint64_t h = hash_str(s->name, key);
 	double u = ((double)(h >> 11) + 0.5) * 0x1p-53; /* uniform in (0, 1) */
 
 	return -(double)s->weight / log(u);
@@ -27,7 +27,7 @@ static struct server *hash_pick(struct pool *pool, const struct lb_pick *pick)
 	double best_score = 0;
 
 	for (size_t i = 0; i < pool->n; i++) {
-		struct server *s = &pool->servers[i];
+		struct server *s = pool->servers[i];
 		double sc;
 		if (!pool_usable(pool, s, pick))
 			continue;

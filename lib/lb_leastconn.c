@@ -14,7 +14,7 @@ static struct server *lc_pick(struct pool *pool, const struct lb_pick *pick)
 		return NULL;
 	start = pool->cursor++ % pool->n;
 	for (size_t k = 0; k < pool->n; k++) {
-		struct server *s = &pool->servers[(start + k) % pool->n];
+		struct server *s = pool->servers[(start + k) % pool->n];
 		if (pool_usable(pool, s, pick) && (!best || lb_less_loaded(s, best)))
 			best = s;
 	}

@@ -6,15 +6,6 @@
  */
 #include "pool.h"
 
-/* xorshift64*: fast, and good enough to spread clients. */
-static uint64_t next_random(uint64_t *x)
-{
-	*x ^= *x >> 12;
-	*x ^= *x << 25;
-	*x ^= *x >> 27;
-	return *x * 0x2545f4914f6cdd1dULL;
-}
-
 static struct server *random_pick(struct pool *pool, const struct lb_pick *pick)
 {
 	uint64_t total = pool_usable_weight(pool, pick);
@@ -22,8 +13,8 @@ static struct server *random_pick(struct pool *pool, const struct lb_pick *pick)
 
 	if (total == 0)
 		return NULL;
-	a = pool_weighted_at(pool, pick, next_random(&pool->rng) % total);
-	b = pool_weighted_at(pool, pick, next_random(&pool->rng) % total);
+	a = pool_weighted_at(pool, pick, lb_random_next(&pool->rng) % total);
+	b = pool_weighted_at(pool, pick, lb_random_next(&pool->rng) % total);
 	return lb_less_loaded(b, a) ? b : a;
 }
 

@@ -12,7 +12,7 @@ static struct server *rr_pick(struct pool *pool, const struct lb_pick *pick)
 	int64_t total = 0;
 
 	for (size_t i = 0; i < pool->n; i++) {
-		struct server *s = &pool->servers[i];
+		struct server *s = pool->servers[i];
 		if (!pool_usable(pool, s, pick))
 			continue;
 		s->current += s->weight;

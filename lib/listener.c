@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "conn.h"
-#include "reserve.h"
 #include "listener.h"
 #include "log.h"
+#include "reserve.h"
 #include "worker.h"
 
 #define LISTENER_MAGIC 0x6c69736eu
@@ -18,10 +18,13 @@
 #define LISTENER_BATCH 64
 /* How long accepting pauses after a resource error (HAProxy waits up to 100 ms). */
 #define LISTENER_BACKOFF 0.1
+/* At most this many queued clients are taken over from a listener that closes. */
+#define LISTENER_CLOSE_ACCEPT_MAX 4096
 
 /*
  * A unix socket path left by a weir that died is in the way of bind(); one that a live
- * process still accepts on is not ours to remove.
+ * process still accepts on is not ours to remove. The probe is nonblocking: a live
+ * listener with a full backlog answers EAGAIN, which must not stall the loop.
  */
 static int clear_stale_unix(const struct addr *a, struct weir_err *err, const char *name)
 {
@@ -35,10 +38,11 @@ static int clear_stale_unix(const struct addr *a, struct weir_err *err, const ch
 		err_set(err, "cannot listen on %s: the path exists and is not a socket", name);
 		return -EEXIST;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return 0;
-	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0 || errno == EAGAIN ||
+	    errno == EINPROGRESS) {
 		err_set(err, "cannot listen on %s: another process is listening there", name);
 		r = -EADDRINUSE;
 	} else if (errno == ECONNREFUSED) {
@@ -101,7 +105,7 @@ static bool accept_error_is_transient(int error)
  * Out of descriptors: give up the spare, accept the pending client into its slot and close
  * it at once, so it sees a prompt close instead of waiting in the backlog, then take the
  * spare back. False if there was no spare to give (taking it back failed earlier and still
- * fails) or nothing was pending.
+ * fails) or nothing was pending. A spare not taken back is retried on the worker's timer.
  */
 static bool shed_one(struct listener *l)
 {
@@ -116,9 +120,8 @@ static bool shed_one(struct listener *l)
 		close(fd);
 		l->w->shed++;
 	}
-	/* Best effort: if the slot was taken meanwhile, the next shed tries again. */
 	if (reserve_acquire(spare) < 0)
-		log_msg(WLOG_DEBUG, "spare descriptor not taken back yet; will retry");
+		worker_spare_lost(l->w);
 	return fd >= 0;
 }
 
@@ -136,13 +139,12 @@ static void note_trouble(struct listener *l, int error)
 		log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", l->name, strerror(error));
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+/* Accept up to `batch` clients; false if accepting must pause (a resource error). */
+static bool accept_some(struct listener *l, int batch)
 {
-	struct listener *l = container_of(io, struct listener, io);
 	bool shed = false;
 
-	assert(l->magic == LISTENER_MAGIC);
-	for (int i = 0; i < LISTENER_BATCH && !l->held; i++) {
+	for (int i = 0; i < batch && !l->held; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
@@ -171,10 +173,17 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			shed = true;
 			continue;
 		}
-		listener_back_off(l);
-		return;
+		return false;
 	}
-	if (shed)
+	return !shed;
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct listener *l = container_of(io, struct listener, io);
+
+	assert(l->magic == LISTENER_MAGIC);
+	if (!accept_some(l, LISTENER_BATCH))
 		listener_back_off(l);
 }
 
@@ -184,7 +193,8 @@ static int set_options(int fd, const struct addr *a)
 
 	if (a->ss.ss_family == AF_UNIX)
 		return 0;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		return -errno;
 	/* [::] means IPv6 only, as in nginx: ":port" binds 0.0.0.0 and [::] separately. */
 	if (a->ss.ss_family == AF_INET6 &&
@@ -193,7 +203,7 @@ static int set_options(int fd, const struct addr *a)
 	return 0;
 }
 
-static struct listener *listener_new(struct worker *w, struct frontend *fe)
+static struct listener *listener_new(struct worker *w)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 
@@ -201,13 +211,12 @@ static struct listener *listener_new(struct worker *w, struct frontend *fe)
 		return NULL;
 	l->magic = LISTENER_MAGIC;
 	l->w = w;
-	l->fe = fe;
 	l->fd = -1;
 	return l;
 }
 
-/* Name the listener after its bound address (port 0 resolved) and start accepting. */
-static void listener_start(struct listener *l)
+/* Name the listener after its bound address (port 0 resolved); set up its watchers. */
+static void listener_ready(struct listener *l)
 {
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
@@ -217,7 +226,6 @@ static void listener_start(struct listener *l)
 		addr_format((const struct sockaddr *)&bound, blen, l->name, sizeof(l->name));
 	ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
 	ev_init(&l->backoff, backoff_cb);
-	ev_io_start(l->w->loop, &l->io);
 }
 
 int listener_socket(const struct addr *a, const char *name, struct weir_err *err)
@@ -246,33 +254,54 @@ int listener_socket(const struct addr *a, const char *name, struct weir_err *err
 	return fd;
 }
 
-int listener_open(struct listener **out, struct worker *w, const struct addr *a,
-		  struct frontend *fe, struct weir_err *err)
+/* The socket file's permissions and owner, before the process may give up the right. */
+static int set_file_access(const struct listener *l, const struct listen_addr *la,
+			   struct weir_err *err)
 {
-	struct listener *l = listener_new(w, fe);
+	const char *path = l->name + strlen("unix:");
+
+	if (la->mode && chmod(path, la->mode) < 0) {
+		err_set(err, "cannot set mode %04o on %s: %s", la->mode, path, strerror(errno));
+		return -errno;
+	}
+	if ((la->uid != (uid_t)-1 || la->gid != (gid_t)-1) && chown(path, la->uid, la->gid) < 0) {
+		err_set(err, "cannot set the owner of %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int listener_open(struct listener **out, struct worker *w, const struct listen_addr *la,
+		  struct weir_err *err)
+{
+	struct listener *l = listener_new(w);
+	int r;
 
 	*out = NULL;
 	if (!l) {
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	addr_format((const struct sockaddr *)&a->ss, a->len, l->name, sizeof(l->name));
-	l->fd = listener_socket(a, l->name, err);
+	addr_format((const struct sockaddr *)&la->a.ss, la->a.len, l->name, sizeof(l->name));
+	l->fd = listener_socket(&la->a, l->name, err);
 	if (l->fd < 0) {
-		int r = l->fd;
+		r = l->fd;
 		free(l);
 		return r;
 	}
-	l->unlink_path = addr_is_unix(a);
-	listener_start(l);
+	l->unlink_path = addr_is_unix(&la->a);
+	listener_ready(l);
+	if (l->unlink_path && (r = set_file_access(l, la, err)) < 0) {
+		listener_close(l);
+		return r;
+	}
 	*out = l;
 	return 0;
 }
 
-int listener_adopt(struct listener **out, struct worker *w, int fd, struct frontend *fe,
-		   struct weir_err *err)
+int listener_adopt(struct listener **out, struct worker *w, int fd, struct weir_err *err)
 {
-	struct listener *l = listener_new(w, fe);
+	struct listener *l = listener_new(w);
 	int flags = fcntl(fd, F_GETFL);
 
 	*out = NULL;
@@ -283,9 +312,37 @@ int listener_adopt(struct listener **out, struct worker *w, int fd, struct front
 		return -EBADF;
 	}
 	l->fd = fd; /* the socket file, if any, belongs to systemd: never unlinked */
-	listener_start(l);
+	listener_ready(l);
 	*out = l;
 	return 0;
+}
+
+void listener_start(struct listener *l, struct frontend *fe, bool held)
+{
+	assert(l->magic == LISTENER_MAGIC);
+	l->fe = fe;
+	listener_hold(l, held);
+}
+
+bool listener_bound_at(const struct listener *l, const struct addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0 &&
+	       addr_equal((const struct sockaddr *)&a->ss, a->len, (struct sockaddr *)&ss, len);
+}
+
+void listener_close_gently(struct listener *l)
+{
+	/*
+	 * Closing a listening socket resets the clients in its queue: take them first, even
+	 * past the connection limit (held), since no other socket can take them over.
+	 */
+	l->held = false;
+	if (l->fe)
+		(void)accept_some(l, LISTENER_CLOSE_ACCEPT_MAX);
+	listener_close(l);
 }
 
 void listener_close(struct listener *l)

@@ -39,6 +39,12 @@ void log_init(int fd, enum wlog_level level, enum wlog_format format)
 	log_journal = is_journal(fd);
 }
 
+void log_configure(enum wlog_level level, enum wlog_format format)
+{
+	log_level = level;
+	log_format = format;
+}
+
 bool log_enabled(enum wlog_level level)
 {
 	return level <= log_level;
@@ -208,4 +214,27 @@ void log_msg(enum wlog_level level, const char *fmt, ...)
 	line[n++] = '\n';
 	while (write(log_fd, line, n) < 0 && errno == EINTR)
 		;
+}
+
+void log_limited(struct log_limit *lim, enum wlog_level level, const char *fmt, ...)
+{
+	double now = clock_mono();
+	char msg[900];
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	if (now < lim->next) {
+		lim->held++;
+		return;
+	}
+	lim->next = now + 1;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (lim->held)
+		log_msg(level, "%s (%llu more like it since the last such line)", msg, lim->held);
+	else
+		log_msg(level, "%s", msg);
+	lim->held = 0;
 }

@@ -23,8 +23,22 @@ enum wlog_format {
 };
 
 void log_init(int fd, enum wlog_level level, enum wlog_format format);
+/* A new level and format (a reload), same descriptor. */
+void log_configure(enum wlog_level level, enum wlog_format format);
 bool log_enabled(enum wlog_level level);
 void log_msg(enum wlog_level level, const char *fmt, ...) WEIR_PRINTF(2, 3);
+
+/*
+ * A line that could repeat once per client (a shortage of descriptors or local ports) is
+ * written at most once a second, with the number of lines held back since.
+ */
+struct log_limit {
+	double next;		 /* clock_mono() before which lines are held back */
+	unsigned long long held; /* lines held back since the last one written */
+};
+
+void log_limited(struct log_limit *lim, enum wlog_level level, const char *fmt, ...)
+	WEIR_PRINTF(3, 4);
 
 const char *log_level_name(enum wlog_level level);
 int log_level_parse(const char *name, enum wlog_level *level) WEIR_WUR;

@@ -37,33 +37,6 @@ int notify_send(const char *state)
 	return r;
 }
 
-bool notify_same_addr(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
-		      socklen_t blen)
-{
-	if (a->sa_family != b->sa_family)
-		return false;
-	switch (a->sa_family) {
-	case AF_INET: {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-		return x->sin6_port == y->sin6_port &&
-		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0 &&
-		       x->sin6_scope_id == y->sin6_scope_id;
-	}
-	case AF_UNIX: {
-		const struct sockaddr_un *x = (const void *)a, *y = (const void *)b;
-		size_t off = offsetof(struct sockaddr_un, sun_path);
-		return alen > off && blen > off &&
-		       strncmp(x->sun_path, y->sun_path, sizeof(x->sun_path)) == 0;
-	}
-	default:
-		return false;
-	}
-}
-
 int notify_inherited(struct inherited **out, size_t *n, struct weir_err *err)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");

@@ -30,8 +30,4 @@ struct inherited {
  */
 int notify_inherited(struct inherited **out, size_t *n, struct weir_err *err) WEIR_WUR;
 
-/* Whether two socket addresses are the same (family, address, port or path). */
-bool notify_same_addr(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
-		      socklen_t blen);
-
 #endif

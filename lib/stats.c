@@ -16,7 +16,6 @@
 #include "worker.h"
 
 #define STATS_CLIENT_MAGIC 0x73746174u
-#define STATS_MAX_CLIENTS  16
 #define STATS_REQUEST_MAX  2048
 #define STATS_TIMEOUT	   5.0
 #define STATS_BACKOFF	   0.5 /* after accept() fails for want of descriptors or memory */
@@ -79,11 +78,6 @@ static char *done(struct text *t)
 	return t->failed ? NULL : t->p;
 }
 
-static size_t frontend_open(const struct frontend *fe)
-{
-	return fe->active.n + fe->lingering.n;
-}
-
 static void metric_head(struct text *t, const char *name, const char *type, const char *help)
 {
 	put(t, "# HELP weir_%s %s\n# TYPE weir_%s %s\n", name, help, name, type);
@@ -98,26 +92,26 @@ char *stats_metrics(const struct worker *w)
 	metric_head(&t, "frontend_connections", "gauge", "Connections open now.");
 	for (size_t i = 0; i < w->gen->n_frontends; i++)
 		put(&t, "weir_frontend_connections{frontend=\"%s\"} %zu\n",
-		    w->gen->frontends[i].cfg->name, frontend_open(&w->gen->frontends[i]));
+		    w->gen->frontends[i].cfg->name, w->gen->frontends[i].stats->open);
 	metric_head(&t, "frontend_connections_total", "counter", "Connections accepted.");
 	for (size_t i = 0; i < w->gen->n_frontends; i++)
 		put(&t, "weir_frontend_connections_total{frontend=\"%s\"} %llu\n",
 		    w->gen->frontends[i].cfg->name,
-		    (unsigned long long)w->gen->frontends[i].accepted);
+		    (unsigned long long)w->gen->frontends[i].stats->accepted);
 	metric_head(&t, "frontend_bytes_total", "counter",
 		    "Bytes relayed by connections that have closed.");
 	for (size_t i = 0; i < w->gen->n_frontends; i++) {
 		const struct frontend *fe = &w->gen->frontends[i];
 		put(&t, "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_server\"} %llu\n",
-		    fe->cfg->name, (unsigned long long)fe->bytes_to_server);
+		    fe->cfg->name, (unsigned long long)fe->stats->bytes_to_server);
 		put(&t, "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_client\"} %llu\n",
-		    fe->cfg->name, (unsigned long long)fe->bytes_to_client);
+		    fe->cfg->name, (unsigned long long)fe->stats->bytes_to_client);
 	}
 	metric_head(&t, "backend_retries_total", "counter",
 		    "Connects tried on another server after one failed.");
 	for (size_t b = 0; b < cfg->n_backends; b++)
 		put(&t, "weir_backend_retries_total{backend=\"%s\"} %llu\n", cfg->backends[b].name,
-		    (unsigned long long)pools[b].retries);
+		    (unsigned long long)pools[b].stats->retries);
 	static const struct {
 		const char *name, *type, *help;
 	} per_server[] = {
@@ -131,7 +125,7 @@ char *stats_metrics(const struct worker *w)
 		metric_head(&t, per_server[m].name, per_server[m].type, per_server[m].help);
 		for (size_t b = 0; b < cfg->n_backends; b++) {
 			for (size_t i = 0; i < pools[b].n; i++) {
-				const struct server *s = &pools[b].servers[i];
+				const struct server *s = pools[b].servers[i];
 				unsigned long long v[] = {s->state == SERVER_UP, s->active,
 							  s->total, s->connect_failures,
 							  (unsigned long long)s->changed};
@@ -166,17 +160,18 @@ char *stats_json(const struct worker *w)
 		put(&t,
 		    "%s{\"name\":\"%s\",\"backend\":\"%s\",\"connections\":%zu,\"total\":%llu,"
 		    "\"bytes_to_server\":%llu,\"bytes_to_client\":%llu}",
-		    i ? "," : "", fe->cfg->name, fe->cfg->backend, frontend_open(fe),
-		    (unsigned long long)fe->accepted, (unsigned long long)fe->bytes_to_server,
-		    (unsigned long long)fe->bytes_to_client);
+		    i ? "," : "", fe->cfg->name, fe->cfg->backend, fe->stats->open,
+		    (unsigned long long)fe->stats->accepted,
+		    (unsigned long long)fe->stats->bytes_to_server,
+		    (unsigned long long)fe->stats->bytes_to_client);
 	}
 	put(&t, "],\"backends\":[");
 	for (size_t b = 0; b < cfg->n_backends; b++) {
 		put(&t, "%s{\"name\":\"%s\",\"balance\":\"%s\",\"retries\":%llu,\"servers\":[",
 		    b ? "," : "", cfg->backends[b].name, pools[b].lb->name,
-		    (unsigned long long)pools[b].retries);
+		    (unsigned long long)pools[b].stats->retries);
 		for (size_t i = 0; i < pools[b].n; i++) {
-			const struct server *s = &pools[b].servers[i];
+			const struct server *s = pools[b].servers[i];
 			put(&t,
 			    "%s{\"address\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"backup\":%s,"
 			    "\"connections\":%u,\"total\":%llu,\"connect_failures\":%llu,"
@@ -209,14 +204,14 @@ void stats_summary(const struct worker *w, char *buf, size_t len)
 		if (strcmp(conn_end_name(e), "idle") == 0)
 			idle = w->closed[e];
 	for (size_t i = 0; i < w->gen->n_frontends; i++)
-		accepted += w->gen->frontends[i].accepted;
+		accepted += w->gen->frontends[i].stats->accepted;
 	for (size_t b = 0; b < w->gen->cfg.n_backends; b++)
 		for (size_t i = 0; i < pools[b].n; i++, servers++)
-			up += pools[b].servers[i].state == SERVER_UP;
+			up += pools[b].servers[i]->state == SERVER_UP;
 	snprintf(buf, len,
 		 "stats connections=%zu accepted=%llu servers_up=%zu servers=%zu "
 		 "reserve_uses=%llu idle_closed=%llu",
-		 worker_open_conns(w), accepted, up, servers, (unsigned long long)w->shed, idle);
+		 w->n_conns, accepted, up, servers, (unsigned long long)w->shed, idle);
 }
 
 static void client_close(struct stats_client *c)

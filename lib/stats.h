@@ -14,6 +14,9 @@
 
 #include "util.h"
 
+/* Scrapers served at once; each holds a descriptor. */
+#define STATS_MAX_CLIENTS 16
+
 struct worker;
 struct stats_client;
 

@@ -5,11 +5,12 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
-#include "notify.h"
 #include "worker.h"
 
 /* Free buffers a loop keeps for reuse; more are returned to the allocator. */
 #define WORKER_SPARE_BUFFERS 64
+/* How often a lost spare descriptor is tried again. */
+#define WORKER_SPARE_RETRY 0.25
 
 const char *worker_accept_error_name(enum accept_error kind)
 {
@@ -18,11 +19,32 @@ const char *worker_accept_error_name(enum accept_error kind)
 	return names[kind];
 }
 
-uint64_t worker_connection_budget(uint64_t nofile, size_t n_listeners)
+uint64_t worker_connection_budget(uint64_t nofile, size_t fixed)
 {
-	uint64_t fixed = WORKER_FD_OVERHEAD + n_listeners;
-
 	return nofile > fixed + 2 ? (nofile - fixed) / 2 : 1;
+}
+
+uint64_t worker_connection_limit(const struct worker *w, const struct generation *g)
+{
+	size_t fixed = WORKER_FD_OVERHEAD + w->fixed_fds;
+	uint64_t budget;
+
+	for (size_t i = 0; i < g->n_frontends; i++)
+		fixed += g->frontends[i].n_addrs;
+	/* A check holds a descriptor while it runs; without checks, probes of DOWN servers. */
+	fixed += gen_count_servers(g);
+	budget = worker_connection_budget(w->nofile, fixed);
+	if (g->cfg.max_connections == 0) {
+		log_msg(WLOG_DEBUG, "max-connections %llu (from the descriptor limit)",
+			(unsigned long long)budget);
+		return budget;
+	}
+	if (g->cfg.max_connections > budget)
+		log_msg(WLOG_WARN,
+			"max-connections %llu is more than the descriptor limit allows (%llu); "
+			"clients beyond that are closed at once",
+			(unsigned long long)g->cfg.max_connections, (unsigned long long)budget);
+	return g->cfg.max_connections;
 }
 
 /*
@@ -46,7 +68,7 @@ static double earlier(double a, double b)
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
-static void expiry_arm(struct worker *w)
+void worker_rearm_expiry(struct worker *w)
 {
 	double due = -1, wait;
 
@@ -81,9 +103,8 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, expiry);
 
-	/* A close may free a retired generation: find the next one before expiring. */
-	for (struct generation *g = w->gen, *next; g; g = next) {
-		next = g->older;
+	/* Retired generations are freed only by reap_cb, so the chain stays valid here. */
+	for (struct generation *g = w->gen; g; g = g->older) {
 		for (size_t i = 0; i < g->n_frontends; i++) {
 			struct frontend *fe = &g->frontends[i];
 			expire_list(w, &fe->active, fe->cfg->idle_timeout_ms);
@@ -91,7 +112,7 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		}
 	}
 	if (w->state != WORKER_STOPPED)
-		expiry_arm(w);
+		worker_rearm_expiry(w);
 }
 
 static void hold_listeners(struct worker *w, bool hold)
@@ -109,10 +130,10 @@ void worker_conn_opened(struct worker *w, const struct frontend *fe)
 	/* Frontends differ in idle timeout: this one may be due before what the timer awaits. */
 	if (idle > 0 &&
 	    (!ev_is_active(&w->expiry) || ev_timer_remaining(w->loop, &w->expiry) > idle))
-		expiry_arm(w);
-	if (!w->held && worker_open_conns(w) >= w->max_conns) {
+		worker_rearm_expiry(w);
+	if (!w->held && w->n_conns >= w->max_conns) {
 		log_msg(WLOG_WARN, "%zu connections open: not accepting until some close",
-			worker_open_conns(w));
+			w->n_conns);
 		hold_listeners(w, true);
 	}
 }
@@ -120,19 +141,19 @@ void worker_conn_opened(struct worker *w, const struct frontend *fe)
 void worker_conn_half_closed(struct worker *w)
 {
 	/* The linger timeout may be shorter than the idle deadline the timer is set for. */
-	expiry_arm(w);
+	worker_rearm_expiry(w);
 }
 
-static void close_all(struct worker *w)
+/* Cut every connection (stopping); `drain_deadline` says why, for the log. */
+static void cut_all(struct worker *w, bool drain_deadline)
 {
-	for (struct generation *g = w->gen, *next; g; g = next) {
-		next = g->older;
+	for (struct generation *g = w->gen; g; g = g->older) {
 		for (size_t i = 0; i < g->n_frontends; i++) {
 			struct frontend *fe = &g->frontends[i];
 			struct idle_entry *e;
 			while ((e = idle_list_oldest(&fe->lingering)) ||
 			       (e = idle_list_oldest(&fe->active)))
-				conn_shutdown(conn_of_entry(e));
+				conn_cut(conn_of_entry(e), drain_deadline);
 		}
 	}
 }
@@ -140,7 +161,7 @@ static void close_all(struct worker *w)
 /*
  * Retired generations whose last connection closed are freed from a timer of their own,
  * never from inside a close: the close may be in the middle of a loop over that very
- * generation's frontends (expiry, shutdown).
+ * generation's frontends (expiry, shutdown, dispatch).
  */
 static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
@@ -154,9 +175,14 @@ static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		}
 		*p = g->older;
 		log_msg(WLOG_DEBUG, "the last connection of a retired configuration closed");
-		gen_forget(g, w->gen);
 		gen_free(g);
 	}
+}
+
+void worker_reap_soon(struct worker *w)
+{
+	if (!ev_is_active(&w->reap))
+		ev_timer_start(w->loop, &w->reap);
 }
 
 static void worker_finish(struct worker *w)
@@ -165,41 +191,95 @@ static void worker_finish(struct worker *w)
 	ev_timer_stop(w->loop, &w->drain);
 	ev_timer_stop(w->loop, &w->reap);
 	ev_timer_stop(w->loop, &w->expiry);
+	ev_timer_stop(w->loop, &w->congestion);
+	ev_timer_stop(w->loop, &w->spare_retry);
+	ev_prepare_stop(w->loop, &w->dispatch);
 	ev_break(w->loop, EVBREAK_ALL);
 }
 
-void worker_slot_freed(struct worker *w, struct server *s)
+void worker_kick(struct worker *w)
 {
-	/* Every copy of the server (one per configuration since a reload) had the slot. */
-	for (; s && w->state != WORKER_STOPPED; s = s->heir) {
-		struct idle_entry *waiting = idle_list_oldest(&s->pool->queue);
-		if (waiting)
-			conn_dequeue(conn_of_queue_entry(waiting));
+	if (w->n_queued && w->state != WORKER_STOPPED && !ev_is_active(&w->dispatch))
+		ev_prepare_start(w->loop, &w->dispatch);
+}
+
+void worker_capacity_cb(void *ctx)
+{
+	worker_kick(ctx);
+}
+
+void worker_retry_later(struct worker *w, double delay)
+{
+	if (ev_is_active(&w->congestion) && ev_timer_remaining(w->loop, &w->congestion) <= delay)
+		return;
+	ev_timer_stop(w->loop, &w->congestion);
+	ev_timer_set(&w->congestion, delay, 0.);
+	ev_timer_start(w->loop, &w->congestion);
+}
+
+static void congestion_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	worker_kick(container_of(t, struct worker, congestion));
+}
+
+/* Serve the waiting clients of `pool` that can be served now, oldest first. */
+static void dispatch_pool(struct pool *pool, double now)
+{
+	/* Bounded by the queue as it is now: a client put back (congestion) stops the walk. */
+	for (size_t n = pool->queue.n; n > 0; n--) {
+		struct idle_entry *e = idle_list_oldest(&pool->queue);
+		if (!e || pool_full(pool) || now < pool->congested_until)
+			return;
+		conn_dequeue(conn_of_queue_entry(e));
+	}
+}
+
+/*
+ * Before the loop sleeps: capacity appeared somewhere, so waiting clients are served in the
+ * order they arrived. Older generations' clients arrived before any of a newer one's, so
+ * generations go oldest first; within a pool the queue is in arrival order. Closes and
+ * connects done here only schedule the freeing of generations (reap_cb), so the chain
+ * stays valid.
+ */
+static void dispatch_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct worker *w = container_of(p, struct worker, dispatch);
+	double now = clock_mono();
+	size_t n = 0;
+
+	ev_prepare_stop(loop, p);
+	for (struct generation *g = w->gen; g; g = g->older)
+		n++;
+	/* The chain links newest to oldest; there are rarely more than a few. */
+	while (n-- > 0 && w->n_queued && w->state != WORKER_STOPPED) {
+		struct generation *g = w->gen;
+		for (size_t i = 0; i < n; i++)
+			g = g->older;
+		for (size_t b = 0; b < g->cfg.n_backends; b++)
+			dispatch_pool(&g->pools[b], now);
 	}
 }
 
 void worker_set_max_conns(struct worker *w, uint64_t max_conns)
 {
 	w->max_conns = max_conns;
-	if (w->state == WORKER_RUNNING && w->held != (worker_open_conns(w) >= max_conns))
+	if (w->state == WORKER_RUNNING && w->held != (w->n_conns >= max_conns))
 		hold_listeners(w, !w->held);
 }
 
-void worker_conn_closed(struct worker *w, struct server *freed, struct generation *gen)
+void worker_conn_closed(struct worker *w, struct generation *gen)
 {
 	w->n_conns--;
-	if (freed)
-		worker_slot_freed(w, freed);
-	if (gen != w->gen && gen->conns == 0 && !ev_is_active(&w->reap))
-		ev_timer_start(w->loop, &w->reap);
+	if (gen != w->gen && gen->conns == 0)
+		worker_reap_soon(w);
 	if (w->state == WORKER_STOPPED)
 		return;
-	if (w->state == WORKER_DRAINING && worker_open_conns(w) == 0) {
+	if (w->state == WORKER_DRAINING && w->n_conns == 0) {
 		log_msg(WLOG_INFO, "drained all %zu connections", w->drain_started_with);
 		worker_finish(w);
 		return;
 	}
-	if (w->held && worker_open_conns(w) < w->max_conns && w->state == WORKER_RUNNING) {
+	if (w->held && w->n_conns < w->max_conns && w->state == WORKER_RUNNING) {
 		log_msg(WLOG_INFO, "below %llu connections: accepting again",
 			(unsigned long long)w->max_conns);
 		hold_listeners(w, false);
@@ -209,17 +289,33 @@ void worker_conn_closed(struct worker *w, struct server *freed, struct generatio
 static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, drain);
-	size_t cut = worker_open_conns(w);
+	size_t cut = w->n_conns;
 
 	log_msg(WLOG_WARN, "drain timeout: drained %zu connections, cutting %zu",
 		w->drain_started_with - cut, cut);
 	w->state = WORKER_STOPPED;
-	close_all(w);
+	cut_all(w, true);
 	worker_finish(w);
 }
 
-int worker_init(struct worker *w, struct ev_loop *loop, struct generation *gen, uint64_t max_conns,
-		struct weir_err *err)
+static void spare_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, spare_retry);
+
+	if (reserve_acquire(&w->spare) == 0) {
+		log_msg(WLOG_DEBUG, "spare descriptor taken back");
+		ev_timer_stop(loop, t);
+	}
+}
+
+void worker_spare_lost(struct worker *w)
+{
+	if (!ev_is_active(&w->spare_retry) && w->state != WORKER_STOPPED)
+		ev_timer_again(w->loop, &w->spare_retry);
+}
+
+int worker_init(struct worker *w, struct ev_loop *loop, uint64_t nofile, size_t fixed_fds,
+		size_t buffer_size, struct weir_err *err)
 {
 	int r;
 
@@ -227,15 +323,20 @@ int worker_init(struct worker *w, struct ev_loop *loop, struct generation *gen, 
 	memset(w, 0, sizeof(*w));
 	w->state = WORKER_RUNNING;
 	w->loop = loop;
-	w->gen = gen;
-	w->max_conns = max_conns;
+	w->nofile = nofile;
+	w->fixed_fds = fixed_fds;
+	w->max_conns = UINT64_MAX;
 	reserve_init(&w->spare);
 	ev_init(&w->expiry, expiry_cb);
 	ev_init(&w->drain, drain_cb);
 	ev_timer_init(&w->reap, reap_cb, 0., 0.);
-	bufpool_init(&w->bufs, gen->cfg.buffer_size, WORKER_SPARE_BUFFERS);
+	ev_prepare_init(&w->dispatch, dispatch_cb);
+	ev_init(&w->congestion, congestion_cb);
+	ev_init(&w->spare_retry, spare_retry_cb);
+	w->spare_retry.repeat = WORKER_SPARE_RETRY;
+	bufpool_init(&w->bufs, buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
-	w->relay.scratch = malloc(gen->cfg.buffer_size);
+	w->relay.scratch = malloc(buffer_size);
 	if (!w->relay.scratch) {
 		err_set(err, "out of memory");
 		return -ENOMEM;
@@ -243,190 +344,6 @@ int worker_init(struct worker *w, struct ev_loop *loop, struct generation *gen, 
 	r = reserve_acquire(&w->spare);
 	if (r < 0)
 		err_set(err, "cannot reserve a spare descriptor: %s", strerror(-r));
-	return r;
-}
-
-static int add_listener(struct worker *w, struct listener *l)
-{
-	struct listener **grown = realloc(w->listeners, (w->n_listeners + 1) * sizeof(*grown));
-
-	if (!grown) {
-		listener_close(l);
-		return -ENOMEM;
-	}
-	w->listeners = grown;
-	w->listeners[w->n_listeners++] = l;
-	log_msg(WLOG_INFO, "listening on %s (frontend %s)", l->name, l->fe->cfg->name);
-	return 0;
-}
-
-static int adopt(struct worker *w, struct frontend *fe, struct inherited *in, struct weir_err *err)
-{
-	struct listener *l;
-	int r = listener_adopt(&l, w, in->fd, fe, err);
-
-	in->used = true;
-	return r < 0 ? r : add_listener(w, l);
-}
-
-/* Listen on every address of `spec`, taking a passed socket bound there if there is one. */
-static int worker_listen(struct worker *w, struct frontend *fe, const char *spec,
-			 struct inherited *in, size_t n_in, struct weir_err *err)
-{
-	struct addr *addrs;
-	size_t n;
-	int r = addr_resolve(spec, ADDR_LISTEN, &addrs, &n, err);
-
-	for (size_t i = 0; i < n && r == 0; i++) {
-		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i].ss;
-		struct listener *l;
-		size_t k;
-
-		for (k = 0; k < n_in; k++)
-			if (!in[k].used && in[k].len &&
-			    notify_same_addr(sa, addrs[i].len, (struct sockaddr *)&in[k].addr,
-					     in[k].len))
-				break;
-		if (k < n_in) {
-			r = adopt(w, fe, &in[k], err);
-			continue;
-		}
-		r = listener_open(&l, w, &addrs[i], fe, err);
-		if (r == 0)
-			r = add_listener(w, l);
-	}
-	free(addrs);
-	return r;
-}
-
-int worker_listen_all(struct worker *w, struct inherited *in, size_t n_in, struct weir_err *err)
-{
-	int r = 0;
-
-	for (size_t i = 0; i < w->gen->n_frontends && r == 0; i++) {
-		struct frontend *fe = &w->gen->frontends[i];
-		/* A passed socket named after the frontend (FileDescriptorName=) is its own. */
-		for (size_t k = 0; k < n_in && r == 0; k++)
-			if (!in[k].used && strcmp(in[k].name, fe->cfg->name) == 0)
-				r = adopt(w, fe, &in[k], err);
-		for (size_t j = 0; j < fe->cfg->n_listens && r == 0; j++)
-			r = worker_listen(w, fe, fe->cfg->listens[j], in, n_in, err);
-	}
-	for (size_t k = 0; k < n_in; k++) {
-		if (in[k].used)
-			continue;
-		log_msg(WLOG_WARN, "passed socket %d%s%s matches no frontend; closing it", in[k].fd,
-			in[k].name[0] ? " named " : "", in[k].name);
-		close(in[k].fd);
-		in[k].used = true;
-	}
-	return r;
-}
-
-/* The listener already bound to `a`, if any, not yet claimed for the next generation. */
-static struct listener *bound_at(struct worker *w, const struct addr *a, const bool *claimed)
-{
-	for (size_t i = 0; i < w->n_listeners; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		if (claimed[i] ||
-		    getsockname(w->listeners[i]->fd, (struct sockaddr *)&ss, &len) < 0)
-			continue;
-		if (notify_same_addr((const struct sockaddr *)&a->ss, a->len,
-				     (struct sockaddr *)&ss, len))
-			return w->listeners[i];
-	}
-	return NULL;
-}
-
-int worker_reload(struct worker *w, struct generation *next, struct weir_err *err)
-{
-	size_t n_old = w->n_listeners, n_new = 0, cap = n_old + 8;
-	struct listener **fresh = calloc(cap, sizeof(*fresh));
-	struct frontend **owner = calloc(cap, sizeof(*owner)); /* of each entry of fresh */
-	bool *claimed = calloc(n_old ? n_old : 1, sizeof(*claimed));
-	struct generation *old = w->gen;
-	int r = fresh && owner && claimed ? 0 : -ENOMEM;
-
-	if (r < 0)
-		err_set(err, "out of memory");
-	/* 1. Every address of the next generation: a listener that stays, or a new one. */
-	for (size_t f = 0; f < next->n_frontends && r == 0; f++) {
-		struct frontend *fe = &next->frontends[f];
-		for (size_t j = 0; j < fe->cfg->n_listens && r == 0; j++) {
-			struct addr *addrs;
-			size_t n;
-			r = addr_resolve(fe->cfg->listens[j], ADDR_LISTEN, &addrs, &n, err);
-			for (size_t k = 0; k < n && r == 0; k++) {
-				struct listener *l = bound_at(w, &addrs[k], claimed);
-				if (n_new == cap) {
-					cap *= 2;
-					struct listener **g1 = realloc(fresh, cap * sizeof(*fresh));
-					struct frontend **g2 =
-						g1 ? realloc(owner, cap * sizeof(*owner)) : NULL;
-					fresh = g1 ? g1 : fresh;
-					owner = g2 ? g2 : owner;
-					if (!g1 || !g2) {
-						err_set(err, "out of memory");
-						r = -ENOMEM;
-						break;
-					}
-				}
-				if (l) {
-					for (size_t i = 0; i < n_old; i++)
-						claimed[i] |= w->listeners[i] == l;
-				} else {
-					r = listener_open(&l, w, &addrs[k], fe, err);
-					if (r == 0 && w->held)
-						listener_hold(l, true);
-				}
-				if (r == 0) {
-					fresh[n_new] = l;
-					owner[n_new++] = fe;
-				}
-			}
-			free(addrs); /* NULL when resolving failed */
-		}
-	}
-	if (r < 0) {
-		/* 2a. Undo: close what was opened; the running configuration is untouched. */
-		for (size_t i = 0; i < n_new; i++)
-			if (fresh[i]->fe->gen != old)
-				listener_close(fresh[i]);
-		gen_free(next);
-		goto out;
-	}
-	/* 2b. Commit: hand kept listeners over, close the ones no frontend wants any more. */
-	for (size_t i = 0; i < n_old; i++) {
-		if (!claimed[i]) {
-			log_msg(WLOG_INFO, "no longer listening on %s", w->listeners[i]->name);
-			listener_close(w->listeners[i]);
-		}
-	}
-	for (size_t i = 0; i < n_new; i++) {
-		if (fresh[i]->fe->gen == old)
-			log_msg(WLOG_INFO, "still listening on %s (frontend %s)", fresh[i]->name,
-				owner[i]->cfg->name);
-		else
-			log_msg(WLOG_INFO, "listening on %s (frontend %s)", fresh[i]->name,
-				owner[i]->cfg->name);
-		fresh[i]->fe = owner[i];
-	}
-	free(w->listeners);
-	w->listeners = fresh;
-	w->n_listeners = n_new;
-	fresh = NULL;
-	/* 3. Retire the old generation: no new clients, no checks; freed when it empties. */
-	gen_stop_health(old);
-	next->older = old;
-	w->gen = next;
-	if (old->conns == 0)
-		ev_timer_start(w->loop, &w->reap);
-	expiry_arm(w);
-out:
-	free(fresh);
-	free(owner);
-	free(claimed);
 	return r;
 }
 
@@ -443,7 +360,7 @@ void worker_drain(struct worker *w)
 		return;
 	close_listeners(w);
 	w->state = WORKER_DRAINING;
-	w->drain_started_with = worker_open_conns(w);
+	w->drain_started_with = w->n_conns;
 	if (w->drain_started_with == 0) {
 		worker_finish(w);
 		return;
@@ -456,20 +373,21 @@ void worker_drain(struct worker *w)
 
 void worker_stop(struct worker *w)
 {
-	size_t open = worker_open_conns(w);
+	size_t open = w->n_conns;
 
 	if (w->state == WORKER_DRAINING)
 		log_msg(WLOG_WARN, "stopping now: drained %zu connections, cutting %zu",
 			w->drain_started_with - open, open);
 	w->state = WORKER_STOPPED;
 	close_listeners(w);
-	close_all(w);
+	cut_all(w, false);
 	worker_finish(w);
 }
 
 void worker_fini(struct worker *w)
 {
-	worker_stop(w);
+	if (w->loop)
+		worker_stop(w);
 	reserve_release(&w->spare);
 	while (w->gen) {
 		struct generation *older = w->gen->older;

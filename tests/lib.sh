@@ -154,3 +154,52 @@ closed_at_least() {
 logged_at_least() {
 	[ "$(grep -c -- "$2" "$TMP/weir.log" || true)" -ge "$1" ]
 }
+
+# http_get PORT PATH: the body of GET PATH from 127.0.0.1:PORT (weir's stats endpoint); the
+# status line goes to $TMP/status. Needs bash, for /dev/tcp.
+http_get() {
+	exec 3<>"/dev/tcp/127.0.0.1/$1"
+	printf 'GET %s HTTP/1.0\r\nHost: test\r\n\r\n' "$2" >&3
+	timeout 5 cat <&3 >"$TMP/response"
+	exec 3<&-
+	head -n 1 "$TMP/response" | tr -d '\r' >"$TMP/status"
+	sed '1,/^\r$/d' "$TMP/response"
+}
+
+# stats_port: the port of the stats endpoint weir logged last.
+stats_port() {
+	sed -n 's/.*stats on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" | tail -n 1
+}
+
+# metric SERIES: the value of one series of weir's /metrics, as written there
+# (weir_server_connections{backend="b",server="127.0.0.1:80"}). Needs bash.
+metric() {
+	http_get "$(stats_port)" /metrics | awk -v k="$1" '$1 == k { print $2 }'
+}
+
+# metric_is SERIES VALUE: for wait_for.
+metric_is() {
+	[ "$(metric "$1")" = "$2" ]
+}
+
+# hold_client NAME [N]: N clients (default 1) of weir held open by one tcpkit; sets HELD.
+hold_client() {
+	rm -f "$TMP/$1.ready"
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections "${2:-1}" \
+		--ready-file "$TMP/$1.ready" --timeout 60 >/dev/null 2>&1 &
+	HELD=$!
+	PIDS="$PIDS $HELD"
+	wait_for test -s "$TMP/$1.ready" || fail "client(s) $1 were not served"
+}
+
+# release PID WHAT: stop a held client and reap it.
+release() {
+	kill -TERM "$1"
+	reap "$1" 50 "$2"
+}
+
+# served WHAT: a fresh client of weir is relayed, every byte checked.
+served() {
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 10 >/dev/null 2>&1 ||
+		fail "no client served $1"
+}

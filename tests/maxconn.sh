@@ -24,15 +24,8 @@ stop_weir
 
 # A server at its maxconn: a new client waits for a slot and is served when one frees up...
 start_weir -b "127.0.0.1:$SERVER_PORT,maxconn=2" --connect-timeout 2s
-hold_two() {
-	rm -f "$TMP/held"
-	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 2 \
-		--ready-file "$TMP/held" --timeout 60 >/dev/null 2>&1 &
-	holder=$!
-	PIDS="$PIDS $holder"
-	wait_for test -s "$TMP/held" || fail "two clients were not served"
-}
-hold_two
+hold_client two 2
+holder=$HELD
 start_waiting_client "$TMP/third" "a server with maxconn=2"
 third=$WAITER
 kill -TERM "$holder"
@@ -41,7 +34,8 @@ reap "$third" 50 "the waiting client (once a slot freed up)"
 reap "$holder" 50 "the holding client"
 
 # ...but is closed, not left hanging, when no slot frees up within the connect timeout.
-hold_two
+hold_client two 2
+holder=$HELD
 start=$(date +%s%N)
 if "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1; then
 	fail "a client got through a full server"

@@ -75,18 +75,11 @@ printf '[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n[backend b]\nserver = 1
 	"$SERVER_PORT" >"$TMP/maxconn.conf"
 start_weir_conf "$TMP/maxconn.conf" --log-level debug
 sed -i "s/^listen = .*/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/maxconn.conf"
-hold_one() { # NAME: one client held open; sets HELD
-	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 1 \
-		--ready-file "$TMP/$1" --timeout 60 >/dev/null 2>&1 &
-	HELD=$!
-	PIDS="$PIDS $HELD"
-	wait_for test -s "$TMP/$1" || fail "client $1 was not served"
-}
-hold_one first
+hold_client first
 first=$HELD
 kill -HUP "$WEIR_PID"
 wait_for logged_at_least 1 "reloaded:" || fail "first reload"
-hold_one second
+hold_client second
 second=$HELD
 kill -HUP "$WEIR_PID"
 wait_for logged_at_least 2 "reloaded:" || fail "second reload"

@@ -3,16 +3,6 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
-# get PORT PATH: the body of an HTTP GET to weir's stats endpoint (bash's /dev/tcp).
-get() {
-	exec 3<>"/dev/tcp/127.0.0.1/$1"
-	printf 'GET %s HTTP/1.0\r\nHost: test\r\n\r\n' "$2" >&3
-	timeout 5 cat <&3 >"$TMP/response"
-	exec 3<&-
-	head -n 1 "$TMP/response" | tr -d '\r' >"$TMP/status"
-	sed '1,/^\r$/d' "$TMP/response"
-}
-
 start_server echo echo
 start_server gone echo
 dead=$SERVER_PORT
@@ -29,7 +19,7 @@ for i in 1 2 3 4 5; do
 done
 wait_for closed_at_least 5 || fail "connections did not close"
 
-get "$sport" /metrics >"$TMP/metrics"
+http_get "$sport" /metrics >"$TMP/metrics"
 grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "/metrics: $(cat "$TMP/status")"
 expect_metric() {
 	grep -qx -- "$1" "$TMP/metrics" || fail "/metrics lacks '$1': $(grep "${1%% *}" "$TMP/metrics")"
@@ -46,7 +36,7 @@ expect_metric 'weir_reserve_uses_total 0'
 expect_metric 'weir_accept_errors_total{kind="emfile"} 0'
 grep -q '^# TYPE weir_frontend_connections_total counter$' "$TMP/metrics" || fail "no TYPE lines"
 
-get "$sport" /stats >"$TMP/stats.json"
+http_get "$sport" /stats >"$TMP/stats.json"
 grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "/stats: $(cat "$TMP/status")"
 grep -q '"frontends":\[{"name":"default","backend":"default","connections":0,"total":5,"bytes_to_server":500000,"bytes_to_client":500000}\]' \
 	"$TMP/stats.json" || fail "/stats frontends wrong: $(cat "$TMP/stats.json")"
@@ -54,7 +44,7 @@ grep -q "{\"address\":\"127.0.0.1:$dead\",\"state\":\"DOWN\"" "$TMP/stats.json" 
 	fail "/stats does not show the dead server DOWN"
 grep -q '"closed":{"client-closed":5,' "$TMP/stats.json" || fail "/stats closed counts wrong"
 
-get "$sport" /nope >/dev/null
+http_get "$sport" /nope >/dev/null
 grep -q "^HTTP/1.0 404" "$TMP/status" || fail "unknown path: $(cat "$TMP/status")"
 
 kill -USR1 "$WEIR_PID"

@@ -1250,9 +1250,10 @@ static int client_main(int argc, char **argv)
 			fail("out of memory");
 		run_streams(&ep, &pl);
 		qsort(pl.lat, o.requests, sizeof(*pl.lat), cmp_u64);
-		printf("rr: %" PRIu64 " requests, p50 %" PRIu64 " us, p99 %" PRIu64 " us\n",
+		printf("rr: %" PRIu64 " requests, p50 %" PRIu64 " us, p99 %" PRIu64
+		       " us, max %" PRIu64 " us\n",
 		       o.requests, percentile_us(pl.lat, o.requests, 50),
-		       percentile_us(pl.lat, o.requests, 99));
+		       percentile_us(pl.lat, o.requests, 99), pl.lat[o.requests - 1] / 1000);
 		free(pl.lat);
 		break;
 	case C_FLOOD:

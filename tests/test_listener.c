@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "listener.h"
+#include "reload.h"
 #include "log.h"
 #include "worker.h"
 
@@ -99,8 +100,7 @@ static int setup(void **state)
 	enum config_action action;
 	struct weir_config cfg;
 	struct generation *gen;
-	struct addr a = {.len = sizeof(struct sockaddr_in)};
-	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
+	struct reload rl;
 	socklen_t len = sizeof(r->addr);
 
 	memset(r, 0, sizeof(*r));
@@ -112,13 +112,11 @@ static int setup(void **state)
 	assert_int_equal(config_init(&cfg), 0);
 	assert_int_equal(config_parse_args(&cfg, 5, argv, &action, &err), 0);
 	assert_int_equal(gen_new(&gen, &cfg, &err), 0);
-	assert_int_equal(worker_init(&r->w, r->loop, gen, 100, &err), 0);
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(listener_open(&r->l, &r->w, &a, &gen->frontends[0], &err), 0);
-	r->w.listeners = calloc(1, sizeof(*r->w.listeners));
-	r->w.listeners[0] = r->l;
-	r->w.n_listeners = 1;
+	assert_int_equal(worker_init(&r->w, r->loop, 1000, 0, 65536, &err), 0);
+	assert_int_equal(reload_prepare(&rl, &r->w, gen, NULL, 0, &err), 0);
+	reload_commit(&rl);
+	assert_int_equal(r->w.n_listeners, 1);
+	r->l = r->w.listeners[0];
 	assert_int_equal(getsockname(r->l->fd, (struct sockaddr *)&r->addr, &len), 0);
 	*state = r;
 	return 0;
@@ -177,7 +175,7 @@ static void emfile_closes_the_pending_client_and_backs_off(void **state)
 	assert_true(reserve_available(&r->w.spare)); /* taken back */
 	assert_false(accepting(r));		     /* backing off: no spinning */
 	assert_true(ev_is_active(&r->l->backoff));
-	assert_int_equal(worker_open_conns(&r->w), 0);
+	assert_int_equal(r->w.n_conns, 0);
 
 	/* When the back-off ends, accepting resumes by itself. */
 	ev_invoke(r->loop, &r->l->backoff, EV_TIMER);
@@ -213,6 +211,16 @@ static void failed_reacquire_is_retried_later(void **state)
 	assert_int_equal(r->w.shed, 1);
 	assert_false(reserve_available(&r->w.spare));
 	assert_closed_promptly(c1);
+	/* The worker keeps trying on a timer, not only when the next shortage comes. */
+	assert_true(ev_is_active(&r->w.spare_retry));
+	script_open(1, open_fails);
+	ev_invoke(r->loop, &r->w.spare_retry, EV_TIMER);
+	assert_false(reserve_available(&r->w.spare)); /* still failing: still trying */
+	assert_true(ev_is_active(&r->w.spare_retry));
+	ev_invoke(r->loop, &r->w.spare_retry, EV_TIMER);
+	assert_true(reserve_available(&r->w.spare));
+	assert_false(ev_is_active(&r->w.spare_retry));
+	reserve_release(&r->w.spare); /* as lost again, for what follows */
 
 	/* The next shortage retakes the spare first (open works again), then sheds. */
 	ev_timer_stop(r->loop, &r->l->backoff);
@@ -250,7 +258,7 @@ static void transient_errors_are_skipped(void **state)
 	script_accept(6, errors);
 	accept_ready(r);
 	assert_int_equal(accept_calls, 6);
-	assert_int_equal(worker_open_conns(&r->w), 1); /* the client became a connection */
+	assert_int_equal(r->w.n_conns, 1); /* the client became a connection */
 	assert_true(accepting(r));
 	assert_false(ev_is_active(&r->l->backoff));
 	close(client);

@@ -35,7 +35,11 @@ static struct pool make(const struct lb_ops *lb, const char *const *specs, size_
 static size_t index_of(const struct pool *p, const struct server *s)
 {
 	assert_non_null(s);
-	return (size_t)(s - p->servers);
+	for (size_t i = 0; i < p->n; i++)
+		if (p->servers[i] == s)
+			return i;
+	fail_msg("server %s is not in the pool", s->name);
+	return 0;
 }
 
 /* A distinct client address for each i. */
@@ -51,7 +55,7 @@ static size_t pick_for(struct pool *p, uint32_t i)
 {
 	struct sockaddr_in c = client(i);
 
-	return index_of(p, pool_pick(p, NULL, 0, (struct sockaddr *)&c, 0));
+	return index_of(p, pool_pick(p, NULL, 0, (struct sockaddr *)&c));
 }
 
 static const struct lb_ops *const algorithms[] = {&lb_roundrobin, &lb_leastconn, &lb_random,
@@ -72,7 +76,7 @@ static void weights_are_honoured_by_every_algorithm(void **state)
 			size_t k = pick_for(&p, i);
 			counts[k]++;
 			/* leastconn and random balance open connections: keep them open. */
-			p.servers[k].active++;
+			p.servers[k]->active++;
 		}
 		for (size_t k = 0; k < 4; k++) {
 			double got = counts[k] / 10000.0;
@@ -125,15 +129,15 @@ static void leastconn_follows_the_counts(void **state)
 	struct pool p = make(&lb_leastconn, specs, 3);
 	size_t seen[3] = {0};
 
-	p.servers[0].active = 5;
-	p.servers[1].active = 6; /* 3 per unit of weight */
-	p.servers[2].active = 4;
+	p.servers[0]->active = 5;
+	p.servers[1]->active = 6; /* 3 per unit of weight */
+	p.servers[2]->active = 4;
 	assert_int_equal(pick_for(&p, 0), 1);
-	p.servers[1].active = 10;
+	p.servers[1]->active = 10;
 	assert_int_equal(pick_for(&p, 0), 2);
 	/* Ties rotate among the tied servers. */
-	p.servers[0].active = p.servers[2].active = 0;
-	p.servers[1].active = 0;
+	p.servers[0]->active = p.servers[2]->active = 0;
+	p.servers[1]->active = 0;
 	for (uint32_t i = 0; i < 30; i++)
 		seen[pick_for(&p, i)]++;
 	assert_true(seen[0] > 0 && seen[1] > 0 && seen[2] > 0);
@@ -146,7 +150,7 @@ static void random_prefers_the_less_loaded_of_two(void **state)
 	struct pool p = make(&lb_random, specs, 2);
 	size_t to_idle = 0;
 
-	p.servers[0].active = 100;
+	p.servers[0]->active = 100;
 	for (uint32_t i = 0; i < 1000; i++)
 		to_idle += pick_for(&p, i) == 1;
 	/* Only a draw of server 0 twice picks it: about a quarter of the time. */
@@ -178,8 +182,8 @@ static void hash_agrees_across_instances(void **state)
 
 	for (uint32_t i = 0; i < 10000; i++) {
 		struct sockaddr_in c = client(i);
-		struct server *x = pool_pick(&a, NULL, 0, (struct sockaddr *)&c, 0);
-		struct server *y = pool_pick(&b, NULL, 0, (struct sockaddr *)&c, 0);
+		struct server *x = pool_pick(&a, NULL, 0, (struct sockaddr *)&c);
+		struct server *y = pool_pick(&b, NULL, 0, (struct sockaddr *)&c);
 		assert_string_equal(x->name, y->name);
 	}
 	pool_fini(&a);
@@ -196,8 +200,8 @@ static void hash_moves_about_one_nth(void **state)
 
 	for (uint32_t i = 0; i < 10000; i++) {
 		struct sockaddr_in c = client(i);
-		struct server *x = pool_pick(&all, NULL, 0, (struct sockaddr *)&c, 0);
-		struct server *y = pool_pick(&fewer, NULL, 0, (struct sockaddr *)&c, 0);
+		struct server *x = pool_pick(&all, NULL, 0, (struct sockaddr *)&c);
+		struct server *y = pool_pick(&fewer, NULL, 0, (struct sockaddr *)&c);
 		if (strcmp(x->name, y->name) != 0) {
 			moved++;
 			assert_string_equal(x->name, "10.0.0.5:80"); /* only the removed one's */
@@ -208,11 +212,11 @@ static void hash_moves_about_one_nth(void **state)
 
 	/* A server marked DOWN behaves the same: only its clients go elsewhere. */
 	all.active_checks = true;
-	all.servers[4].state = SERVER_DOWN;
+	all.servers[4]->state = SERVER_DOWN;
 	for (uint32_t i = 0; i < 10000; i++) {
 		struct sockaddr_in c = client(i);
-		struct server *x = pool_pick(&all, NULL, 0, (struct sockaddr *)&c, 0);
-		struct server *y = pool_pick(&fewer, NULL, 0, (struct sockaddr *)&c, 0);
+		struct server *x = pool_pick(&all, NULL, 0, (struct sockaddr *)&c);
+		struct server *y = pool_pick(&fewer, NULL, 0, (struct sockaddr *)&c);
 		assert_string_equal(x->name, y->name);
 	}
 	pool_fini(&all);
@@ -229,12 +233,12 @@ static void full_and_weight_zero_servers_are_skipped(void **state)
 
 		for (uint32_t i = 0; i < 100; i++)
 			assert_int_not_equal(pick_for(&p, i), 0);
-		p.servers[1].active = 2; /* at maxconn */
+		p.servers[1]->active = 2; /* at maxconn */
 		for (uint32_t i = 0; i < 100; i++)
 			assert_int_equal(pick_for(&p, i), 2);
-		p.servers[2].maxconn = 1;
-		p.servers[2].active = 1;
-		assert_null(pool_pick(&p, NULL, 0, NULL, 0));
+		p.servers[2]->maxconn = 1;
+		p.servers[2]->active = 1;
+		assert_null(pool_pick(&p, NULL, 0, NULL));
 		assert_true(pool_full(&p));
 		pool_fini(&p);
 	}
@@ -253,71 +257,19 @@ static void backups_only_when_no_primary_can(void **state)
 		for (uint32_t i = 0; i < 100; i++)
 			assert_int_not_equal(pick_for(&p, i), 1);
 		/* A client that tried both primaries falls back to the backup... */
-		tried[0] = &p.servers[0];
-		tried[1] = &p.servers[2];
-		assert_int_equal(index_of(&p, pool_pick(&p, tried, 2, NULL, 0)), 1);
+		tried[0] = p.servers[0];
+		tried[1] = p.servers[2];
+		assert_int_equal(index_of(&p, pool_pick(&p, tried, 2, NULL)), 1);
 		/* ...as does every client once the primaries are down... */
-		p.servers[0].state = p.servers[2].state = SERVER_DOWN;
+		p.servers[0]->state = p.servers[2]->state = SERVER_DOWN;
 		for (uint32_t i = 0; i < 100; i++)
 			assert_int_equal(pick_for(&p, i), 1);
 		/* ...and with the backup down too, nobody is picked. */
-		p.servers[1].state = SERVER_DOWN;
-		assert_null(pool_pick(&p, NULL, 0, NULL, 0));
+		p.servers[1]->state = SERVER_DOWN;
+		assert_null(pool_pick(&p, NULL, 0, NULL));
 		assert_false(pool_full(&p)); /* down is not full: clients are closed, not queued */
 		pool_fini(&p);
 	}
-}
-
-static void fall_and_rise(void **state)
-{
-	static const char *const specs[] = {"127.0.0.1:1", "127.0.0.1:2"};
-	struct pool p = make(&lb_roundrobin, specs, 2);
-	struct server *s = &p.servers[0];
-
-	p.active_checks = true;
-	p.fall = 3;
-	p.rise = 2;
-	pool_note_failure(&p, s, "connection refused", 0);
-	pool_note_failure(&p, s, "connection refused", 0);
-	assert_int_equal(s->state, SERVER_UP);
-	pool_note_connected(&p, s); /* a success resets the count */
-	pool_note_failure(&p, s, "connection refused", 0);
-	pool_note_failure(&p, s, "connection refused", 0);
-	assert_int_equal(s->state, SERVER_UP);
-	pool_note_failure(&p, s, "connection refused", 0);
-	assert_int_equal(s->state, SERVER_DOWN);
-	for (uint32_t i = 0; i < 20; i++)
-		assert_int_equal(pick_for(&p, i), 1);
-	pool_note_check_passed(&p, s);
-	assert_int_equal(s->state, SERVER_DOWN);
-	pool_note_failure(&p, s, "check timed out", 0); /* a failure restarts the rise */
-	pool_note_check_passed(&p, s);
-	assert_int_equal(s->state, SERVER_DOWN);
-	pool_note_check_passed(&p, s);
-	assert_int_equal(s->state, SERVER_UP);
-	pool_fini(&p);
-}
-
-static void without_checks_a_down_server_is_retried_after_a_rest(void **state)
-{
-	static const char *const specs[] = {"127.0.0.1:1", "127.0.0.1:2"};
-	struct pool p = make(&lb_roundrobin, specs, 2);
-	struct server *s = &p.servers[0];
-
-	p.fall = 1;
-	p.retry_interval = 2;
-	pool_note_failure(&p, s, "connection refused", 100);
-	assert_int_equal(s->state, SERVER_DOWN);
-	for (int i = 0; i < 10; i++)
-		assert_int_equal(index_of(&p, pool_pick(&p, NULL, 0, NULL, 101)), 1);
-	/* After the rest a client may try it again; connecting brings it back UP. */
-	{
-		struct server *tried[1] = {&p.servers[1]};
-		assert_ptr_equal(pool_pick(&p, tried, 1, NULL, 102.5), s);
-	}
-	pool_note_connected(&p, s);
-	assert_int_equal(s->state, SERVER_UP);
-	pool_fini(&p);
 }
 
 static void names_resolve_to_one_server_each(void **state)
@@ -327,7 +279,23 @@ static void names_resolve_to_one_server_each(void **state)
 
 	assert_true(p.n >= 1);
 	for (size_t i = 0; i < p.n; i++)
-		assert_int_equal(p.servers[i].weight, 2);
+		assert_int_equal(p.servers[i]->weight, 2);
+	pool_fini(&p);
+}
+
+/* The same address twice is two servers, numbered so a reload can tell them apart. */
+static void duplicates_are_numbered(void **state)
+{
+	static const char *const specs[] = {"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1",
+					    "127.0.0.1:1"};
+	struct pool p = make(&lb_roundrobin, specs, 4);
+
+	assert_int_equal(p.n, 4);
+	assert_int_equal(p.servers[0]->occurrence, 0);
+	assert_int_equal(p.servers[1]->occurrence, 0);
+	assert_int_equal(p.servers[2]->occurrence, 1);
+	assert_int_equal(p.servers[3]->occurrence, 2);
+	assert_ptr_not_equal(p.servers[0], p.servers[2]);
 	pool_fini(&p);
 }
 
@@ -359,9 +327,8 @@ int main(void)
 		cmocka_unit_test(hash_moves_about_one_nth),
 		cmocka_unit_test(full_and_weight_zero_servers_are_skipped),
 		cmocka_unit_test(backups_only_when_no_primary_can),
-		cmocka_unit_test(fall_and_rise),
-		cmocka_unit_test(without_checks_a_down_server_is_retried_after_a_rest),
 		cmocka_unit_test(names_resolve_to_one_server_each),
+		cmocka_unit_test(duplicates_are_numbered),
 		cmocka_unit_test(algorithms_are_found_by_name),
 	};
 	return cmocka_run_group_tests_name("pool", tests, quiet, NULL);

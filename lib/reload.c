@@ -1,0 +1,405 @@
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "notify.h"
+#include "reload.h"
+
+/* ---- prepare, commit, abort ---------------------------------------------------------- */
+
+static int plan_add(struct reload *rl, struct listener *l, struct frontend *owner, bool fresh,
+		    struct weir_err *err)
+{
+	if (rl->n == rl->cap) {
+		size_t cap = rl->cap ? rl->cap * 2 : 8;
+		struct listener **a = realloc(rl->listeners, cap * sizeof(*a));
+		struct frontend **b = a ? realloc(rl->owners, cap * sizeof(*b)) : NULL;
+		bool *c = b ? realloc(rl->fresh, cap * sizeof(*c)) : NULL;
+		rl->listeners = a ? a : rl->listeners;
+		rl->owners = b ? b : rl->owners;
+		rl->fresh = c ? c : rl->fresh;
+		if (!c) {
+			if (fresh)
+				listener_close(l);
+			err_set(err, "out of memory");
+			return -ENOMEM;
+		}
+		rl->cap = cap;
+	}
+	rl->listeners[rl->n] = l;
+	rl->owners[rl->n] = owner;
+	rl->fresh[rl->n++] = fresh;
+	return 0;
+}
+
+static int adopt(struct reload *rl, struct frontend *fe, struct inherited *in, struct weir_err *err)
+{
+	struct listener *l;
+	int r = listener_adopt(&l, rl->w, in->fd, err);
+
+	if (r < 0)
+		return r;
+	in->used = true;
+	return plan_add(rl, l, fe, true, err);
+}
+
+/* Whether the plan already has a listener for `fe` bound at `a` (a passed socket). */
+static bool planned(const struct reload *rl, const struct frontend *fe, const struct addr *a)
+{
+	for (size_t i = 0; i < rl->n; i++)
+		if (rl->owners[i] == fe && listener_bound_at(rl->listeners[i], a))
+			return true;
+	return false;
+}
+
+/* One address of `fe`: a running listener kept, a passed socket adopted, or a new one. */
+static int plan_address(struct reload *rl, struct frontend *fe, const struct listen_addr *la,
+			struct weir_err *err)
+{
+	struct worker *w = rl->w;
+	struct listener *l;
+	int r;
+
+	if (planned(rl, fe, &la->a))
+		return 0; /* a socket passed under the frontend's name is bound there */
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		if (!rl->kept[i] && listener_bound_at(w->listeners[i], &la->a)) {
+			rl->kept[i] = true;
+			return plan_add(rl, w->listeners[i], fe, false, err);
+		}
+	}
+	for (size_t k = 0; k < rl->n_in; k++) {
+		struct inherited *in = &rl->in[k];
+		if (!in->used && in->len &&
+		    addr_equal((const struct sockaddr *)&la->a.ss, la->a.len,
+			       (const struct sockaddr *)&in->addr, in->len))
+			return adopt(rl, fe, in, err);
+	}
+	r = listener_open(&l, w, la, err);
+	return r < 0 ? r : plan_add(rl, l, fe, true, err);
+}
+
+int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
+		   struct inherited *in, size_t n_in, struct weir_err *err)
+{
+	int r = 0;
+
+	memset(rl, 0, sizeof(*rl));
+	rl->w = w;
+	rl->next = next;
+	rl->in = in;
+	rl->n_in = n_in;
+	rl->kept = calloc(w->n_listeners + 1, sizeof(*rl->kept));
+	if (!rl->kept) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	if (w->gen)
+		r = gen_match(next, w->gen, err);
+	if (r == 0)
+		r = gen_health_init(next, err);
+	for (size_t f = 0; f < next->n_frontends && r == 0; f++) {
+		struct frontend *fe = &next->frontends[f];
+		/* A passed socket named after the frontend (FileDescriptorName=) is its own. */
+		for (size_t k = 0; k < n_in && r == 0; k++)
+			if (!in[k].used && strcmp(in[k].name, fe->cfg->name) == 0)
+				r = adopt(rl, fe, &in[k], err);
+		for (size_t j = 0; j < fe->n_addrs && r == 0; j++)
+			r = plan_address(rl, fe, &fe->addrs[j], err);
+	}
+	return r;
+}
+
+void reload_abort(struct reload *rl)
+{
+	for (size_t i = 0; i < rl->n; i++)
+		if (rl->fresh[i])
+			listener_close(rl->listeners[i]);
+	for (size_t k = 0; k < rl->n_in; k++)
+		rl->in[k].used = false;
+	gen_free(rl->next);
+	free(rl->listeners);
+	free(rl->owners);
+	free(rl->fresh);
+	free(rl->kept);
+	memset(rl, 0, sizeof(*rl));
+}
+
+/* Keys a running weir cannot take over: say so when a reload would change one. */
+static void warn_fixed(const struct weir_config *now, const struct weir_config *next)
+{
+	char a[128], b[128];
+
+	for (size_t i = 0; i < config_n_keys; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!k->restart_only)
+			continue;
+		config_format_value(now, k, a, sizeof(a));
+		config_format_value(next, k, b, sizeof(b));
+		if (strcmp(a, b) != 0)
+			log_msg(WLOG_WARN, "reload: %s changes only on restart (still %s)", k->name,
+				a);
+	}
+}
+
+void reload_commit(struct reload *rl)
+{
+	struct worker *w = rl->w;
+	struct generation *next = rl->next, *cur = w->gen;
+
+	if (cur) {
+		gen_adopt(next);
+		warn_fixed(&cur->cfg, &next->cfg);
+	}
+	for (size_t i = 0; i < w->n_listeners; i++) {
+		if (rl->kept[i])
+			continue;
+		log_msg(WLOG_INFO, "no longer listening on %s", w->listeners[i]->name);
+		listener_close_gently(w->listeners[i]);
+	}
+	for (size_t i = 0; i < rl->n; i++) {
+		struct listener *l = rl->listeners[i];
+		log_msg(WLOG_INFO, "%slistening on %s (frontend %s)", rl->fresh[i] ? "" : "still ",
+			l->name, rl->owners[i]->cfg->name);
+		listener_start(l, rl->owners[i], w->held);
+	}
+	for (size_t k = 0; k < rl->n_in; k++) {
+		if (rl->in[k].used)
+			continue;
+		log_msg(WLOG_WARN, "passed socket %d%s%s matches no frontend; closing it",
+			rl->in[k].fd, rl->in[k].name[0] ? " named " : "", rl->in[k].name);
+		close(rl->in[k].fd);
+		rl->in[k].used = true;
+	}
+	free(w->listeners);
+	w->listeners = rl->listeners;
+	w->n_listeners = rl->n;
+	if (cur) {
+		/* Retired: no new clients, no checks; freed once its last connection closes. */
+		gen_health_stop(cur);
+		next->older = cur;
+		if (cur->conns == 0)
+			worker_reap_soon(w);
+	}
+	w->gen = next;
+	log_configure(next->cfg.log_level, next->cfg.log_format);
+	gen_health_start(next, w->loop, worker_capacity_cb, w);
+	worker_set_max_conns(w, worker_connection_limit(w, next));
+	worker_rearm_expiry(w);
+	worker_kick(w); /* a raised maxconn or weight, or a new server, may serve a waiter */
+	free(rl->owners);
+	free(rl->fresh);
+	free(rl->kept);
+	memset(rl, 0, sizeof(*rl));
+}
+
+/* ---- SIGHUP: read on a helper thread, apply on the loop ------------------------------ */
+
+struct reload_job {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	bool finished;	/* the thread is done with everything but the lock */
+	bool abandoned; /* nobody waits for it: the thread frees the job */
+	struct ev_loop *loop;
+	ev_async *done;
+	int argc;
+	char **argv;
+	/* The result. */
+	int status; /* 0, or the read failed and err says why */
+	struct generation *next;
+	struct weir_err err;
+};
+
+static void job_free(struct reload_job *job)
+{
+	gen_free(job->next);
+	pthread_mutex_destroy(&job->lock);
+	free(job);
+}
+
+/* The blocking part: the file, and every name resolved (getaddrinfo may take seconds). */
+static void *read_thread(void *arg)
+{
+	struct reload_job *job = arg;
+	struct weir_config cfg;
+	enum config_action action;
+	bool abandoned;
+
+	if (config_read(&cfg, job->argc, job->argv, &action, &job->err) != CONFIG_OK)
+		job->status = -EINVAL;
+	else
+		job->status = gen_new(&job->next, &cfg, &job->err);
+	config_free(&cfg); /* emptied by gen_new when it took it over */
+	pthread_mutex_lock(&job->lock);
+	job->finished = true;
+	abandoned = job->abandoned;
+	if (!abandoned)
+		ev_async_send(job->loop, job->done);
+	pthread_mutex_unlock(&job->lock);
+	if (abandoned)
+		job_free(job);
+	return NULL;
+}
+
+static void notify(const char *state)
+{
+	int r = notify_send(state);
+
+	if (r < 0)
+		log_msg(WLOG_DEBUG, "cannot notify systemd: %s", strerror(-r));
+}
+
+static void notify_reloading(void)
+{
+	struct timespec ts;
+	char state[96];
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ULL +
+			 (unsigned long long)ts.tv_nsec / 1000);
+	notify(state);
+}
+
+static int start_read(struct reloader *r, struct weir_err *err)
+{
+	struct reload_job *job = calloc(1, sizeof(*job));
+	sigset_t all, old;
+	int e;
+
+	if (!job) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&job->lock, NULL);
+	job->loop = r->w->loop;
+	job->done = &r->done;
+	job->argc = r->argc;
+	job->argv = r->argv;
+	/* The thread takes no signals: they stay with the loop's thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&job->thread, NULL, read_thread, job);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		err_set(err, "cannot start a thread to read the configuration: %s", strerror(e));
+		job_free(job);
+		return -e;
+	}
+	r->job = job;
+	return 0;
+}
+
+static void reload_failed(struct reloader *r, const char *why)
+{
+	char state[320];
+
+	r->failed++;
+	log_msg(WLOG_ERROR, "reload failed, keeping the running configuration: %s", why);
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=reload failed (%s); serving as before",
+		 why);
+	notify(state);
+}
+
+static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct reloader *r = container_of(a, struct reloader, done);
+	struct reload_job *job = r->job;
+	struct weir_err err = {""};
+	struct reload rl;
+	char state[160];
+
+	bool finished = false;
+
+	if (job) {
+		pthread_mutex_lock(&job->lock);
+		finished = job->finished;
+		pthread_mutex_unlock(&job->lock);
+	}
+	if (!finished)
+		return;
+	pthread_join(job->thread, NULL);
+	r->job = NULL;
+	if (job->status < 0) {
+		reload_failed(r, job->err.msg);
+	} else if (r->w->state != WORKER_RUNNING) {
+		reload_failed(r, "weir is stopping");
+	} else if (reload_prepare(&rl, r->w, job->next, NULL, 0, &err) < 0) {
+		job->next = NULL; /* taken over by the prepare */
+		reload_abort(&rl);
+		reload_failed(r, err.msg);
+	} else {
+		job->next = NULL;
+		reload_commit(&rl);
+		r->ok++;
+		log_msg(WLOG_INFO, "reloaded: %zu frontend(s), %zu server(s)",
+			r->w->gen->n_frontends, gen_count_servers(r->w->gen));
+		snprintf(state, sizeof(state),
+			 "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
+			 r->w->gen->n_frontends, gen_count_servers(r->w->gen));
+		notify(state);
+	}
+	job_free(job);
+	if (r->again && r->w->state == WORKER_RUNNING) {
+		r->again = false;
+		reloader_request(r);
+	}
+}
+
+void reloader_init(struct reloader *r, struct worker *w, int argc, char **argv)
+{
+	memset(r, 0, sizeof(*r));
+	r->w = w;
+	r->argc = argc;
+	r->argv = argv;
+	ev_async_init(&r->done, done_cb);
+	ev_async_start(w->loop, &r->done);
+}
+
+void reloader_request(struct reloader *r)
+{
+	struct weir_err err = {""};
+
+	if (r->job) {
+		/* The file may have changed after the running read opened it: read it again. */
+		log_msg(WLOG_INFO, "SIGHUP: a reload is under way; another follows it");
+		r->again = true;
+		return;
+	}
+	notify_reloading();
+	log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
+	if (r->w->state != WORKER_RUNNING)
+		reload_failed(r, "weir is stopping");
+	else if (start_read(r, &err) < 0)
+		reload_failed(r, err.msg);
+}
+
+void reloader_fini(struct reloader *r)
+{
+	struct reload_job *job = r->job;
+
+	if (job) {
+		bool finished;
+		pthread_mutex_lock(&job->lock);
+		finished = job->finished;
+		job->abandoned = !finished;
+		pthread_mutex_unlock(&job->lock);
+		if (finished) {
+			pthread_join(job->thread, NULL);
+			job_free(job);
+		} else {
+			/* A resolver that hangs must not hold up the exit. */
+			pthread_detach(job->thread);
+		}
+		r->job = NULL;
+	}
+	if (r->w)
+		ev_async_stop(r->w->loop, &r->done);
+}

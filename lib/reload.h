@@ -1,0 +1,71 @@
+/*
+ * A change of configuration, as one transaction: the start-up and every SIGHUP go through it.
+ *
+ *   read     (a helper thread)  read the command line and file, resolve every name: the
+ *            slow, blocking part, kept off the loop so traffic flows meanwhile;
+ *   prepare  (the loop)  everything else that can fail, without touching what runs: match
+ *            servers and counters with the running ones, allocate checks, open and bind the
+ *            new listeners (or adopt sockets passed by systemd);
+ *   commit   (the loop)  steps that cannot fail: share the matched servers, hand kept
+ *            listeners over, start new ones, close removed ones (after accepting what waits
+ *            in their queues), retire the running generation, start the checks;
+ *   abort    undo what prepare did; the running configuration is exactly as it was.
+ *
+ * Per loop; the helper thread touches only the job it was given.
+ */
+#ifndef WEIR_RELOAD_H
+#define WEIR_RELOAD_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "generation.h"
+#include "util.h"
+#include "worker.h"
+
+struct inherited;
+struct listener;
+
+struct reload {
+	struct worker *w;
+	struct generation *next;
+	struct listener **listeners; /* the next set, in order */
+	struct frontend **owners;    /* the frontend of `next` each serves */
+	bool *fresh;		     /* opened or adopted by this reload: undone on abort */
+	size_t n, cap;
+	bool *kept; /* per running listener: the next set has it */
+	struct inherited *in;
+	size_t n_in;
+};
+
+/*
+ * Prepare the switch of `w` to `next` (taken over: freed by abort or owned by the worker
+ * after commit). `in` are sockets passed by socket activation (start-up only). On failure
+ * nothing that runs was touched, `err` says why, and reload_abort must follow.
+ */
+int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
+		   struct inherited *in, size_t n_in, struct weir_err *err) WEIR_WUR;
+void reload_commit(struct reload *rl);
+void reload_abort(struct reload *rl);
+
+/* The SIGHUP side: a read in flight on a helper thread, applied on the loop when done. */
+struct reload_job;
+
+struct reloader {
+	struct worker *w;
+	int argc;
+	char **argv;
+	ev_async done;
+	struct reload_job *job; /* the read in flight, if any */
+	bool again;		/* another SIGHUP came while it ran: read once more after */
+	unsigned ok, failed;	/* reloads done, for the stats */
+};
+
+void reloader_init(struct reloader *r, struct worker *w, int argc, char **argv);
+/* Read the configuration again and switch to it if it is sound (SIGHUP). */
+void reloader_request(struct reloader *r);
+/* Stop: a read still in flight is abandoned (its thread frees what it made). */
+void reloader_fini(struct reloader *r);
+
+#endif
