@@ -279,6 +279,7 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 		status = EXIT_OSERR;
 		goto out;
 	}
+	log_attach(loop);
 	reloader_init(&app.reloader, &app.w, argc, argv);
 	status = start(&app, gen, id);
 	if (status)
@@ -310,6 +311,7 @@ out:
 	reloader_fini(&app.reloader);
 	stats_close(&app.stats);
 	worker_fini(&app.w);
+	log_detach(0.5); /* a reader that stalled does not hold up the exit */
 	ev_loop_destroy(loop);
 	return status;
 }

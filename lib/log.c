@@ -1,8 +1,12 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -10,15 +14,40 @@
 
 #include "log.h"
 
+/* Bytes a reader may fall behind by before lines are dropped. */
+#define LOG_QUEUE_MAX (128 * 1024)
+#define LOG_LINE_MAX  2048
+
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
 /* syslog priorities of the levels, for journald's <N> prefixes. */
 static const int level_priority[] = {3, 4, 6, 7};
 
-static int log_fd = 2;
-static enum wlog_level log_level = WLOG_INFO;
-static enum wlog_format log_format = WLOG_TEXT;
-static bool log_journal;
+/*
+ * Shared by every thread that logs: `lock` guards the output and the queue. The loop that
+ * flushes the queue is the one log_attach was given; other threads wake it (ev_async).
+ */
+static struct {
+	pthread_mutex_t lock;
+	enum wlog_level level;
+	enum wlog_format format;
+	bool journal;
+	int fd;		/* where lines go: our own nonblocking description, or `given` */
+	int given;	/* the descriptor log_init was given */
+	bool is_socket; /* written with send(MSG_DONTWAIT) */
+	char queue[LOG_QUEUE_MAX + LOG_LINE_MAX]; /* what the reader has not taken yet */
+	size_t queued;
+	uint64_t dropped, dropped_unsaid; /* lines lost; those not yet reported */
+	struct ev_loop *loop;
+	pthread_t loop_thread;
+	ev_io writable;
+	ev_async wake;
+} lg = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.level = WLOG_INFO,
+	.fd = 2,
+	.given = 2,
+};
 
 /* Whether `fd` is the stream systemd connected to the journal (JOURNAL_STREAM=dev:inode). */
 static bool is_journal(int fd)
@@ -31,23 +60,74 @@ static bool is_journal(int fd)
 	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/*
+ * A way to write to `fd` that never blocks. A pipe or terminal is opened again through
+ * /proc, which gives weir a file description of its own to make nonblocking: setting
+ * O_NONBLOCK on the inherited one would change it for the shell and every other process
+ * sharing it. A socket (journald) takes MSG_DONTWAIT per send. A regular file never blocks.
+ */
+static void open_output(int fd)
+{
+	struct stat st;
+	char path[40];
+	int own;
+
+	lg.given = lg.fd = fd;
+	lg.is_socket = false;
+	if (fstat(fd, &st) < 0)
+		return;
+	if (S_ISSOCK(st.st_mode)) {
+		lg.is_socket = true;
+		return;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	own = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_APPEND);
+	if (own >= 0)
+		lg.fd = own;
+}
+
+static void close_output(void)
+{
+	if (lg.fd != lg.given && lg.fd >= 0)
+		close(lg.fd);
+	lg.fd = lg.given;
+}
+
 void log_init(int fd, enum wlog_level level, enum wlog_format format)
 {
-	log_fd = fd;
-	log_level = level;
-	log_format = format;
-	log_journal = is_journal(fd);
+	pthread_mutex_lock(&lg.lock);
+	close_output();
+	open_output(fd);
+	lg.level = level;
+	lg.format = format;
+	lg.journal = is_journal(fd);
+	lg.queued = 0;
+	pthread_mutex_unlock(&lg.lock);
 }
 
 void log_configure(enum wlog_level level, enum wlog_format format)
 {
-	log_level = level;
-	log_format = format;
+	pthread_mutex_lock(&lg.lock);
+	lg.level = level;
+	lg.format = format;
+	pthread_mutex_unlock(&lg.lock);
 }
 
 bool log_enabled(enum wlog_level level)
 {
-	return level <= log_level;
+	return level <= lg.level;
+}
+
+uint64_t log_dropped_total(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&lg.lock);
+	n = lg.dropped;
+	pthread_mutex_unlock(&lg.lock);
+	return n;
 }
 
 const char *log_level_name(enum wlog_level level)
@@ -168,25 +248,16 @@ out:
 	return n;
 }
 
-/*
- * The line is built on the stack and written with one write(2): lines from several threads
- * never interleave, and logging works even when the descriptor table is full.
- */
-void log_msg(enum wlog_level level, const char *fmt, ...)
+/* One line, with time and level, in the configured format, ending in a newline. */
+static size_t format_line(enum wlog_level level, const char *msg, char *line, size_t size)
 {
-	char msg[1024], line[2048], stamp[40] = "";
+	char stamp[40] = "";
 	struct timeval tv;
 	struct tm tm;
 	size_t n = 0;
-	va_list ap;
 
-	if (!log_enabled(level))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (log_journal) {
-		n = (size_t)snprintf(line, sizeof(line), "<%d>", level_priority[level]);
+	if (lg.journal) {
+		n = (size_t)snprintf(line, size, "<%d>", level_priority[level]);
 	} else {
 		gettimeofday(&tv, NULL);
 		gmtime_r(&tv.tv_sec, &tm);
@@ -194,26 +265,190 @@ void log_msg(enum wlog_level level, const char *fmt, ...)
 		snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 		n = 0;
 	}
-	if (log_format == WLOG_JSON) {
+	if (lg.format == WLOG_JSON) {
 		char fields[1536];
 		size_t f = log_json_fields(msg, fields, sizeof(fields));
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "{");
-		if (!log_journal)
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "\"time\":\"%s\",",
-					      stamp);
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "\"level\":\"%s\"%.*s}",
+		n += (size_t)snprintf(line + n, size - n, "{");
+		if (!lg.journal)
+			n += (size_t)snprintf(line + n, size - n, "\"time\":\"%s\",", stamp);
+		n += (size_t)snprintf(line + n, size - n, "\"level\":\"%s\"%.*s}",
 				      level_names[level], (int)f, fields);
-	} else if (log_journal) {
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s", msg);
+	} else if (lg.journal) {
+		n += (size_t)snprintf(line + n, size - n, "%s", msg);
 	} else {
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s: %s", stamp,
-				      level_names[level], msg);
+		n += (size_t)snprintf(line + n, size - n, "%s %s: %s", stamp, level_names[level],
+				      msg);
 	}
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	if (n > size - 2)
+		n = size - 2;
 	line[n++] = '\n';
-	while (write(log_fd, line, n) < 0 && errno == EINTR)
-		;
+	return n;
+}
+
+/* Write without blocking: the count written, 0 if the reader is full, -1 if it is gone. */
+static ssize_t out_write(const char *p, size_t n)
+{
+	ssize_t w;
+
+	do
+		w = lg.is_socket ? send(lg.fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+				 : write(lg.fd, p, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return w;
+}
+
+static uint64_t count_lines(const char *p, size_t n)
+{
+	uint64_t lines = 0;
+
+	for (size_t i = 0; i < n; i++)
+		lines += p[i] == '\n';
+	return lines;
+}
+
+static void arm_flush(void)
+{
+	if (!lg.loop)
+		return;
+	if (pthread_equal(pthread_self(), lg.loop_thread)) {
+		if (!ev_is_active(&lg.writable))
+			ev_io_start(lg.loop, &lg.writable);
+	} else {
+		ev_async_send(lg.loop, &lg.wake);
+	}
+}
+
+static void emit_locked(const char *line, size_t n);
+
+/* Write what is queued; once the reader has caught up, say how much was lost. */
+static void flush_locked(void)
+{
+	while (lg.queued) {
+		ssize_t w = out_write(lg.queue, lg.queued);
+		if (w == 0)
+			return;
+		if (w < 0) {
+			/* The reader is gone: nobody will read these. */
+			lg.dropped += count_lines(lg.queue, lg.queued);
+			lg.queued = 0;
+			return;
+		}
+		memmove(lg.queue, lg.queue + w, lg.queued - (size_t)w);
+		lg.queued -= (size_t)w;
+	}
+	if (lg.dropped_unsaid) {
+		char msg[128], line[LOG_LINE_MAX];
+		snprintf(msg, sizeof(msg), "%llu log lines dropped: the log reader fell behind",
+			 (unsigned long long)lg.dropped_unsaid);
+		lg.dropped_unsaid = 0;
+		emit_locked(line, format_line(WLOG_WARN, msg, line, sizeof(line)));
+	}
+}
+
+/*
+ * Write a line now if the reader takes it and nothing is queued before it; else queue it,
+ * or, with the queue full, drop it and count it. Never blocks, never tears a line.
+ */
+static void emit_locked(const char *line, size_t n)
+{
+	ssize_t w = 0;
+
+	if (lg.queued)
+		flush_locked();
+	if (!lg.queued) {
+		w = out_write(line, n);
+		if (w < 0) {
+			lg.dropped++;
+			return;
+		}
+		if ((size_t)w == n)
+			return;
+	}
+	/* A partly written line always fits (the queue was empty); a whole one must. */
+	if (w == 0 && lg.queued + n > LOG_QUEUE_MAX) {
+		lg.dropped++;
+		lg.dropped_unsaid++;
+		return;
+	}
+	memcpy(lg.queue + lg.queued, line + w, n - (size_t)w);
+	lg.queued += n - (size_t)w;
+	arm_flush();
+}
+
+static void writable_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	pthread_mutex_lock(&lg.lock);
+	flush_locked();
+	if (!lg.queued)
+		ev_io_stop(loop, io);
+	pthread_mutex_unlock(&lg.lock);
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	pthread_mutex_lock(&lg.lock);
+	if (lg.queued && !ev_is_active(&lg.writable))
+		ev_io_start(loop, &lg.writable);
+	pthread_mutex_unlock(&lg.lock);
+}
+
+void log_attach(struct ev_loop *loop)
+{
+	pthread_mutex_lock(&lg.lock);
+	lg.loop = loop;
+	lg.loop_thread = pthread_self();
+	ev_io_init(&lg.writable, writable_cb, lg.fd, EV_WRITE);
+	ev_async_init(&lg.wake, wake_cb);
+	ev_async_start(loop, &lg.wake);
+	if (lg.queued)
+		ev_io_start(loop, &lg.writable);
+	pthread_mutex_unlock(&lg.lock);
+}
+
+void log_detach(double wait)
+{
+	double until = clock_mono() + wait;
+
+	pthread_mutex_lock(&lg.lock);
+	if (lg.loop) {
+		ev_io_stop(lg.loop, &lg.writable);
+		ev_async_stop(lg.loop, &lg.wake);
+		lg.loop = NULL;
+	}
+	/* What is still queued gets `wait` seconds to go; a reader that stalled loses it. */
+	while (lg.queued && clock_mono() < until) {
+		struct pollfd p = {.fd = lg.fd, .events = POLLOUT};
+		int ms = (int)((until - clock_mono()) * 1e3) + 1;
+		pthread_mutex_unlock(&lg.lock);
+		(void)poll(&p, 1, ms);
+		pthread_mutex_lock(&lg.lock);
+		flush_locked();
+	}
+	if (lg.queued) {
+		lg.dropped += count_lines(lg.queue, lg.queued);
+		lg.queued = 0;
+	}
+	close_output();
+	pthread_mutex_unlock(&lg.lock);
+}
+
+void log_msg(enum wlog_level level, const char *fmt, ...)
+{
+	char msg[1024], line[LOG_LINE_MAX];
+	va_list ap;
+	size_t n;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&lg.lock);
+	n = format_line(level, msg, line, sizeof(line));
+	emit_locked(line, n);
+	pthread_mutex_unlock(&lg.lock);
 }
 
 void log_limited(struct log_limit *lim, enum wlog_level level, const char *fmt, ...)

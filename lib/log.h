@@ -1,12 +1,21 @@
 /*
  * One line per event on a descriptor (stderr by default), text or JSON. Under journald
  * (JOURNAL_STREAM names that descriptor) lines carry a <N> priority prefix and no timestamp.
- * Never allocates or opens files: logging works with the descriptor table full.
+ *
+ * Logging never blocks the proxy: a reader that stalls (journald throttled, a pipe nobody
+ * drains, a terminal paused with Ctrl-S) gets what it can take, the rest waits in a bounded
+ * queue flushed when the descriptor is writable, and beyond that lines are dropped, counted
+ * (log_dropped_total) and reported in one line once the reader catches up. Lines are never
+ * torn. Never allocates, and opens nothing after log_init: logging works with the
+ * descriptor table full. Shared: any thread may log (one lock); the queue is flushed by the
+ * loop given to log_attach.
  */
 #ifndef WEIR_LOG_H
 #define WEIR_LOG_H
 
+#include <ev.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -25,6 +34,12 @@ enum wlog_format {
 void log_init(int fd, enum wlog_level level, enum wlog_format format);
 /* A new level and format (a reload), same descriptor. */
 void log_configure(enum wlog_level level, enum wlog_format format);
+/* Flush what a stalled reader left queued from `loop`, whenever the descriptor is writable. */
+void log_attach(struct ev_loop *loop);
+/* Stop flushing from the loop; give what is queued up to `wait` seconds, then drop it. */
+void log_detach(double wait);
+/* Lines lost because the reader fell behind (or went away). */
+uint64_t log_dropped_total(void);
 bool log_enabled(enum wlog_level level);
 void log_msg(enum wlog_level level, const char *fmt, ...) WEIR_PRINTF(2, 3);
 

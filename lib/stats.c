@@ -141,6 +141,9 @@ char *stats_metrics(const struct worker *w)
 	metric_head(&t, "reserve_uses_total", "counter",
 		    "Clients closed at once from the spare descriptor when out of descriptors.");
 	put(&t, "weir_reserve_uses_total %llu\n", (unsigned long long)w->shed);
+	metric_head(&t, "log_dropped_total", "counter",
+		    "Log lines dropped because the log reader fell behind.");
+	put(&t, "weir_log_dropped_total %llu\n", (unsigned long long)log_dropped_total());
 	metric_head(&t, "connections_closed_total", "counter", "Closed connections by reason.");
 	for (unsigned e = 0; conn_end_name(e); e++)
 		put(&t, "weir_connections_closed_total{reason=\"%s\"} %llu\n", conn_end_name(e),
@@ -186,7 +189,8 @@ char *stats_json(const struct worker *w)
 	for (int k = 0; k < ACCEPT_ERROR_KINDS; k++)
 		put(&t, "%s\"%s\":%llu", k ? "," : "", worker_accept_error_name(k),
 		    (unsigned long long)w->accept_errors[k]);
-	put(&t, "},\"reserve_uses\":%llu,\"closed\":{", (unsigned long long)w->shed);
+	put(&t, "},\"reserve_uses\":%llu,\"log_dropped\":%llu,\"closed\":{",
+	    (unsigned long long)w->shed, (unsigned long long)log_dropped_total());
 	for (unsigned e = 0; conn_end_name(e); e++)
 		put(&t, "%s\"%s\":%llu", e ? "," : "", conn_end_name(e),
 		    (unsigned long long)w->closed[e]);
