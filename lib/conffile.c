@@ -27,8 +27,9 @@ struct load {
 	const char *section_name; /* "global", "frontend web", ... for messages */
 	char section_text[INI_LINE_LIMIT];
 	struct weir_err *err;
-	bool failed; /* err holds the reason */
-	char *buf;   /* getline's */
+	bool failed;	      /* err holds the reason */
+	unsigned global_line; /* of the [global] header; 0: none yet */
+	char *buf;	      /* getline's */
 	size_t cap;
 };
 
@@ -77,6 +78,12 @@ static void begin_section(struct load *ld, const char *line)
 	*close = '\0';
 	ld->section_name = text;
 	if (strcmp(text, "global") == 0) {
+		if (ld->global_line) {
+			fail_at(ld, "[global] is defined twice (first at line %u)",
+				ld->global_line);
+			return;
+		}
+		ld->global_line = ld->line;
 		ld->section = ld->cfg;
 		ld->scope = SCOPE_GLOBAL;
 		return;

@@ -739,9 +739,17 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 	}
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		const struct backend_cfg *be = &cfg->backends[i];
+		config_where(cfg, be->line, at, sizeof(at));
 		if (be->n_servers == 0) {
-			config_where(cfg, be->line, at, sizeof(at));
 			err_set(err, "%sbackend '%s' has no server", at, be->name);
+			return -EINVAL;
+		}
+		if (be->health_expect && strlen(be->health_expect) > CONFIG_EXPECT_MAX) {
+			err_set(err,
+				"%sbackend '%s': health-expect is longer than %d bytes, more than "
+				"a "
+				"check reads of a reply",
+				at, be->name, CONFIG_EXPECT_MAX);
 			return -EINVAL;
 		}
 	}

@@ -126,6 +126,9 @@ struct config_key {
 	bool restart_only; /* a reload (SIGHUP) keeps the value weir started with */
 };
 
+/* The longest health-expect: a check reads at most this much of a reply. */
+#define CONFIG_EXPECT_MAX 1024
+
 /* A scalar whose default is derived from another key once parsing is done. */
 #define CONFIG_UNSET UINT64_MAX
 

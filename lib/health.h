@@ -26,8 +26,8 @@
 #include "pool.h"
 #include "util.h"
 
-/* Bytes of a reply searched for the expected string; a longer health-expect is refused. */
-#define HEALTH_REPLY_MAX 1024
+/* Bytes of a reply searched for the expected string (config.h refuses a longer one). */
+#define HEALTH_REPLY_MAX CONFIG_EXPECT_MAX
 
 struct health_check;
 

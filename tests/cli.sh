@@ -68,11 +68,73 @@ expect 66 "cannot read $TMP/missing.conf" -c "$TMP/missing.conf"
 expect 64 "unknown option '--bogus'" -c "$TMP/weir.conf" --bogus
 expect 78 "cannot resolve 'no-such-host.invalid:80'" -t -l :1 -b no-such-host.invalid:80
 
+# -t rejects what starting would: a listen host that does not resolve, the same address
+# twice, a user or group that does not exist, a group without a user, a health-expect
+# longer than a check reads, a second [global], listen options a TCP socket cannot take.
+expect 78 "cannot resolve 'no-such-host.invalid:80'" -t -l no-such-host.invalid:80 -b 127.0.0.1:1
+expect 78 "listens on 127.0.0.1:8080 twice" -t -l 127.0.0.1:8080 -l 127.0.0.1:8080 -b 127.0.0.1:1
+expect 78 "listens on 0.0.0.0:8080 twice" -t -l :8080 -l 0.0.0.0:8080 -b 127.0.0.1:1
+expect 78 "no user called 'no-such-user-here'" -t -l :1 -b 127.0.0.1:1 --user no-such-user-here
+if id nobody >/dev/null 2>&1; then
+	expect 78 "no group called 'no-such-group-here'" -t -l :1 -b 127.0.0.1:1 --user nobody \
+		--group no-such-group-here
+fi
+expect 64 "group 'root' needs a user as well" -t -l :1 -b 127.0.0.1:1 --group root
+expect 64 "needs a user as well" -l 127.0.0.1:0 -b 127.0.0.1:1 --group root
+expect 64 "health-expect is longer than 1024 bytes" -t -l :1 -b 127.0.0.1:1 \
+	--health-expect "$(head -c 1025 /dev/zero | tr '\0' x)"
+expect 64 "mode, user and group apply to unix: sockets only" -t -l 127.0.0.1:1,mode=0600 -b 127.0.0.1:1
+expect 64 "mode must be given once, in octal" -t -l "unix:$TMP/m.sock,mode=888" -b 127.0.0.1:1
+expect 78 "no user called 'no-such-user-here'" -t -l "unix:$TMP/m.sock,user=no-such-user-here" \
+	-b 127.0.0.1:1
+printf '[global]\nlog-level = info\n[frontend a]\nlisten = 127.0.0.1:8080\nbackend = b\n[backend b]\nserver = 127.0.0.1:1\n[global]\nlog-level = debug\n' >"$TMP/g2.conf"
+expect 78 "g2.conf:8: \[global\] is defined twice (first at line 1)" -t -c "$TMP/g2.conf"
+printf '[frontend a]\nlisten = 127.0.0.1:8080\nbackend = b\n[frontend c]\nlisten = 127.0.0.1:8080\nbackend = b\n[backend b]\nserver = 127.0.0.1:1\n' >"$TMP/twice.conf"
+expect 78 "twice.conf:4: frontend 'c' listens on 127.0.0.1:8080, as frontend 'a' does" -t -c "$TMP/twice.conf"
+printf '[global]\ngroup = root\n[frontend a]\nlisten = 127.0.0.1:8080\nbackend = b\n[backend b]\nserver = 127.0.0.1:1\n' >"$TMP/group.conf"
+expect 78 "group 'root' needs a user as well" -t -c "$TMP/group.conf"
+
 # A listener that cannot bind: 71, and the listeners opened before it are closed again.
 start_server busy echo
 expect 71 "cannot listen on 127.0.0.1:$SERVER_PORT" \
 	-l "unix:$TMP/first.sock" -l "127.0.0.1:$SERVER_PORT" -b 127.0.0.1:1
 [ ! -e "$TMP/first.sock" ] || fail "the unix listener opened before the failure was left behind"
+
+# A unix socket in a directory that does not exist: a bind failure like any other.
+expect 71 "cannot listen on unix:$TMP/no/such/dir/w.sock" -l "unix:$TMP/no/such/dir/w.sock" -b 127.0.0.1:1
+
+# A unix socket's mode and owner are set before weir drops privileges, so clients of that
+# user can connect after it; the file goes when weir stops (from a directory the user may
+# write, as systemd's RuntimeDirectory= gives it).
+start_server backend echo
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1; then
+	group=$(id -gn nobody)
+	chmod 755 "$TMP"
+	mkdir "$TMP/run"
+	chown nobody "$TMP/run"
+	: >"$TMP/weir.log"
+	"$WEIR" -l "unix:$TMP/run/m.sock,mode=0660,user=nobody,group=$group" -b "127.0.0.1:$SERVER_PORT" \
+		--user nobody 2>>"$TMP/weir.log" &
+	WEIR_PID=$!
+	PIDS="$PIDS $WEIR_PID"
+	wait_for grep -q "running as uid" "$TMP/weir.log" || fail "weir did not start as nobody"
+	[ "$(stat -c '%a %U %G' "$TMP/run/m.sock")" = "660 nobody $group" ] ||
+		fail "unix socket is $(stat -c '%a %U %G' "$TMP/run/m.sock"), expected 660 nobody $group"
+	setpriv --reuid=nobody --regid="$group" --clear-groups \
+		"$TCPKIT" client "unix:$TMP/run/m.sock" --bytes 64k --timeout 10 >/dev/null ||
+		fail "user nobody could not use the unix socket"
+	stop_weir
+	[ ! -e "$TMP/run/m.sock" ] || fail "the unix socket file was left behind"
+else
+	: >"$TMP/weir.log"
+	"$WEIR" -l "unix:$TMP/m.sock,mode=0600" -b "127.0.0.1:$SERVER_PORT" 2>>"$TMP/weir.log" &
+	WEIR_PID=$!
+	PIDS="$PIDS $WEIR_PID"
+	wait_for test -S "$TMP/m.sock" || fail "no unix socket"
+	[ "$(stat -c '%a' "$TMP/m.sock")" = 600 ] || fail "unix socket mode is not 600"
+	stop_weir
+	echo "not root: unix socket owners not tried"
+fi
 
 # A unix socket path held by a live listener is not taken over; a stale one is reused.
 start_weir -l "unix:$TMP/live.sock" -b "127.0.0.1:$SERVER_PORT"

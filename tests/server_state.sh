@@ -12,6 +12,17 @@ now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
 
+# log_ms PATTERN: the time of day, in ms, of the first line of weir's log matching PATTERN.
+log_ms() {
+	grep -m 1 -- "$1" "$TMP/weir.log" |
+		awk '{ split(substr($1, 12, 12), t, /[:.Z]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }'
+}
+
+# ms_between FROM TO: TO - FROM, for times of day in ms (across midnight too).
+ms_between() {
+	echo $((($2 - $1 + 86400000) % 86400000))
+}
+
 # conf FILE SERVER_LINES...: frontend web on 127.0.0.1:0, backend app with these lines,
 # stats on 127.0.0.1:0.
 conf() {
@@ -75,7 +86,8 @@ at_once=$(($(now_ms) - t0))
 wait_for metric_is "$(conns "$p")" 0 || fail "server count not 0 after the last client"
 stop_weir
 
-# ---- 2. Many reloads under traffic: every count returns to 0.
+# ---- 2. Many reloads under traffic: every count returns to 0. The reloads take about 2 s
+# with sanitizers; the load runs 6 s, and the reloads done while it ran are counted.
 ports=""
 for s in 1 2 3; do
 	start_server "m$s" echo
@@ -85,14 +97,15 @@ set -- "connect-timeout = 5s"
 for p in $ports; do set -- "$@" "server = 127.0.0.1:$p maxconn=2"; done
 conf "$TMP/many.conf" "$@"
 start "$TMP/many.conf"
-"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode connect --connections 8 --duration 12 \
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode connect --connections 8 --duration 6 \
 	--timeout 40 >"$TMP/load.out" 2>&1 &
 load=$!
 PIDS="$PIDS $load"
 wait_for closed_at_least 20 || fail "the load did not start"
 t0=$(now_ms)
 n=0
-while [ "$n" -lt 150 ] && [ $(($(now_ms) - t0)) -lt 11000 ]; do
+under_load=0
+while [ "$n" -lt 150 ]; do
 	n=$((n + 1))
 	kill -HUP "$WEIR_PID"
 	i=0
@@ -101,11 +114,11 @@ while [ "$n" -lt 150 ] && [ $(($(now_ms) - t0)) -lt 11000 ]; do
 		sleep 0.01
 		i=$((i + 1))
 	done
+	! kill -0 "$load" 2>/dev/null || under_load=$n
 done
 reload_ms=$(($(now_ms) - t0))
-kill -0 "$load" 2>/dev/null || fail "the load ended before the $n reloads did"
-[ "$n" -eq 150 ] || fail "only $n of 150 reloads in $reload_ms ms"
-reap "$load" 300 "the connect load"
+[ "$under_load" -ge 50 ] || fail "only $under_load of $n reloads were done while the load ran"
+reap "$load" 100 "the connect load"
 [ "$REAPED" -eq 0 ] || fail "a client failed during the reloads: $(cat "$TMP/load.out")"
 for p in $ports; do
 	wait_for metric_is "$(conns "$p")" 0 ||
@@ -114,9 +127,9 @@ done
 rate=$(sed -n 's/^connect: .*, \([0-9.]*\) conn\/s$/\1/p' "$TMP/load.out")
 [ -n "$rate" ] || fail "no summary from the load: $(cat "$TMP/load.out")"
 ! grep -q "end=queue-timeout" "$TMP/weir.log" || fail "a client timed out in the queue"
-for p in $ports; do
-	served "after $n reloads"
-done
+# Every slot is free again: six clients held at once (maxconn=2 on three servers).
+hold_client six 6
+release "$HELD" "the six held clients"
 stop_weir
 
 # ---- 3. A queued client is let in as soon as a server comes UP.
@@ -139,13 +152,14 @@ queued=$WAITER
 PIDS="$PIDS $!"
 wait_for test -s "$TMP/bback.port" || fail "could not restart server b on its port"
 wait_for grep -q "server 127.0.0.1:$pb is UP" "$TMP/weir.log" || fail "server b did not come UP"
-t0=$(now_ms)
 reap "$queued" 15 "the queued client (once server b came UP; the queue timeout is 6 s)"
-up_wait=$(($(now_ms) - t0))
 [ "$REAPED" -eq 0 ] || fail "the queued client failed: $(cat "$TMP/queued.out")"
 wait_for closed_at_least 1 || fail "the queued client's close was not logged"
-line=$(closed_lines | grep "server=127.0.0.1:$pb " | head -n 1)
-echo "$line" | grep -q " end=client-closed " || fail "the queued client: $line"
+line=$(closed_lines | head -n 1)
+echo "$line" | grep -q " server=127.0.0.1:$pb end=client-closed " ||
+	fail "the queued client was not served by server b: $line"
+up_wait=$(ms_between "$(log_ms "server 127.0.0.1:$pb is UP")" "$(log_ms " closed client=")")
+[ "$up_wait" -lt 1500 ] || fail "the queued client was served $up_wait ms after server b came UP"
 queued_ms=$(echo "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
 release "$holder" "the holding client"
 stop_weir
@@ -159,10 +173,11 @@ start_waiting_client "$TMP/raise.out" "past maxconn=1"
 waiter=$WAITER
 sed -i 's/ maxconn=1$/ maxconn=10/' "$TMP/raise.conf"
 reload 1
-t0=$(now_ms)
 reap "$waiter" 10 "the waiting client (after a reload raised maxconn to 10)"
-raise_wait=$(($(now_ms) - t0))
 [ "$REAPED" -eq 0 ] || fail "the waiting client failed: $(cat "$TMP/raise.out")"
+wait_for closed_at_least 1 || fail "the waiting client's close was not logged"
+raise_wait=$(ms_between "$(log_ms "reloaded:")" "$(log_ms " closed client=")")
+[ "$raise_wait" -lt 1000 ] || fail "the waiting client was served $raise_wait ms after the reload"
 release "$holder" "the holding client"
 stop_weir
 
@@ -265,6 +280,6 @@ wait_for conns_zero "$pa" ||
 served "by the duplicated server after the reload"
 stop_weir
 
-echo "server state ok ($n reloads in $reload_ms ms under $rate conn/s;" \
+echo "server state ok ($n reloads in $reload_ms ms, $under_load under $rate conn/s;" \
 	"queued client served $up_wait ms after server b came UP, waited $queued_ms ms in all;" \
 	"after a maxconn raise in $raise_wait ms)"

@@ -14,7 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -319,6 +321,38 @@ static void held_listener_does_not_accept(void **state)
 	assert_true(accepting(r));
 }
 
+/*
+ * A unix path held by a live listener whose backlog is full: the probe that tells a stale
+ * socket file from a live one must not block (a blocking connect would wait until the other
+ * process accepts, freezing the loop). It says the path is in use, at once.
+ */
+static void stale_socket_probe_never_blocks(void **state)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct addr a;
+	struct weir_err err;
+	int live = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), fillers[8];
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "/tmp/weir-test-probe-%d.sock", (int)getpid());
+	unlink(sun.sun_path);
+	assert_int_equal(bind(live, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(live, 0), 0);
+	for (int i = 0; i < 8; i++) { /* fill its backlog; the later ones fail with EAGAIN */
+		fillers[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		(void)connect(fillers[i], (struct sockaddr *)&sun, sizeof(sun));
+	}
+	memcpy(&a.ss, &sun, sizeof(sun));
+	a.len = sizeof(sun);
+	alarm(5); /* a probe that blocks fails the test instead of hanging it */
+	assert_int_equal(listener_socket(&a, "unix:probe", &err), -EADDRINUSE);
+	alarm(0);
+	assert_non_null(strstr(err.msg, "another process is listening"));
+	for (int i = 0; i < 8; i++)
+		close(fillers[i]);
+	close(live);
+	unlink(sun.sun_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +368,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(one_event_accepts_a_bounded_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(held_listener_does_not_accept, setup, teardown),
+		cmocka_unit_test(stale_socket_probe_never_blocks),
 	};
 	return cmocka_run_group_tests_name("listener", tests, NULL, NULL);
 }
