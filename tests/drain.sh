@@ -1,7 +1,8 @@
 #!/bin/sh
 # SIGTERM during a transfer: weir stops listening at once but lets the transfer finish with
 # every byte intact, then exits 0. A second SIGTERM cuts what is left and exits at once; so
-# does the drain timeout.
+# does the drain timeout. A cut reaches the client as a reset, never as a clean end of a
+# stream it could take for complete, and the log says which cut it was.
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
 start_server source send --bytes 40m
@@ -41,6 +42,8 @@ reap "$WEIR_PID" 10 "weir (after a second SIGTERM)"
 grep -q "stopping now: drained 0 connections, cutting 1" "$TMP/weir.log" ||
 	fail "the cut was not logged"
 reap "$CLIENT" 50 "the cut client"
+grep -qi "reset" "$TMP/client.out" || fail "the stopped connection was not reset: $(cat "$TMP/client.out")"
+closed_lines | grep -q "end=shutdown" || fail "the cut was not logged as end=shutdown"
 
 # The drain timeout cuts a connection that will not finish in time.
 transfer_then_term 1m --drain-timeout 500ms
@@ -49,4 +52,6 @@ reap "$WEIR_PID" 30 "weir (past its drain timeout)"
 grep -q "drain timeout: drained 0 connections, cutting 1" "$TMP/weir.log" ||
 	fail "the drain timeout was not logged"
 reap "$CLIENT" 50 "the cut client"
+grep -qi "reset" "$TMP/client.out" || fail "the drain deadline did not reset: $(cat "$TMP/client.out")"
+closed_lines | grep -q "end=drain-timeout" || fail "the cut was not logged as end=drain-timeout"
 echo "drain ok"

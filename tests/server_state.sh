@@ -36,13 +36,12 @@ conf() {
 	} >"$file"
 }
 
-# start FILE: weir from FILE (debug log); then FILE names the ports weir chose, so a reload
-# of FILE keeps its listener and stats endpoint.
+# start FILE: weir from FILE (debug log); then FILE names the port weir chose, so a reload
+# of FILE keeps the listener. (The stats line stays: it changes only on restart.)
 start() {
 	start_weir_conf "$1" --log-level debug
 	wait_for grep -q "stats on 127.0.0.1:" "$TMP/weir.log" || fail "no stats endpoint"
-	sed -i -e "s/^listen = 127\.0\.0\.1:0$/listen = 127.0.0.1:$WEIR_PORT/" \
-		-e "s/^stats = 127\.0\.0\.1:0$/stats = 127.0.0.1:$(stats_port)/" "$1"
+	sed -i "s/^listen = 127\.0\.0\.1:0$/listen = 127.0.0.1:$WEIR_PORT/" "$1"
 }
 
 # reload N: SIGHUP, and the Nth "reloaded:" line must follow.

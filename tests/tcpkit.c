@@ -55,6 +55,8 @@ static const char usage_text[] =
 	"  send       send N bytes of pattern(S) at once, discard what is received\n"
 	"  sink       discard input; after EOF send the byte count (8 bytes, big-endian)\n"
 	"  http       answer one HTTP/1.0 request with 'hello from NAME' (default tcpkit)\n"
+	"  blackhole  never accept, and fill the accept queue at start: later connects hang\n"
+	"             (their SYNs are dropped), as to a host that has gone away (TCP only)\n"
 	"client modes (all but flood fail with exit 1 after --timeout SEC, default 60):\n"
 	"  echo       C connections (default 1) each send N bytes of pattern(S+i) and verify\n"
 	"             the echo\n"
@@ -472,8 +474,9 @@ static void write_file_atomic(const char *path, const char *text)
 
 /* ---- server ---- */
 
-static const char *const server_modes[] = {"echo", "sink-send", "send", "sink", "http"};
-enum smode { S_ECHO, S_SINK_SEND, S_SEND, S_SINK, S_HTTP, S_NMODES };
+static const char *const server_modes[] = {"echo", "sink-send", "send",
+					   "sink", "http",	"blackhole"};
+enum smode { S_ECHO, S_SINK_SEND, S_SEND, S_SINK, S_HTTP, S_BLACKHOLE, S_NMODES };
 
 struct sconn {
 	int fd;
@@ -702,7 +705,7 @@ static int server_main(int argc, char **argv)
 		unlink(ep.unix_path); /* left over from an earlier run */
 	if (bind(lfd, (struct sockaddr *)&ep.ss, ep.len) < 0)
 		fail("bind %s: %s", o.addr, strerror(errno));
-	if (listen(lfd, 1024) < 0)
+	if (listen(lfd, s.mode == S_BLACKHOLE ? 0 : 1024) < 0)
 		fail("listen %s: %s", o.addr, strerror(errno));
 	if (ep.family != AF_UNIX) {
 		if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0)
@@ -712,6 +715,25 @@ static int server_main(int argc, char **argv)
 							: ((struct sockaddr_in *)&ss)->sin_port));
 	}
 	install_stop_handlers();
+	if (s.mode == S_BLACKHOLE) {
+		/* Fill the queue (backlog 0 takes one); the rest of our own connects hang too. */
+		int fill[4];
+		if (ep.family == AF_UNIX)
+			usage_error("blackhole needs a TCP address");
+		memcpy(&ep.ss, &ss, sslen);
+		for (int i = 0; i < 4; i++) {
+			fill[i] = socket(ep.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			(void)connect(fill[i], (struct sockaddr *)&ss, sslen);
+		}
+		usleep(100000);
+		write_file_atomic(o.port_file, portbuf);
+		while (!g_stop)
+			usleep(SIGNAL_POLL_MS * 1000);
+		for (int i = 0; i < 4; i++)
+			close(fill[i]);
+		close(lfd);
+		return 0;
+	}
 	write_file_atomic(o.port_file, portbuf);
 
 	if (!(s.pfds = calloc(1, sizeof(*s.pfds))))
