@@ -73,31 +73,50 @@ static int check_unique_listens(struct generation *g, struct weir_err *err)
 	return r;
 }
 
-/* The owner a unix socket file is given: user and group names looked up (this may block). */
+/*
+ * The owner a unix socket file is given: user and group names looked up (this may block:
+ * it runs off the loop). The _r lookups want a buffer big enough for the entry: a group with
+ * many members needs more, so it grows until the answer fits.
+ */
 static int lookup_owner(const struct listen_spec *spec, struct listen_addr *la,
 			struct weir_err *err)
 {
-	char buf[4096];
 	struct passwd pw, *pwp = NULL;
 	struct group gr, *grp = NULL;
+	size_t size = 1024;
+	char *buf = NULL;
+	int e = 0, r = 0;
 
 	la->uid = (uid_t)-1;
 	la->gid = (gid_t)-1;
-	if (spec->user) {
-		if (getpwnam_r(spec->user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
-			err_set(err, "listen '%s': no user called '%s'", spec->addr, spec->user);
-			return -ENOENT;
+	do {
+		char *grown = realloc(buf, size *= 4);
+		if (!grown) {
+			e = ENOMEM;
+			break;
 		}
-		la->uid = pw.pw_uid;
+		buf = grown;
+		e = 0;
+		if (spec->user)
+			e = getpwnam_r(spec->user, &pw, buf, size, &pwp);
+		if (!e && spec->group)
+			e = getgrnam_r(spec->group, &gr, buf + size / 2, size / 2, &grp);
+	} while (e == ERANGE && size < (1 << 24));
+	if (e == ENOMEM) {
+		err_set(err, "out of memory");
+		r = -ENOMEM;
+	} else if (spec->user && !pwp) {
+		err_set(err, "listen '%s': no user called '%s'", spec->addr, spec->user);
+		r = -ENOENT;
+	} else if (spec->group && !grp) {
+		err_set(err, "listen '%s': no group called '%s'", spec->addr, spec->group);
+		r = -ENOENT;
+	} else {
+		la->uid = spec->user ? pw.pw_uid : (uid_t)-1;
+		la->gid = spec->group ? gr.gr_gid : (gid_t)-1;
 	}
-	if (spec->group) {
-		if (getgrnam_r(spec->group, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
-			err_set(err, "listen '%s': no group called '%s'", spec->addr, spec->group);
-			return -ENOENT;
-		}
-		la->gid = gr.gr_gid;
-	}
-	return 0;
+	free(buf);
+	return r;
 }
 
 /* Every address of the frontend's listen keys, in order, with their file mode and owner. */
@@ -140,6 +159,7 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 
 	*out = NULL;
 	if (!g) {
+		config_free(cfg); /* taken over, whatever happens */
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
@@ -226,32 +246,44 @@ static void *find_twin(const struct htab *t, const struct twin_key *k)
 
 int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err)
 {
-	size_t n = cur->n_frontends + cur->cfg.n_backends, k = 0;
+	size_t n = 0, k = 0;
 	struct twin_key *keys;
 	struct htab t;
 
-	for (size_t b = 0; b < cur->cfg.n_backends; b++)
-		n += cur->pools[b].n;
+	for (const struct generation *g = cur; g; g = g->older) {
+		n += g->n_frontends + g->cfg.n_backends;
+		for (size_t b = 0; b < g->cfg.n_backends; b++)
+			n += g->pools[b].n;
+	}
 	keys = calloc(n ? n : 1, sizeof(*keys));
 	if (!keys || htab_init(&t, n) < 0) {
 		free(keys);
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < cur->n_frontends; i++)
-		keys[k++] = (struct twin_key){TWIN_FRONTEND, cur->frontends[i].cfg->name, NULL, 0,
-					      cur->frontends[i].stats};
-	for (size_t b = 0; b < cur->cfg.n_backends; b++) {
-		const struct pool *pool = &cur->pools[b];
-		const char *name = cur->cfg.backends[b].name;
-		keys[k++] = (struct twin_key){TWIN_BACKEND, name, NULL, 0, pool->stats};
-		for (size_t i = 0; i < pool->n; i++)
-			keys[k++] =
-				(struct twin_key){TWIN_SERVER, name, pool->servers[i]->name,
-						  pool->servers[i]->occurrence, pool->servers[i]};
+	/*
+	 * Every generation still alive, newest first: a server that a retired configuration
+	 * still runs connections on is the same server when a later one lists it again.
+	 */
+	for (const struct generation *g = cur; g; g = g->older) {
+		for (size_t i = 0; i < g->n_frontends; i++)
+			keys[k++] = (struct twin_key){TWIN_FRONTEND, g->frontends[i].cfg->name,
+						      NULL, 0, g->frontends[i].stats};
+		for (size_t b = 0; b < g->cfg.n_backends; b++) {
+			const struct pool *pool = &g->pools[b];
+			const char *name = g->cfg.backends[b].name;
+			keys[k++] = (struct twin_key){TWIN_BACKEND, name, NULL, 0, pool->stats};
+			for (size_t i = 0; i < pool->n; i++)
+				keys[k++] = (struct twin_key){
+					TWIN_SERVER, name, pool->servers[i]->name,
+					pool->servers[i]->occurrence, pool->servers[i]};
+		}
 	}
-	for (size_t i = 0; i < n; i++)
-		*htab_slot(&t, twin_hash(&keys[i]), same_twin, &keys[i]) = &keys[i];
+	for (size_t i = 0; i < n; i++) {
+		void **slot = htab_slot(&t, twin_hash(&keys[i]), same_twin, &keys[i]);
+		if (!*slot)
+			*slot = &keys[i]; /* the newest generation's, met first, stays */
+	}
 
 	for (size_t i = 0; i < next->n_frontends; i++) {
 		struct twin_key key = {TWIN_FRONTEND, next->frontends[i].cfg->name, NULL, 0, NULL};

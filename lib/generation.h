@@ -66,9 +66,10 @@ struct generation {
 int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
 
 /*
- * Reload, prepare: find the running twin in `cur` of every server (same backend, address and
- * position among duplicates), frontend and backend (same name) of `next`. Linear in their
- * number. Changes nothing but `next`; -ENOMEM is its only failure.
+ * Reload, prepare: find the twin in `cur`, or in an older generation still alive, of every
+ * server (same backend, address and position among duplicates), frontend and backend (same
+ * name) of `next`. Linear in their number. Changes nothing but `next`; -ENOMEM is its only
+ * failure.
  */
 int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err) WEIR_WUR;
 /*

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -203,6 +204,62 @@ static int set_options(int fd, const struct addr *a)
 	return 0;
 }
 
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+					 : ((const struct sockaddr_in *)ss)->sin_port;
+}
+
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+/* Whether a socket bound at `a` would share its port with `l` (IPv6 listeners are v6-only). */
+static bool overlaps(const struct addr *a, const struct listener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    ss.ss_family != a->ss.ss_family || port_of(&ss) != port_of(&a->ss))
+		return false;
+	return is_wildcard(&ss) || is_wildcard(&a->ss) ||
+	       addr_equal((const struct sockaddr *)&a->ss, a->len, (struct sockaddr *)&ss, len);
+}
+
+/*
+ * SO_REUSEPORT lets a new listener bind where one of weir's own still listens, but it would
+ * also let weir share a port with another process doing the same (a second weir started by
+ * mistake would silently take half the clients). So a plain socket tries the address first:
+ * taken, with none of weir's own listeners there, means another process has it.
+ */
+static int check_not_taken(struct worker *w, const struct addr *a, const char *name,
+			   struct weir_err *err)
+{
+	int fd, one = 1, r = 0;
+
+	if (addr_is_unix(a) || port_of(&a->ss) == 0)
+		return 0;
+	for (size_t i = 0; i < w->n_listeners; i++)
+		if (overlaps(a, w->listeners[i]))
+			return 0;
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0; /* the real socket() will say what is wrong */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno == EADDRINUSE) {
+		err_set(err, "cannot listen on %s: %s", name, strerror(EADDRINUSE));
+		r = -EADDRINUSE;
+	}
+	close(fd);
+	return r;
+}
+
 static struct listener *listener_new(struct worker *w)
 {
 	struct listener *l = calloc(1, sizeof(*l));
@@ -255,10 +312,13 @@ int listener_socket(const struct addr *a, const char *name, struct weir_err *err
 }
 
 /* The socket file's permissions and owner, before the process may give up the right. */
-static int set_file_access(const struct listener *l, const struct listen_addr *la,
-			   struct weir_err *err)
+int listener_set_access(const struct listener *l, const struct listen_addr *la,
+			struct weir_err *err)
 {
 	const char *path = l->name + strlen("unix:");
+
+	if (!l->unlink_path)
+		return 0; /* a TCP socket, or a file that belongs to systemd */
 
 	if (la->mode && chmod(path, la->mode) < 0) {
 		err_set(err, "cannot set mode %04o on %s: %s", la->mode, path, strerror(errno));
@@ -283,7 +343,15 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
 		return -ENOMEM;
 	}
 	addr_format((const struct sockaddr *)&la->a.ss, la->a.len, l->name, sizeof(l->name));
-	l->fd = listener_socket(&la->a, l->name, err);
+	r = check_not_taken(w, &la->a, l->name, err);
+	if (r == 0) {
+		/* A file with a mode to set is made with none to spare, so it is never looser. */
+		mode_t old = la->mode ? umask(0177) : 0;
+		r = listener_socket(&la->a, l->name, err);
+		if (la->mode)
+			umask(old);
+	}
+	l->fd = r;
 	if (l->fd < 0) {
 		r = l->fd;
 		free(l);
@@ -291,7 +359,7 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
 	}
 	l->unlink_path = addr_is_unix(&la->a);
 	listener_ready(l);
-	if (l->unlink_path && (r = set_file_access(l, la, err)) < 0) {
+	if ((r = listener_set_access(l, la, err)) < 0) {
 		listener_close(l);
 		return r;
 	}
@@ -299,7 +367,8 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
 	return 0;
 }
 
-int listener_adopt(struct listener **out, struct worker *w, int fd, struct weir_err *err)
+int listener_adopt(struct listener **out, struct worker *w, int fd, const char *name,
+		   struct weir_err *err)
 {
 	struct listener *l = listener_new(w);
 	int flags = fcntl(fd, F_GETFL);
@@ -312,6 +381,8 @@ int listener_adopt(struct listener **out, struct worker *w, int fd, struct weir_
 		return -EBADF;
 	}
 	l->fd = fd; /* the socket file, if any, belongs to systemd: never unlinked */
+	l->passed = true;
+	snprintf(l->passed_name, sizeof(l->passed_name), "%s", name);
 	listener_ready(l);
 	*out = l;
 	return 0;
@@ -345,14 +416,25 @@ void listener_close_gently(struct listener *l)
 	listener_close(l);
 }
 
-void listener_close(struct listener *l)
+static void listener_free(struct listener *l, bool close_fd)
 {
 	assert(l->magic == LISTENER_MAGIC);
 	ev_io_stop(l->w->loop, &l->io);
 	ev_timer_stop(l->w->loop, &l->backoff);
 	if (l->unlink_path)
 		(void)unlink(l->name + strlen("unix:"));
-	close(l->fd);
+	if (close_fd)
+		close(l->fd);
 	l->magic = 0;
 	free(l);
+}
+
+void listener_close(struct listener *l)
+{
+	listener_free(l, true);
+}
+
+void listener_disown(struct listener *l)
+{
+	listener_free(l, false);
 }

@@ -38,6 +38,8 @@ struct listener {
 	struct frontend *fe;	  /* whose clients arrive here; NULL until started */
 	char name[ADDR_TEXT_MAX]; /* the bound address, port 0 resolved */
 	bool unlink_path;	  /* a unix socket file we created */
+	bool passed;		  /* passed in by socket activation: the descriptor is systemd's */
+	char passed_name[64];	  /* the frontend it was passed for (FileDescriptorName=) */
 	bool held;		  /* not accepting: the worker is at its connection limit */
 	int trouble;		  /* errno of the accept error episode under way (logged once) */
 };
@@ -52,13 +54,20 @@ int listener_socket(const struct addr *a, const char *name, struct weir_err *err
 /* Bind and listen on `la`, with its file mode and owner for a unix socket; not accepting. */
 int listener_open(struct listener **out, struct worker *w, const struct listen_addr *la,
 		  struct weir_err *err) WEIR_WUR;
-/* Take `fd`, a listening socket passed in by socket activation; not accepting yet. */
-int listener_adopt(struct listener **out, struct worker *w, int fd, struct weir_err *err) WEIR_WUR;
+/* Take `fd`, a listening socket passed in by socket activation under `name` (or ""); not
+ * accepting yet. */
+int listener_adopt(struct listener **out, struct worker *w, int fd, const char *name,
+		   struct weir_err *err) WEIR_WUR;
+/* Set a unix socket file's mode and owner as `la` asks (a reload may change them). */
+int listener_set_access(const struct listener *l, const struct listen_addr *la,
+			struct weir_err *err) WEIR_WUR;
 /* Accept clients for `fe` from now on (unless `held`); may be called again to hand over. */
 void listener_start(struct listener *l, struct frontend *fe, bool held);
 /* Accept what waits in the queue (for its frontend), then close: no client is reset. */
 void listener_close_gently(struct listener *l);
 void listener_close(struct listener *l);
+/* Forget a passed socket without closing it (a failed start gives it back). */
+void listener_disown(struct listener *l);
 
 /* Stop (true) or resume (false) accepting, for the connection limit. */
 void listener_hold(struct listener *l, bool hold);

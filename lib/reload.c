@@ -42,7 +42,7 @@ static int plan_add(struct reload *rl, struct listener *l, struct frontend *owne
 static int adopt(struct reload *rl, struct frontend *fe, struct inherited *in, struct weir_err *err)
 {
 	struct listener *l;
-	int r = listener_adopt(&l, rl->w, in->fd, err);
+	int r = listener_adopt(&l, rl->w, in->fd, in->name, err);
 
 	if (r < 0)
 		return r;
@@ -72,7 +72,8 @@ static int plan_address(struct reload *rl, struct frontend *fe, const struct lis
 	for (size_t i = 0; i < w->n_listeners; i++) {
 		if (!rl->kept[i] && listener_bound_at(w->listeners[i], &la->a)) {
 			rl->kept[i] = true;
-			return plan_add(rl, w->listeners[i], fe, false, err);
+			r = listener_set_access(w->listeners[i], la, err);
+			return r < 0 ? r : plan_add(rl, w->listeners[i], fe, false, err);
 		}
 	}
 	for (size_t k = 0; k < rl->n_in; k++) {
@@ -111,6 +112,15 @@ int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
 		for (size_t k = 0; k < n_in && r == 0; k++)
 			if (!in[k].used && strcmp(in[k].name, fe->cfg->name) == 0)
 				r = adopt(rl, fe, &in[k], err);
+		/* ...and stays its own across reloads, wherever it is bound. */
+		for (size_t i = 0; i < w->n_listeners && r == 0; i++) {
+			struct listener *l = w->listeners[i];
+			if (!rl->kept[i] && l->passed &&
+			    strcmp(l->passed_name, fe->cfg->name) == 0) {
+				rl->kept[i] = true;
+				r = plan_add(rl, l, fe, false, err);
+			}
+		}
 		for (size_t j = 0; j < fe->n_addrs && r == 0; j++)
 			r = plan_address(rl, fe, &fe->addrs[j], err);
 	}
@@ -119,9 +129,15 @@ int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
 
 void reload_abort(struct reload *rl)
 {
-	for (size_t i = 0; i < rl->n; i++)
-		if (rl->fresh[i])
+	/* What this prepare opened closes; passed sockets go back to the caller unclosed. */
+	for (size_t i = 0; i < rl->n; i++) {
+		if (!rl->fresh[i])
+			continue;
+		if (rl->listeners[i]->passed)
+			listener_disown(rl->listeners[i]);
+		else
 			listener_close(rl->listeners[i]);
+	}
 	for (size_t k = 0; k < rl->n_in; k++)
 		rl->in[k].used = false;
 	gen_free(rl->next);
@@ -153,17 +169,16 @@ void reload_commit(struct reload *rl)
 {
 	struct worker *w = rl->w;
 	struct generation *next = rl->next, *cur = w->gen;
+	struct listener **old = w->listeners;
+	size_t n_old = w->n_listeners;
 
 	if (cur) {
 		gen_adopt(next);
 		warn_fixed(&cur->cfg, &next->cfg);
 	}
-	for (size_t i = 0; i < w->n_listeners; i++) {
-		if (rl->kept[i])
-			continue;
-		log_msg(WLOG_INFO, "no longer listening on %s", w->listeners[i]->name);
-		listener_close_gently(w->listeners[i]);
-	}
+	/* The next set first: holding and releasing at the limit touch only these from now. */
+	w->listeners = rl->listeners;
+	w->n_listeners = rl->n;
 	for (size_t i = 0; i < rl->n; i++) {
 		struct listener *l = rl->listeners[i];
 		log_msg(WLOG_INFO, "%slistening on %s (frontend %s)", rl->fresh[i] ? "" : "still ",
@@ -178,9 +193,15 @@ void reload_commit(struct reload *rl)
 		close(rl->in[k].fd);
 		rl->in[k].used = true;
 	}
-	free(w->listeners);
-	w->listeners = rl->listeners;
-	w->n_listeners = rl->n;
+	/* Then the removed ones: the clients in their queues are taken (for the frontends they
+	 * came to) before they close, even past the connection limit. */
+	for (size_t i = 0; i < n_old; i++) {
+		if (rl->kept[i])
+			continue;
+		log_msg(WLOG_INFO, "no longer listening on %s", old[i]->name);
+		listener_close_gently(old[i]);
+	}
+	free(old);
 	if (cur) {
 		/* Retired: no new clients, no checks; freed once its last connection closes. */
 		gen_health_stop(cur);
@@ -367,6 +388,10 @@ void reloader_request(struct reloader *r)
 {
 	struct weir_err err = {""};
 
+	if (r->w->state != WORKER_RUNNING) {
+		log_msg(WLOG_INFO, "SIGHUP while stopping: not reloading");
+		return;
+	}
 	if (r->job) {
 		/* The file may have changed after the running read opened it: read it again. */
 		log_msg(WLOG_INFO, "SIGHUP: a reload is under way; another follows it");
@@ -375,9 +400,7 @@ void reloader_request(struct reloader *r)
 	}
 	notify_reloading();
 	log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
-	if (r->w->state != WORKER_RUNNING)
-		reload_failed(r, "weir is stopping");
-	else if (start_read(r, &err) < 0)
+	if (start_read(r, &err) < 0)
 		reload_failed(r, err.msg);
 }
 

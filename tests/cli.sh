@@ -136,6 +136,12 @@ else
 	echo "not root: unix socket owners not tried"
 fi
 
+# A TCP port held by another weir (whose listeners set SO_REUSEPORT too) is not shared.
+start_weir -b "127.0.0.1:$SERVER_PORT"
+expect 71 "cannot listen on 127.0.0.1:$WEIR_PORT: Address already in use" \
+	-l "127.0.0.1:$WEIR_PORT" -b 127.0.0.1:1
+stop_weir
+
 # A unix socket path held by a live listener is not taken over; a stale one is reused.
 start_weir -l "unix:$TMP/live.sock" -b "127.0.0.1:$SERVER_PORT"
 expect 71 "another process is listening" -l "unix:$TMP/live.sock" -b 127.0.0.1:1

@@ -25,6 +25,13 @@ port=$(cat "$TMP/passed.port")
 	fail "the passed socket did not serve"
 grep -q "listening on 127.0.0.1:$port (frontend web)" "$TMP/weir.log" ||
 	fail "the passed socket was not used by frontend web"
+# It stays the frontend's across a reload, though no listen key names its address.
+kill -HUP "$WEIR_PID"
+wait_for grep -q "reloaded: 1 frontend(s)" "$TMP/weir.log" || fail "SIGHUP did not reload"
+grep -q "still listening on 127.0.0.1:$port (frontend web)" "$TMP/weir.log" ||
+	fail "the named passed socket was dropped by the reload"
+"$TCPKIT" client "127.0.0.1:$port" --bytes 64k --timeout 20 >/dev/null ||
+	fail "the passed socket stopped serving after a reload"
 stop_weir
 grep -q "^STOPPING=1$" "$TMP/notify.out" || fail "STOPPING=1 never arrived"
 

@@ -140,15 +140,20 @@ static void apply(struct generation *g)
 	reload_commit(&rl);
 }
 
-static int client(void)
+static int client_to(int port)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rig.port)};
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_true(fd >= 0);
 	assert_true(connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 || errno == EINPROGRESS);
 	return fd;
+}
+
+static int client(void)
+{
+	return client_to(rig.port);
 }
 
 /* Leave with a reset, so weir closes both sides at once. */
@@ -313,6 +318,73 @@ static void a_retry_after_a_reload_counts_on_the_server_it_used(void **state)
 		close(filler[i]);
 }
 
+/*
+ * A server removed by one reload while a connection still runs on it, and listed again by the
+ * next, is the same object: its maxconn counts the connection it still has.
+ */
+static void a_server_removed_and_added_back_is_the_same_object(void **state)
+{
+	struct server *a, *b;
+	int c1, c2;
+
+	rig.backend[0] = listen_on_loopback(16);
+	rig.backend[1] = listen_on_loopback(16);
+	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d",
+		     port_of(rig.backend[0]), port_of(rig.backend[1])));
+	rig.port = port_of(rig.w.listeners[0]->fd);
+	a = rig.w.gen->pools[0].servers[0];
+	b = rig.w.gen->pools[0].servers[1];
+	c1 = client();
+	RUN_UNTIL(a->active == 1, 2000); /* round robin's first pick */
+	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d", rig.port, port_of(rig.backend[1])));
+	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d", rig.port,
+		     port_of(rig.backend[0]), port_of(rig.backend[1])));
+	assert_ptr_equal(rig.w.gen->pools[0].servers[0], a);
+	assert_ptr_equal(rig.w.gen->pools[0].servers[1], b);
+	assert_int_equal(a->active, 1);
+	c2 = client();
+	RUN_UNTIL(b->active == 1, 2000); /* a is full: its old connection still counts */
+	assert_int_equal(a->active, 1);
+	reset(c1);
+	reset(c2);
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	assert_int_equal(a->active, 0);
+	assert_int_equal(b->active, 0);
+}
+
+/*
+ * A reload removes two listeners whose queues hold clients, and taking the second one's
+ * client brings weir to its connection limit (which holds every listener it has): the
+ * clients are taken over, past the limit, not reset, and holding must not touch the
+ * listener already closed (a use-after-free under ASan before).
+ */
+static void removed_listeners_hand_over_their_queues_at_the_limit(void **state)
+{
+	int ports[3], c[3];
+
+	rig.backend[0] = listen_on_loopback(16);
+	apply(config("-l 127.0.0.1:0 -l 127.0.0.1:0 -l 127.0.0.1:0 -b 127.0.0.1:%d "
+		     "--max-connections 3",
+		     port_of(rig.backend[0])));
+	for (int i = 0; i < 3; i++)
+		ports[i] = port_of(rig.w.listeners[i]->fd);
+	c[0] = client_to(ports[0]);
+	RUN_UNTIL(rig.w.n_conns == 1, 2000);
+	assert_false(rig.w.held);
+	/* Two clients arrive and the reload runs before the loop gets to them. */
+	c[1] = client_to(ports[1]);
+	c[2] = client_to(ports[2]);
+	usleep(100000);
+	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d --max-connections 3", ports[0],
+		     port_of(rig.backend[0])));
+	assert_int_equal(rig.w.n_listeners, 1);
+	assert_int_equal(rig.w.n_conns, 3);
+	RUN_UNTIL(rig.n_accepted == 3, 2000);
+	for (int i = 0; i < 3; i++)
+		reset(c[i]);
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+}
+
 /* Everything a running configuration is, to compare before and after a failed reload. */
 struct snapshot {
 	struct generation *gen;
@@ -462,6 +534,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(a_retry_after_a_reload_counts_on_the_server_it_used,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(a_server_removed_and_added_back_is_the_same_object,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			removed_listeners_hand_over_their_queues_at_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_failure_of_a_prepare_leaves_the_running_state,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(every_failure_of_building_a_generation_is_clean,
