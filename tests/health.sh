@@ -1,7 +1,9 @@
 #!/bin/sh
 # Three echo backends with active checks. One is killed mid-run: no client hangs, new clients
 # go to the other two, and when it returns it gets traffic again after `rise` checks. Then all
-# are killed: clients are closed at once, and weir recovers when one comes back.
+# are killed: clients are closed at once, and weir recovers when one comes back. An
+# application check that fails takes its server DOWN however many clients still connect to
+# it; a unix server whose backlog is full is waited for, not marked DOWN.
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
 for b in 1 2 3; do
@@ -85,4 +87,58 @@ start_weir -b "127.0.0.1:$port3" --health-check tcp --health-interval 100ms --fa
 wait_for grep -q "server 127.0.0.1:$port3 is DOWN (check timed out, 2/2)" "$TMP/weir.log" ||
 	fail "a server giving the wrong reply was not marked DOWN"
 stop_weir
-echo "health ok (all-down client closed after $ms ms)"
+
+# With active checks, checks alone decide: a server whose application check fails (it echoes
+# PING where PONG is expected) goes DOWN even while a client connects every 100 ms, and no
+# client success brings it back.
+start_weir -b "127.0.0.1:$port3" --health-check tcp --health-interval 300ms --fall 2 \
+	--health-timeout 200ms --health-send 'PING\n' --health-expect 'PONG'
+(
+	end=$(($(date +%s) + 8))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 2 >/dev/null 2>&1 || true
+		sleep 0.1
+	done
+) &
+clients=$!
+PIDS="$PIDS $clients"
+start=$(date +%s%N)
+n=0
+until grep -q "server 127.0.0.1:$port3 is DOWN" "$TMP/weir.log"; do
+	[ "$n" -lt 30 ] || fail "a failing application check was masked by clients that could connect"
+	sleep 0.1
+	n=$((n + 1))
+done
+down_ms=$((($(date +%s%N) - start) / 1000000))
+sleep 1
+! grep -q "server 127.0.0.1:$port3 is UP" "$TMP/weir.log" || fail "a client's connect brought a failing server UP"
+kill "$clients" 2>/dev/null || true
+reap "$clients" 50 "the clients"
+stop_weir
+
+# A unix server whose backlog is full answers connect with EAGAIN: its clients wait a moment
+# and are served once it accepts again; it is not counted as failing or marked DOWN.
+"$TCPKIT" server "unix:$TMP/busy.sock" --port-file "$TMP/busy.port" --mode echo --backlog 2 \
+	2>>"$TMP/busy.log" &
+busy=$!
+PIDS="$PIDS $busy"
+wait_for test -s "$TMP/busy.port" || fail "the unix server did not start"
+start_weir -b "unix:$TMP/busy.sock" --fall 2 --connect-timeout 5s
+kill -STOP "$busy"
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 4k --timeout 15 >"$TMP/burst$i.out" 2>&1 &
+	eval "burst$i=\$!"
+	PIDS="$PIDS $!"
+done
+sleep 1
+kill -CONT "$busy"
+for k in 1 2 3 4 5 6 7 8 9 10; do
+	eval "pid=\$burst$k"
+	reap "$pid" 150 "client $k of the burst"
+	[ "$REAPED" -eq 0 ] || fail "client $k of the burst failed: $(cat "$TMP/burst$k.out")"
+done
+! grep -q "is DOWN" "$TMP/weir.log" || fail "a full backlog marked the server DOWN"
+! grep -q "connect to unix:$TMP/busy.sock failed" "$TMP/weir.log" ||
+	fail "a full backlog was counted as a failed connect"
+stop_weir
+echo "health ok (all-down client closed after $ms ms; failing check DOWN after $down_ms ms under traffic)"

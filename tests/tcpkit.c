@@ -42,7 +42,7 @@
 /* clang-format off */
 static const char usage_text[] =
 	"usage: tcpkit server ADDR --port-file FILE [--mode MODE] [--bytes N] [--seed S]\n"
-	"                          [--name NAME]\n"
+	"                          [--name NAME] [--backlog N]\n"
 	"       tcpkit client ADDR [--mode MODE] [--connections C] [--bytes N] [--expect M]\n"
 	"                          [--rate BYTES_PER_SEC] [--seed S] [--timeout SEC]\n"
 	"                          [--requests R] [--size Z] [--duration SEC] [--ready-file FILE]\n"
@@ -259,7 +259,7 @@ static bool parse_secs(const char *s, double *out)
 
 struct opts {
 	const char *addr, *mode, *port_file, *name, *ready_file;
-	uint64_t bytes, expect, rate, seed, requests, size, conns;
+	uint64_t bytes, expect, rate, seed, requests, size, conns, backlog;
 	double timeout, duration;
 };
 
@@ -278,6 +278,7 @@ static const struct opt_def {
 	OPT("seed", 0, seed, FOR_SERVER | FOR_CLIENT),
 	OPT("name", 2, name, FOR_SERVER),
 	OPT("port-file", 2, port_file, FOR_SERVER),
+	OPT("backlog", 0, backlog, FOR_SERVER),
 	OPT("connections", 0, conns, FOR_CLIENT),
 	OPT("expect", 0, expect, FOR_CLIENT),
 	OPT("rate", 0, rate, FOR_CLIENT),
@@ -293,6 +294,7 @@ static const struct opt_def {
 static void parse_opts(int argc, char **argv, int where, struct opts *o)
 {
 	*o = (struct opts){.mode = "echo",
+			   .backlog = 1024,
 			   .name = "tcpkit",
 			   .bytes = 1 << 20,
 			   .expect = UINT64_MAX, /* not given: same as --bytes */
@@ -705,7 +707,7 @@ static int server_main(int argc, char **argv)
 		unlink(ep.unix_path); /* left over from an earlier run */
 	if (bind(lfd, (struct sockaddr *)&ep.ss, ep.len) < 0)
 		fail("bind %s: %s", o.addr, strerror(errno));
-	if (listen(lfd, s.mode == S_BLACKHOLE ? 0 : 1024) < 0)
+	if (listen(lfd, s.mode == S_BLACKHOLE ? 0 : (int)o.backlog) < 0)
 		fail("listen %s: %s", o.addr, strerror(errno));
 	if (ep.family != AF_UNIX) {
 		if (getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0)
