@@ -16,6 +16,15 @@ WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.
 grep -q "max-connections 1000 is more than the descriptor limit allows" "$TMP/weir.log" ||
 	fail "no warning about max-connections exceeding the descriptor limit"
 
+# Descriptors weir has open on /dev/null (the spare, and whatever it inherited).
+null_fds() {
+	find "/proc/$WEIR_PID/fd" -mindepth 1 -maxdepth 1 -lname /dev/null | wc -l
+}
+null_at_start=$(null_fds)
+spare_held() {
+	[ "$(null_fds)" -eq "$null_at_start" ]
+}
+
 # CPU time (user + system, in clock ticks) weir has used so far.
 cpu_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$WEIR_PID/stat"
@@ -61,6 +70,11 @@ local_errors=$(grep -c "end=local-error" "$TMP/weir.log" || true)
 echo "excess closed by: the spare descriptor ($warnings warning(s)), local-error ($local_errors)"
 [ "$warnings" -ge 1 ] || [ "$local_errors" -ge 1 ] || fail "running out of descriptors left no trace"
 [ "$warnings" -le 5 ] || fail "$warnings warnings: the shortage is logged per client, not once"
+
+# The spare descriptor, given up to shed clients, is held again once descriptors free up
+# (taken back on a timer, not only when the next shortage comes): as many descriptors on
+# /dev/null as weir had when it started, spare included.
+wait_for spare_held || fail "the spare descriptor was not taken back"
 
 # Descriptors are free again: clients are proxied normally, every byte checked.
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --connections 4 --bytes 1m --timeout 30 ||

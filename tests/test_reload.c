@@ -489,6 +489,25 @@ static void every_failure_of_a_prepare_leaves_the_running_state(void **state)
 	RUN_UNTIL(rig.w.n_conns == 0, 2000);
 }
 
+/*
+ * The connection limit from the descriptor limit leaves room for what else holds
+ * descriptors: listeners, one per health check or probe, the stats endpoint and scrapers.
+ */
+static void the_descriptor_budget_counts_checks_and_stats(void **state)
+{
+	struct worker w;
+	struct weir_err err;
+	struct generation *g = config("-l 127.0.0.1:0 -l 127.0.0.1:0 -b 127.0.0.1:1 -b 127.0.0.1:2 "
+				      "-b 127.0.0.1:3 --health-check tcp");
+
+	assert_int_equal(worker_init(&w, rig.loop, 1000, 17, 65536, &err), 0);
+	/* 1000 descriptors less weir's own, the stats' 17, 2 listeners and 3 checks. */
+	assert_int_equal(worker_connection_limit(&w, g),
+			 (1000 - WORKER_FD_OVERHEAD - 17 - 2 - 3) / 2);
+	worker_fini(&w);
+	gen_free(g);
+}
+
 /* gen_new fails cleanly (nothing leaks) whichever of its allocations fails. */
 static void every_failure_of_building_a_generation_is_clean(void **state)
 {
@@ -539,6 +558,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			removed_listeners_hand_over_their_queues_at_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_failure_of_a_prepare_leaves_the_running_state,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(the_descriptor_budget_counts_checks_and_stats,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(every_failure_of_building_a_generation_is_clean,
 						setup, teardown),
