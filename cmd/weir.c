@@ -56,8 +56,9 @@ static void usage(FILE *out)
 		"check the configuration, print it and exit", "-h, --help",
 		"print this help and exit", "-V, --version", "print version information and exit");
 	fprintf(out, "ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
-		     "unix:/path. Durations take ms, s, m, h or d (bare numbers are seconds);\n"
-		     "sizes take k, m or g.\n\n"
+		     "unix:/path; a unix listener may add ,mode=0660 ,user=NAME ,group=NAME.\n"
+		     "Durations take ms, s, m, h or d (bare numbers are seconds); sizes take\n"
+		     "k, m or g.\n\n"
 		     "Exit status: 0 ok, 64 usage error, 66 config file unreadable, 69 resolver\n"
 		     "unavailable, 71 cannot listen, 78 configuration error. See weir(8).\n\n"
 		     "Report bugs to: " PACKAGE_BUGREPORT "\n");
