@@ -70,6 +70,9 @@ local_errors=$(grep -c "end=local-error" "$TMP/weir.log" || true)
 echo "excess closed by: the spare descriptor ($warnings warning(s)), local-error ($local_errors)"
 [ "$warnings" -ge 1 ] || [ "$local_errors" -ge 1 ] || fail "running out of descriptors left no trace"
 [ "$warnings" -le 5 ] || fail "$warnings warnings: the shortage is logged per client, not once"
+# A server socket() failing for want of descriptors is logged at most once a second.
+shortage=$(grep -c "cannot connect to .*weir's own shortage" "$TMP/weir.log" || true)
+[ "$shortage" -le 5 ] || fail "$shortage lines for $local_errors clients: the shortage is logged per client"
 
 # The spare descriptor, given up to shed clients, is held again once descriptors free up
 # (taken back on a timer, not only when the next shortage comes): as many descriptors on
