@@ -13,6 +13,7 @@
 #include "config.h"
 #include "generation.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "privs.h"
 #include "reload.h"
@@ -189,7 +190,7 @@ static void usr1_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	const struct app *app = sig->data;
 	char line[256];
 
-	stats_summary(&app->w, line, sizeof(line));
+	metrics_summary(&app->w, line, sizeof(line));
 	log_msg(WLOG_INFO, "%s", line);
 }
 

@@ -4,6 +4,12 @@
  * are cut at 200 bytes and names at 49, and the handler is told no line number. So inih gets
  * its lines from our own reader, which counts them, strips leading blanks, refuses lines and
  * names that would be cut, refuses binary data, and handles [section] headers itself.
+ *
+ * The reader reads at most CONFIG_FILE_MAX bytes and never more than a line's limit at a
+ * time, so a file that is not a configuration (/dev/zero, a directory, a huge log) is an
+ * error with a line number, not a hang or a gigabyte of memory. Section names are checked
+ * for duplicates through a hash table once the file is read, so a file of any size loads in
+ * linear time.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,12 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
+#include "htab.h"
 
 /* inih's limits, as Debian builds it (INI_MAX_LINE 200, MAX_SECTION and MAX_NAME 50). */
 #define INI_LINE_LIMIT 200
 #define INI_NAME_LIMIT 49
+/* The most of a file read; a configuration of a million servers fits. */
+#define CONFIG_FILE_MAX (64 << 20)
+/* Bytes of one line read before it is refused (blanks before a key may pad it a little). */
+#define LINE_READ_MAX 1024
 
 struct load {
 	struct weir_config *cfg;
@@ -29,8 +41,8 @@ struct load {
 	struct weir_err *err;
 	bool failed;	      /* err holds the reason */
 	unsigned global_line; /* of the [global] header; 0: none yet */
-	char *buf;	      /* getline's */
-	size_t cap;
+	size_t bytes;	      /* read so far */
+	char buf[LINE_READ_MAX + 2];
 };
 
 static int fail_at(struct load *ld, const char *fmt, ...) WEIR_PRINTF(2, 3);
@@ -47,20 +59,6 @@ static int fail_at(struct load *ld, const char *fmt, ...)
 	err_set(ld->err, "%s:%u: %s", ld->cfg->file, ld->line, msg);
 	ld->failed = true;
 	return 0;
-}
-
-static bool name_taken(const struct weir_config *cfg, enum config_scope scope, const char *name)
-{
-	if (scope == SCOPE_FRONTEND) {
-		for (size_t i = 0; i < cfg->n_frontends; i++)
-			if (strcmp(cfg->frontends[i].name, name) == 0)
-				return true;
-	} else {
-		for (size_t i = 0; i < cfg->n_backends; i++)
-			if (strcmp(cfg->backends[i].name, name) == 0)
-				return true;
-	}
-	return false;
 }
 
 /* "[global]", "[frontend NAME]", "[backend NAME]"; `line` itself still goes to inih. */
@@ -97,10 +95,6 @@ static void begin_section(struct load *ld, const char *line)
 			fail_at(ld, "[%s] needs one name, as in [%.8s NAME]", text, text);
 			return;
 		}
-		if (name_taken(ld->cfg, scope, name)) {
-			fail_at(ld, "[%s] is defined twice", text);
-			return;
-		}
 		ld->scope = scope;
 		ld->section = scope == SCOPE_FRONTEND
 				      ? (void *)config_add_frontend(ld->cfg, name, ld->line)
@@ -113,6 +107,38 @@ static void begin_section(struct load *ld, const char *line)
 		text);
 }
 
+/*
+ * The next line into ld->buf, without its line ending; its length, or -1 at the end of the
+ * file or on an error (ld->failed says which).
+ */
+static ssize_t next_line(struct load *ld)
+{
+	size_t len = 0;
+	int c = EOF;
+
+	while (len <= LINE_READ_MAX && (c = getc(ld->file)) != EOF && c != '\n')
+		ld->buf[len++] = (char)c;
+	if (c == EOF && ferror(ld->file)) {
+		err_set(ld->err, "%s: cannot read: %s", ld->cfg->file, strerror(errno));
+		ld->failed = true;
+		return -1;
+	}
+	if (c == EOF && len == 0)
+		return -1;
+	ld->line++;
+	ld->bytes += len + 1;
+	if (len > LINE_READ_MAX) {
+		fail_at(ld, "line longer than %d bytes", INI_LINE_LIMIT - 2);
+		return -1;
+	}
+	if (ld->bytes > CONFIG_FILE_MAX) {
+		fail_at(ld, "the file is larger than %d MiB", CONFIG_FILE_MAX >> 20);
+		return -1;
+	}
+	ld->buf[len] = '\0';
+	return (ssize_t)len;
+}
+
 /* inih's reader: one line at a time, checked as described above. */
 static char *read_line(char *str, int num, void *stream)
 {
@@ -121,17 +147,19 @@ static char *read_line(char *str, int num, void *stream)
 	size_t len;
 	char *p;
 
-	if (ld->failed || (got = getline(&ld->buf, &ld->cap, ld->file)) < 0)
+	if (ld->failed || (got = next_line(ld)) < 0)
 		return NULL;
-	ld->line++;
 	len = (size_t)got;
-	while (len && (ld->buf[len - 1] == '\n' || ld->buf[len - 1] == '\r'))
+	while (len && ld->buf[len - 1] == '\r')
 		ld->buf[--len] = '\0';
 	if (memchr(ld->buf, '\0', len)) {
 		fail_at(ld, "binary data (a NUL byte) in the file");
 		return NULL;
 	}
-	p = ld->buf + strspn(ld->buf, " \t");
+	p = ld->buf;
+	if (ld->line == 1 && strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3; /* a UTF-8 byte-order mark, as some editors write */
+	p += strspn(p, " \t");
 	if (strlen(p) + 2 > (size_t)num || strlen(p) + 2 > INI_LINE_LIMIT) {
 		fail_at(ld, "line longer than %d bytes", INI_LINE_LIMIT - 2);
 		return NULL;
@@ -178,23 +206,85 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	return 1;
 }
 
+/* Replace `*field` with a copy of `name`; false when out of memory. */
+static bool rename_to(char **field, const char *name)
+{
+	char *copy = strdup(name);
+
+	if (!copy)
+		return false;
+	free(*field);
+	*field = copy;
+	return true;
+}
+
+struct named {
+	const char *kind, *name;
+	unsigned line;
+};
+
+static bool same_name(const void *entry, const void *key)
+{
+	const struct named *a = entry, *b = key;
+
+	return a->kind == b->kind && strcmp(a->name, b->name) == 0;
+}
+
+/* No frontend or backend name twice: one pass through a hash table. */
+static int check_unique_names(struct load *ld)
+{
+	const struct weir_config *cfg = ld->cfg;
+	size_t n = cfg->n_frontends + cfg->n_backends, k = 0;
+	struct named *all = calloc(n ? n : 1, sizeof(*all));
+	struct htab t;
+	int r = 0;
+
+	if (!all || htab_init(&t, n) < 0) {
+		free(all);
+		err_set(ld->err, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_frontends; i++)
+		all[k++] =
+			(struct named){"frontend", cfg->frontends[i].name, cfg->frontends[i].line};
+	for (size_t i = 0; i < cfg->n_backends; i++)
+		all[k++] = (struct named){"backend", cfg->backends[i].name, cfg->backends[i].line};
+	for (size_t i = 0; i < n && r == 0; i++) {
+		void **slot =
+			htab_slot(&t, hash_str(all[i].name, all[i].kind[0]), same_name, &all[i]);
+		if (!*slot) {
+			*slot = &all[i];
+			continue;
+		}
+		ld->line = all[i].line;
+		fail_at(ld, "[%s %s] is defined twice (first at line %u)", all[i].kind, all[i].name,
+			((struct named *)*slot)->line);
+		r = -EINVAL;
+	}
+	htab_fini(&t);
+	free(all);
+	return r;
+}
+
 int config_load(struct weir_config *cfg, struct weir_err *err)
 {
 	struct load ld = {.cfg = cfg, .err = err};
+	struct stat st;
 	int r;
 
 	/* The command line's own frontend and backend stay, under names of their own. */
 	for (size_t i = 0; i < cfg->n_frontends; i++)
-		if (cfg->frontends[i].line == 0 && !strcmp(cfg->frontends[i].name, "default")) {
-			free(cfg->frontends[i].name);
-			free(cfg->frontends[i].backend);
-			cfg->frontends[i].name = strdup("command-line");
-			cfg->frontends[i].backend = strdup("command-line");
+		if (cfg->frontends[i].line == 0 && !strcmp(cfg->frontends[i].name, "default") &&
+		    (!rename_to(&cfg->frontends[i].name, "command-line") ||
+		     !rename_to(&cfg->frontends[i].backend, "command-line"))) {
+			err_set(err, "out of memory");
+			return -EINVAL;
 		}
 	for (size_t i = 0; i < cfg->n_backends; i++)
-		if (cfg->backends[i].line == 0 && !strcmp(cfg->backends[i].name, "default")) {
-			free(cfg->backends[i].name);
-			cfg->backends[i].name = strdup("command-line");
+		if (cfg->backends[i].line == 0 && !strcmp(cfg->backends[i].name, "default") &&
+		    !rename_to(&cfg->backends[i].name, "command-line")) {
+			err_set(err, "out of memory");
+			return -EINVAL;
 		}
 	ld.file = fopen(cfg->file, "re");
 	if (!ld.file) {
@@ -202,9 +292,15 @@ int config_load(struct weir_config *cfg, struct weir_err *err)
 		err_set(err, "cannot read %s: %s", cfg->file, strerror(errno));
 		return r;
 	}
+	if (fstat(fileno(ld.file), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(ld.file);
+		err_set(err, "%s: cannot read: %s", cfg->file, strerror(EISDIR));
+		return -EINVAL;
+	}
 	r = ini_parse_stream(read_line, &ld, handle_key, &ld);
 	fclose(ld.file);
-	free(ld.buf);
+	if (!ld.failed && r == 0 && check_unique_names(&ld) < 0)
+		return -EINVAL;
 	if (ld.failed)
 		return -EINVAL;
 	if (r != 0) {

@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "htab.h"
 #include "pool.h"
 #include "units.h"
 
@@ -691,6 +692,48 @@ void config_where(const struct weir_config *cfg, unsigned line, char *buf, size_
 		buf[0] = '\0';
 }
 
+static bool backend_named(const void *entry, const void *key)
+{
+	return strcmp(((const struct backend_cfg *)entry)->name, key) == 0;
+}
+
+/* Each frontend's backend, found by name through a hash table (linear in the file). */
+static int link_backends(struct weir_config *cfg, struct weir_err *err)
+{
+	struct htab t;
+	char at[512];
+	int r = 0;
+
+	if (htab_init(&t, cfg->n_backends) < 0) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t b = 0; b < cfg->n_backends; b++) {
+		void **slot = htab_slot(&t, hash_str(cfg->backends[b].name, 0), backend_named,
+					cfg->backends[b].name);
+		if (!*slot)
+			*slot = &cfg->backends[b];
+	}
+	for (size_t i = 0; i < cfg->n_frontends && r == 0; i++) {
+		struct frontend_cfg *fe = &cfg->frontends[i];
+		const struct backend_cfg *be =
+			*htab_slot(&t, hash_str(fe->backend, 0), backend_named, fe->backend);
+		if (be) {
+			fe->backend_index = (size_t)(be - cfg->backends);
+			continue;
+		}
+		config_where(cfg, fe->line, at, sizeof(at));
+		if (fe->line)
+			err_set(err, "%sfrontend '%s' names backend '%s', which is not defined", at,
+				fe->name, fe->backend);
+		else
+			err_set(err, "nowhere to proxy to: give at least one -b SERVER");
+		r = -EINVAL;
+	}
+	htab_fini(&t);
+	return r;
+}
+
 int config_check(struct weir_config *cfg, struct weir_err *err)
 {
 	char at[512];
@@ -710,7 +753,6 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 	}
 	for (size_t i = 0; i < cfg->n_frontends; i++) {
 		struct frontend_cfg *fe = &cfg->frontends[i];
-		size_t b;
 
 		config_where(cfg, fe->line, at, sizeof(at));
 		if (fe->n_listens == 0) {
@@ -721,22 +763,11 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 			err_set(err, "%sfrontend '%s' names no backend", at, fe->name);
 			return -EINVAL;
 		}
-		for (b = 0; b < cfg->n_backends; b++)
-			if (strcmp(cfg->backends[b].name, fe->backend) == 0)
-				break;
-		if (b == cfg->n_backends) {
-			if (fe->line)
-				err_set(err,
-					"%sfrontend '%s' names backend '%s', which is not defined",
-					at, fe->name, fe->backend);
-			else
-				err_set(err, "nowhere to proxy to: give at least one -b SERVER");
-			return -EINVAL;
-		}
-		fe->backend_index = b;
 		if (fe->linger_timeout_ms == CONFIG_UNSET)
 			fe->linger_timeout_ms = fe->idle_timeout_ms;
 	}
+	if (link_backends(cfg, err) < 0)
+		return -EINVAL;
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		const struct backend_cfg *be = &cfg->backends[i];
 		config_where(cfg, be->line, at, sizeof(at));

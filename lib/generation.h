@@ -54,6 +54,7 @@ struct generation {
 	struct frontend *frontends; /* one per cfg.frontends */
 	size_t n_frontends;
 	size_t conns;		  /* open connections that started under this generation */
+	size_t holds;		  /* stats answers still rendering from it */
 	struct generation *older; /* retired generations that still have connections */
 };
 

@@ -1,7 +1,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,214 +9,138 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "stats.h"
 #include "worker.h"
 
 #define STATS_CLIENT_MAGIC 0x73746174u
-#define STATS_REQUEST_MAX  2048
-#define STATS_TIMEOUT	   5.0
-#define STATS_BACKOFF	   0.5 /* after accept() fails for want of descriptors or memory */
+#define STATS_BACKOFF	   0.5	/* after accept() fails for want of descriptors or memory */
+#define STATS_SEND_TIMEOUT 10.0 /* an answer that makes no progress for this long is dropped */
+#define STATS_LINGER	   1.0	/* after answering, what the client still sends is read away */
+#define STATS_CHUNK	   (64 * 1024)
+
+enum client_state {
+	CLIENT_READING,	  /* the request */
+	CLIENT_WRITING,	  /* the answer, a chunk at a time */
+	CLIENT_LINGERING, /* answered and shut down: reading until the client closes */
+};
 
 struct stats_client {
 	uint32_t magic;
+	enum client_state state;
 	struct stats *st;
+	struct stats_client *prev, *next;
 	int fd;
 	ev_io io;
 	ev_timer timer;
-	char req[STATS_REQUEST_MAX];
 	size_t got;
-	char *resp; /* while writing */
+	char req[STATS_REQUEST_MAX];
+	char *out; /* STATS_CHUNK bytes while writing */
 	size_t len, sent;
+	bool rendering; /* the body comes from `cur`, chunk after chunk */
+	struct metrics_cursor cur;
 };
 
-/* A growing text buffer; after a failed allocation it stays failed (p == NULL). */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
+/* --- the request ------------------------------------------------------------------------ */
 
-static void put(struct text *t, const char *fmt, ...) WEIR_PRINTF(2, 3);
-
-static void put(struct text *t, const char *fmt, ...)
+static bool is_token_char(char c)
 {
-	va_list ap;
-	int n;
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       strchr("!#$%&'*+-.^_`|~", c);
+}
 
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->p && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-		char *grown = realloc(t->p, cap);
-		if (!grown) {
-			free(t->p);
-			t->p = NULL;
-			t->failed = true;
-			return;
-		}
-		t->p = grown;
-		t->cap = cap;
+/* The request line "METHOD /path[?query] HTTP/1.x" (the version may be missing). */
+static int parse_request_line(const char *p, size_t n, struct stats_request *req)
+{
+	size_t m = 0, t, plen;
+	const char *target, *sp;
+
+	while (m < n && is_token_char(p[m]))
+		m++;
+	if (m == 0 || m > 16 || m == n || p[m] != ' ')
+		return 400;
+	target = p + m + 1;
+	sp = memchr(target, ' ', n - m - 1);
+	t = sp ? (size_t)(sp - target) : n - m - 1;
+	if (t == 0 || target[0] != '/')
+		return 400;
+	for (size_t i = 0; i < t; i++)
+		if ((unsigned char)target[i] <= 0x20 || (unsigned char)target[i] >= 0x7f)
+			return 400;
+	if (m + 1 + t < n) {
+		const char *version = target + t + 1;
+		size_t vlen = n - m - 2 - t;
+		if (vlen != 8 || strncmp(version, "HTTP/1.", 7) != 0 || version[7] < '0' ||
+		    version[7] > '9')
+			return 400;
 	}
+	if (!(m == 3 && strncmp(p, "GET", 3) == 0) && !(m == 4 && strncmp(p, "HEAD", 4) == 0))
+		return 405;
+	req->head = m == 4;
+	plen = strcspn(target, "? ");
+	if (plen > t)
+		plen = t;
+	if (plen == 8 && strncmp(target, "/metrics", 8) == 0)
+		req->doc = STATS_DOC_METRICS;
+	else if (plen == 6 && strncmp(target, "/stats", 6) == 0)
+		req->doc = STATS_DOC_JSON;
+	else
+		return 404;
+	return 200;
 }
 
-static char *done(struct text *t)
+int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 {
-	return t->failed ? NULL : t->p;
-}
+	size_t line = 0, start = 0;
 
-static void metric_head(struct text *t, const char *name, const char *type, const char *help)
-{
-	put(t, "# HELP weir_%s %s\n# TYPE weir_%s %s\n", name, help, name, type);
-}
-
-char *stats_metrics(const struct worker *w)
-{
-	const struct weir_config *cfg = &w->gen->cfg;
-	const struct pool *pools = w->gen->pools;
-	struct text t = {0};
-
-	metric_head(&t, "frontend_connections", "gauge", "Connections open now.");
-	for (size_t i = 0; i < w->gen->n_frontends; i++)
-		put(&t, "weir_frontend_connections{frontend=\"%s\"} %zu\n",
-		    w->gen->frontends[i].cfg->name, w->gen->frontends[i].stats->open);
-	metric_head(&t, "frontend_connections_total", "counter", "Connections accepted.");
-	for (size_t i = 0; i < w->gen->n_frontends; i++)
-		put(&t, "weir_frontend_connections_total{frontend=\"%s\"} %llu\n",
-		    w->gen->frontends[i].cfg->name,
-		    (unsigned long long)w->gen->frontends[i].stats->accepted);
-	metric_head(&t, "frontend_bytes_total", "counter",
-		    "Bytes relayed by connections that have closed.");
-	for (size_t i = 0; i < w->gen->n_frontends; i++) {
-		const struct frontend *fe = &w->gen->frontends[i];
-		put(&t, "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_server\"} %llu\n",
-		    fe->cfg->name, (unsigned long long)fe->stats->bytes_to_server);
-		put(&t, "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_client\"} %llu\n",
-		    fe->cfg->name, (unsigned long long)fe->stats->bytes_to_client);
+	memset(req, 0, sizeof(*req));
+	if (len > STATS_REQUEST_MAX)
+		len = STATS_REQUEST_MAX;
+	if (memchr(buf, '\0', len)) {
+		req->status = 400;
+		return 1;
 	}
-	metric_head(&t, "backend_retries_total", "counter",
-		    "Connects tried on another server after one failed.");
-	for (size_t b = 0; b < cfg->n_backends; b++)
-		put(&t, "weir_backend_retries_total{backend=\"%s\"} %llu\n", cfg->backends[b].name,
-		    (unsigned long long)pools[b].stats->retries);
-	static const struct {
-		const char *name, *type, *help;
-	} per_server[] = {
-		{"server_up", "gauge", "1 if the server is UP."},
-		{"server_connections", "gauge", "Connections open now."},
-		{"server_connections_total", "counter", "Connections given to the server."},
-		{"server_connect_failures_total", "counter", "Failed or timed-out connects."},
-		{"server_last_change_seconds", "gauge", "Unix time of the last UP/DOWN change."},
-	};
-	for (size_t m = 0; m < ARRAY_SIZE(per_server); m++) {
-		metric_head(&t, per_server[m].name, per_server[m].type, per_server[m].help);
-		for (size_t b = 0; b < cfg->n_backends; b++) {
-			for (size_t i = 0; i < pools[b].n; i++) {
-				const struct server *s = pools[b].servers[i];
-				unsigned long long v[] = {s->state == SERVER_UP, s->active,
-							  s->total, s->connect_failures,
-							  (unsigned long long)s->changed};
-				put(&t, "weir_%s{backend=\"%s\",server=\"%s\"} %llu\n",
-				    per_server[m].name, cfg->backends[b].name, s->name, v[m]);
+	/* Line by line: the request line, headers "Name: value", then an empty line. */
+	for (size_t i = 0; i < len; i++) {
+		size_t n;
+		if (buf[i] != '\n')
+			continue;
+		n = i - start;
+		if (n && buf[start + n - 1] == '\r')
+			n--;
+		for (size_t k = start; k < start + n; k++)
+			if ((unsigned char)buf[k] < 0x20 && buf[k] != '\t') {
+				req->status = 400;
+				return 1;
+			}
+		if (line == 0) {
+			req->status = parse_request_line(buf, n, req);
+			if (req->status == 400)
+				return 1;
+		} else if (n == 0) {
+			return 1; /* the end of the headers: decided */
+		} else {
+			size_t name = 0;
+			while (name < n && is_token_char(buf[start + name]))
+				name++;
+			if (name == 0 || name == n || buf[start + name] != ':') {
+				req->status = 400;
+				return 1;
 			}
 		}
+		line++;
+		start = i + 1;
 	}
-	metric_head(&t, "accept_errors_total", "counter", "accept() failures by kind.");
-	for (int k = 0; k < ACCEPT_ERROR_KINDS; k++)
-		put(&t, "weir_accept_errors_total{kind=\"%s\"} %llu\n", worker_accept_error_name(k),
-		    (unsigned long long)w->accept_errors[k]);
-	metric_head(&t, "reserve_uses_total", "counter",
-		    "Clients closed at once from the spare descriptor when out of descriptors.");
-	put(&t, "weir_reserve_uses_total %llu\n", (unsigned long long)w->shed);
-	metric_head(&t, "log_dropped_total", "counter",
-		    "Log lines dropped because the log reader fell behind.");
-	put(&t, "weir_log_dropped_total %llu\n", (unsigned long long)log_dropped_total());
-	metric_head(&t, "connections_closed_total", "counter", "Closed connections by reason.");
-	for (unsigned e = 0; conn_end_name(e); e++)
-		put(&t, "weir_connections_closed_total{reason=\"%s\"} %llu\n", conn_end_name(e),
-		    (unsigned long long)w->closed[e]);
-	return done(&t);
+	if (len == STATS_REQUEST_MAX) {
+		req->status = 431;
+		return 1;
+	}
+	return 0;
 }
 
-char *stats_json(const struct worker *w)
-{
-	const struct weir_config *cfg = &w->gen->cfg;
-	const struct pool *pools = w->gen->pools;
-	struct text t = {0};
-
-	put(&t, "{\"frontends\":[");
-	for (size_t i = 0; i < w->gen->n_frontends; i++) {
-		const struct frontend *fe = &w->gen->frontends[i];
-		put(&t,
-		    "%s{\"name\":\"%s\",\"backend\":\"%s\",\"connections\":%zu,\"total\":%llu,"
-		    "\"bytes_to_server\":%llu,\"bytes_to_client\":%llu}",
-		    i ? "," : "", fe->cfg->name, fe->cfg->backend, fe->stats->open,
-		    (unsigned long long)fe->stats->accepted,
-		    (unsigned long long)fe->stats->bytes_to_server,
-		    (unsigned long long)fe->stats->bytes_to_client);
-	}
-	put(&t, "],\"backends\":[");
-	for (size_t b = 0; b < cfg->n_backends; b++) {
-		put(&t, "%s{\"name\":\"%s\",\"balance\":\"%s\",\"retries\":%llu,\"servers\":[",
-		    b ? "," : "", cfg->backends[b].name, pools[b].lb->name,
-		    (unsigned long long)pools[b].stats->retries);
-		for (size_t i = 0; i < pools[b].n; i++) {
-			const struct server *s = pools[b].servers[i];
-			put(&t,
-			    "%s{\"address\":\"%s\",\"state\":\"%s\",\"weight\":%u,\"backup\":%s,"
-			    "\"connections\":%u,\"total\":%llu,\"connect_failures\":%llu,"
-			    "\"last_change\":%lld}",
-			    i ? "," : "", s->name, s->state == SERVER_UP ? "UP" : "DOWN", s->weight,
-			    s->backup ? "true" : "false", s->active, (unsigned long long)s->total,
-			    (unsigned long long)s->connect_failures, (long long)s->changed);
-		}
-		put(&t, "]}");
-	}
-	put(&t, "],\"accept_errors\":{");
-	for (int k = 0; k < ACCEPT_ERROR_KINDS; k++)
-		put(&t, "%s\"%s\":%llu", k ? "," : "", worker_accept_error_name(k),
-		    (unsigned long long)w->accept_errors[k]);
-	put(&t, "},\"reserve_uses\":%llu,\"log_dropped\":%llu,\"closed\":{",
-	    (unsigned long long)w->shed, (unsigned long long)log_dropped_total());
-	for (unsigned e = 0; conn_end_name(e); e++)
-		put(&t, "%s\"%s\":%llu", e ? "," : "", conn_end_name(e),
-		    (unsigned long long)w->closed[e]);
-	put(&t, "}}\n");
-	return done(&t);
-}
-
-void stats_summary(const struct worker *w, char *buf, size_t len)
-{
-	const struct pool *pools = w->gen->pools;
-	unsigned long long accepted = 0, idle = 0;
-	size_t up = 0, servers = 0;
-
-	for (unsigned e = 0; conn_end_name(e); e++)
-		if (strcmp(conn_end_name(e), "idle") == 0)
-			idle = w->closed[e];
-	for (size_t i = 0; i < w->gen->n_frontends; i++)
-		accepted += w->gen->frontends[i].stats->accepted;
-	for (size_t b = 0; b < w->gen->cfg.n_backends; b++)
-		for (size_t i = 0; i < pools[b].n; i++, servers++)
-			up += pools[b].servers[i]->state == SERVER_UP;
-	snprintf(buf, len,
-		 "stats connections=%zu accepted=%llu servers_up=%zu servers=%zu "
-		 "reserve_uses=%llu idle_closed=%llu",
-		 w->n_conns, accepted, up, servers, (unsigned long long)w->shed, idle);
-}
+/* --- a client ------------------------------------------------------------------------- */
 
 static void client_close(struct stats_client *c)
 {
@@ -225,73 +149,160 @@ static void client_close(struct stats_client *c)
 	ev_io_stop(st->w->loop, &c->io);
 	ev_timer_stop(st->w->loop, &c->timer);
 	close(c->fd);
-	free(c->resp);
-	c->resp = NULL;
-	c->magic = 0; /* the slot is free again */
+	if (c->rendering)
+		metrics_end(&c->cur, st->w);
+	free(c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		st->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->magic = 0;
+	free(c);
 	st->n_clients--;
 }
 
-static void respond(struct stats_client *c, const char *status, const char *type, char *body)
+static void watch(struct stats_client *c, int events, double timeout)
 {
-	struct text t = {0};
+	struct ev_loop *loop = c->st->w->loop;
 
-	put(&t,
-	    "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    status, type, body ? strlen(body) : 0, body ? body : "");
-	free(body);
-	c->resp = done(&t);
-	if (!c->resp) {
+	ev_io_stop(loop, &c->io);
+	ev_io_set(&c->io, c->fd, events);
+	ev_io_start(loop, &c->io);
+	ev_timer_stop(loop, &c->timer);
+	ev_timer_set(&c->timer, timeout, 0.);
+	ev_timer_start(loop, &c->timer);
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	default:
+		return "Bad Request";
+	}
+}
+
+static void answer(struct stats_client *c, const struct stats_request *req)
+{
+	static const char *const bodies[] = {[0] = "bad request\n",
+					     [1] = "try /metrics or /stats\n",
+					     [2] = "only GET and HEAD\n",
+					     [3] = "request too large\n"};
+	const char *body = req->status == 404	? bodies[1]
+			   : req->status == 405 ? bodies[2]
+			   : req->status == 431 ? bodies[3]
+						: bodies[0];
+
+	c->out = malloc(STATS_CHUNK);
+	if (!c->out) {
 		client_close(c);
 		return;
 	}
-	c->len = t.len;
+	c->state = CLIENT_WRITING;
 	c->sent = 0;
-	ev_io_stop(c->st->w->loop, &c->io);
-	ev_io_set(&c->io, c->fd, EV_WRITE);
-	ev_io_start(c->st->w->loop, &c->io);
+	if (req->status == 200) {
+		/* No length: the body is rendered as it goes, and ends when the connection does. */
+		c->len = (size_t)snprintf(c->out, STATS_CHUNK,
+					  "HTTP/1.0 200 OK\r\nContent-Type: %s\r\nConnection: "
+					  "close\r\n\r\n",
+					  req->doc == STATS_DOC_JSON ? "application/json"
+								     : "text/plain; version=0.0.4");
+		if (!req->head) {
+			metrics_begin(&c->cur, c->st->w,
+				      req->doc == STATS_DOC_JSON ? METRICS_JSON
+								 : METRICS_PROMETHEUS);
+			c->rendering = true;
+		}
+	} else {
+		c->len = (size_t)snprintf(c->out, STATS_CHUNK,
+					  "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\n"
+					  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+					  req->status, reason(req->status),
+					  req->head ? (size_t)0 : strlen(body),
+					  req->head ? "" : body);
+	}
+	watch(c, EV_WRITE, STATS_SEND_TIMEOUT);
 }
 
-static void handle_request(struct stats_client *c)
+/* Answered: shut the sending side, and read away what the client still sends, so that
+ * closing does not turn the answer into a reset. */
+static void linger(struct stats_client *c)
 {
-	const struct stats *st = c->st;
-
-	if (strncmp(c->req, "GET /metrics ", 13) == 0 || strncmp(c->req, "GET /metrics\r", 13) == 0)
-		respond(c, "200 OK", "text/plain; version=0.0.4", stats_metrics(st->w));
-	else if (strncmp(c->req, "GET /stats ", 11) == 0 ||
-		 strncmp(c->req, "GET /stats\r", 11) == 0)
-		respond(c, "200 OK", "application/json", stats_json(st->w));
-	else if (strncmp(c->req, "GET ", 4) == 0)
-		respond(c, "404 Not Found", "text/plain", strdup("try /metrics or /stats\n"));
-	else
-		respond(c, "405 Method Not Allowed", "text/plain", strdup("only GET\n"));
+	if (c->rendering) {
+		metrics_end(&c->cur, c->st->w);
+		c->rendering = false;
+	}
+	free(c->out);
+	c->out = NULL;
+	(void)shutdown(c->fd, SHUT_WR);
+	c->state = CLIENT_LINGERING;
+	watch(c, EV_READ, STATS_LINGER);
 }
 
-static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+static void client_write(struct stats_client *c)
 {
-	struct stats_client *c = container_of(io, struct stats_client, io);
 	ssize_t n;
 
-	assert(c->magic == STATS_CLIENT_MAGIC);
-	if (c->resp) {
-		n = send(c->fd, c->resp + c->sent, c->len - c->sent, MSG_NOSIGNAL);
-		if (n > 0)
-			c->sent += (size_t)n;
-		if ((n < 0 && errno != EAGAIN && errno != EINTR) || c->sent == c->len)
+	if (c->sent == c->len && c->rendering) {
+		c->len = metrics_render(&c->cur, c->st->w, c->out, STATS_CHUNK);
+		c->sent = 0;
+	}
+	if (c->sent == c->len) {
+		linger(c);
+		return;
+	}
+	n = send(c->fd, c->out + c->sent, c->len - c->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && errno != EAGAIN && errno != EINTR) {
+		client_close(c);
+		return;
+	}
+	if (n > 0) {
+		c->sent += (size_t)n;
+		watch(c, EV_WRITE, STATS_SEND_TIMEOUT); /* progress: the timeout starts again */
+	}
+}
+
+static void client_read(struct stats_client *c)
+{
+	struct stats_request req;
+	char discard[4096];
+	ssize_t n;
+
+	if (c->state == CLIENT_LINGERING) {
+		n = recv(c->fd, discard, sizeof(discard), 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			client_close(c);
 		return;
 	}
-	n = recv(c->fd, c->req + c->got, sizeof(c->req) - 1 - c->got, 0);
+	n = recv(c->fd, c->req + c->got, sizeof(c->req) - c->got, 0);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			client_close(c);
 		return;
 	}
 	c->got += (size_t)n;
-	c->req[c->got] = '\0';
-	if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n"))
-		handle_request(c);
-	else if (c->got == sizeof(c->req) - 1)
-		respond(c, "431 Request Header Fields Too Large", "text/plain", NULL);
+	if (stats_parse_request(c->req, c->got, &req))
+		answer(c, &req);
+}
+
+static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct stats_client *c = container_of(io, struct stats_client, io);
+
+	assert(c->magic == STATS_CLIENT_MAGIC);
+	if (c->state == CLIENT_WRITING)
+		client_write(c);
+	else
+		client_read(c);
 }
 
 static void client_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -302,6 +313,8 @@ static void client_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	client_close(c);
 }
 
+/* --- the listener ------------------------------------------------------------------------ */
+
 static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct stats *st = container_of(t, struct stats, backoff);
@@ -309,11 +322,24 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_io_start(loop, &st->io);
 }
 
+/* Every slot taken: the oldest client still sending its request makes room (a slow or idle
+ * client cannot keep a scraper out); false if all are being answered. */
+static bool make_room(struct stats *st)
+{
+	for (struct stats_client *c = st->clients; c; c = c->next) {
+		if (c->state == CLIENT_READING) {
+			client_close(c);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct stats *st = container_of(io, struct stats, io);
 	int fd = accept4(st->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	struct stats_client *c;
+	struct stats_client *c, **tail;
 
 	if (fd < 0) {
 		/*
@@ -328,21 +354,32 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		return;
 	}
-	if (st->n_clients == STATS_MAX_CLIENTS) {
-		close(fd); /* a handful of scrapers at once is plenty */
+	if ((st->n_clients == STATS_MAX_CLIENTS && !make_room(st)) ||
+	    !(c = calloc(1, sizeof(*c)))) {
+		close(fd);
 		return;
 	}
-	for (c = st->clients; c->magic; c++)
-		;
-	st->n_clients++;
-	memset(c, 0, sizeof(*c));
 	c->magic = STATS_CLIENT_MAGIC;
+	c->state = CLIENT_READING;
 	c->st = st;
 	c->fd = fd;
+	for (tail = &st->clients; *tail; tail = &(*tail)->next)
+		c->prev = *tail;
+	*tail = c;
+	st->n_clients++;
 	ev_io_init(&c->io, client_io_cb, fd, EV_READ);
-	ev_io_start(loop, &c->io);
-	ev_timer_init(&c->timer, client_timer_cb, STATS_TIMEOUT, 0.);
-	ev_timer_start(loop, &c->timer);
+	ev_init(&c->timer, client_timer_cb);
+	watch(c, EV_READ, STATS_REQUEST_TIMEOUT);
+}
+
+/* Whether only this machine can reach `a`. */
+static bool is_local(const struct addr *a)
+{
+	if (a->ss.ss_family == AF_UNIX)
+		return true;
+	if (a->ss.ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
 }
 
 int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir_err *err)
@@ -360,19 +397,20 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 		return r;
 	st->w = w;
 	addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
-	st->clients = calloc(STATS_MAX_CLIENTS, sizeof(*st->clients));
-	r = st->clients ? listener_socket(&a[0], st->name, err) : -ENOMEM;
+	r = listener_socket(&a[0], st->name, err);
 	if (r < 0) {
-		if (r == -ENOMEM)
-			err_set(err, "out of memory");
 		free(a);
-		stats_close(st);
 		return r;
 	}
 	st->fd = r;
 	st->unlink_path = addr_is_unix(&a[0]); /* ours now: bind succeeded */
 	if (!st->unlink_path && getsockname(st->fd, (struct sockaddr *)&bound, &blen) == 0)
 		addr_format((struct sockaddr *)&bound, blen, st->name, sizeof(st->name));
+	if (!is_local(&a[0]))
+		log_msg(WLOG_WARN,
+			"stats on %s is open to the network: it has no authentication; prefer "
+			"loopback or a unix socket",
+			st->name);
 	free(a);
 	ev_io_init(&st->io, accept_cb, st->fd, EV_READ);
 	ev_io_start(w->loop, &st->io);
@@ -382,9 +420,8 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 
 void stats_close(struct stats *st)
 {
-	for (size_t i = 0; st->clients && i < STATS_MAX_CLIENTS; i++)
-		if (st->clients[i].magic)
-			client_close(&st->clients[i]);
+	while (st->clients)
+		client_close(st->clients);
 	if (st->fd >= 0) {
 		ev_io_stop(st->w->loop, &st->io);
 		ev_timer_stop(st->w->loop, &st->backoff);
@@ -393,6 +430,4 @@ void stats_close(struct stats *st)
 			unlink(st->name + strlen("unix:"));
 	}
 	st->fd = -1;
-	free(st->clients);
-	st->clients = NULL;
 }

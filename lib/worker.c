@@ -169,7 +169,7 @@ static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 	for (struct generation **p = &w->gen->older; *p;) {
 		struct generation *g = *p;
-		if (g->conns) {
+		if (g->conns || g->holds) {
 			p = &g->older;
 			continue;
 		}

@@ -2,10 +2,13 @@
 # weir needs on Debian 12. Nothing is assumed to be on the machine beforehand.
 
 WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev libcmocka-dev mandoc iproute2"
+# What only the tests need: jq and promtool (in Debian's prometheus) check the stats output.
+WEIR_TEST_DEPS="jq prometheus"
 
+# deps_install [PACKAGES]: install what is missing of PACKAGES (default: the build's).
 deps_install() {
 	missing=""
-	for pkg in $WEIR_BUILD_DEPS; do
+	for pkg in ${1:-$WEIR_BUILD_DEPS}; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" ||
 			missing="$missing $pkg"
 	done

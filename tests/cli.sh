@@ -65,6 +65,8 @@ printf '[frontend web]\nlisten = :80\nlistne = :81\n' >"$TMP/bad.conf"
 expect 78 "$TMP/bad.conf:3: unknown key \"listne\" in \[frontend web\]" -t -c "$TMP/bad.conf"
 expect 78 "bad.conf:3: unknown key" -c "$TMP/bad.conf"
 expect 66 "cannot read $TMP/missing.conf" -c "$TMP/missing.conf"
+expect 78 "$TMP: cannot read: Is a directory" -t -c "$TMP"
+expect 78 "/dev/zero:1: line longer than" -t -c /dev/zero
 expect 64 "unknown option '--bogus'" -c "$TMP/weir.conf" --bogus
 expect 78 "cannot resolve 'no-such-host.invalid:80'" -t -l :1 -b no-such-host.invalid:80
 

@@ -1,6 +1,8 @@
 # Sourced by the integration tests: a temp dir, processes started and stopped by pid, bounded
 # waits. Exit status: 0 pass, 1 fail, 77 skip, 99 hard error (automake's convention).
 set -eu
+# Logs may hold any bytes (names are not checked for UTF-8): grep and sed see bytes.
+export LC_ALL=C
 
 : "${WEIR:?run through make check, or set WEIR to the weir binary}"
 : "${TCPKIT:?run through make check, or set TCPKIT to tests/tcpkit}"

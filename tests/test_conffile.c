@@ -1,7 +1,9 @@
 /*
  * The config file: a full good file, the command line over it, and every kind of mistake
  * reported as FILE:LINE with the exact line, including what Debian's inih would otherwise
- * silently reinterpret (indented lines, over-long lines and names).
+ * silently reinterpret (indented lines, over-long lines and names); files that are not
+ * configurations at all (a directory, /dev/zero) fail at once with bounded memory; a UTF-8
+ * byte-order mark is accepted.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -171,6 +173,11 @@ static void bad_files(void **state)
 		{"[frontend web]\nlisten = nonsense\n",
 		 "2: listen: address 'nonsense' needs a port"},
 		{"[global\n", "1: malformed section header"},
+		{"[global]\nlog-level = info\n[global]\n",
+		 "3: [global] is defined twice (first at line 1)"},
+		{"[frontend a]\nlisten = :1\nbackend = b\n[backend b]\nserver = h:1\n[backend b]\n"
+		 "server = h:2\n",
+		 "6: [backend b] is defined twice (first at line 4)"},
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -230,6 +237,46 @@ static void binary_garbage(void **state)
 	config_free(&cfg);
 }
 
+/* `file` given as -c: config_load's result, and its message in `msg`. */
+static int load_path(const char *file, char *msg, size_t len)
+{
+	struct weir_config cfg;
+	struct weir_err err;
+	enum config_action action;
+	char *argv[] = {"weir", "-c", (char *)file, NULL};
+	int r;
+
+	assert_int_equal(config_init(&cfg), 0);
+	assert_int_equal(config_parse_args(&cfg, 3, argv, &action, &err), 0);
+	r = config_load(&cfg, &err);
+	snprintf(msg, len, "%s", err.msg);
+	config_free(&cfg);
+	return r;
+}
+
+static void files_that_are_not_configurations(void **state)
+{
+	char msg[256];
+
+	assert_int_equal(load_path("/tmp", msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "/tmp: cannot read: Is a directory");
+	/* One endless line: refused after a line's worth, not read into memory. */
+	assert_int_equal(load_path("/dev/zero", msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "/dev/zero:1: line longer than 198 bytes");
+}
+
+static void a_byte_order_mark_is_accepted(void **state)
+{
+	struct weir_config cfg;
+	struct weir_err err;
+	static const char text[] = "\xef\xbb\xbf[frontend web]\nlisten = :80\nbackend = app\n"
+				   "[backend app]\nserver = h:1\n";
+
+	assert_int_equal(load(text, &cfg, &err, NULL), 0);
+	assert_string_equal(cfg.frontends[0].name, "web");
+	config_free(&cfg);
+}
+
 static void unreadable_file(void **state)
 {
 	struct weir_config cfg;
@@ -254,6 +301,8 @@ int main(void)
 		cmocka_unit_test(overlong_key_name_is_refused_not_cut),
 		cmocka_unit_test(binary_garbage),
 		cmocka_unit_test(unreadable_file),
+		cmocka_unit_test(files_that_are_not_configurations),
+		cmocka_unit_test(a_byte_order_mark_is_accepted),
 	};
 	return cmocka_run_group_tests_name("conffile", tests, make_dir, remove_file);
 }
