@@ -22,7 +22,7 @@
 
 enum conn_state {
 	CONN_QUEUED,	 /* waiting for a slot (every usable server full, or a backlog full) */
-	CONN_CONNECTING, /* a server connect is in flight; the client is not read yet */
+	CONN_CONNECTING, /* a server connect is in flight; the client is only peeked at (left?) */
 	CONN_RELAYING,	 /* bytes move both ways until both relays are done */
 };
 
