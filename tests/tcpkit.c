@@ -46,6 +46,7 @@ static const char usage_text[] =
 	"       tcpkit client ADDR [--mode MODE] [--connections C] [--bytes N] [--expect M]\n"
 	"                          [--rate BYTES_PER_SEC] [--seed S] [--timeout SEC]\n"
 	"                          [--requests R] [--size Z] [--duration SEC] [--ready-file FILE]\n"
+	"                          [--shutdown 0]\n"
 	"       tcpkit --help\n"
 	"ADDR is HOST:PORT, [V6]:PORT or unix:/path. Sizes take k/m/g suffixes (powers of 1024).\n"
 	"\n"
@@ -55,6 +56,7 @@ static const char usage_text[] =
 	"  send       send N bytes of pattern(S) at once, discard what is received\n"
 	"  sink       discard input; after EOF send the byte count (8 bytes, big-endian)\n"
 	"  http       answer one HTTP/1.0 request with 'hello from NAME' (default tcpkit)\n"
+	"  source     send N bytes as fast as it can (one buffer resent: not a checked pattern)\n"
 	"  blackhole  never accept, and fill the accept queue at start: later connects hang\n"
 	"             (their SYNs are dropped), as to a host that has gone away (TCP only)\n"
 	"client modes (all but flood fail with exit 1 after --timeout SEC, default 60):\n"
@@ -62,6 +64,8 @@ static const char usage_text[] =
 	"             the echo\n"
 	"  half-close send N bytes of pattern(S), shut down, expect M bytes of pattern(S+1), EOF\n"
 	"  slow-read  read M bytes of pattern(S) at most --rate bytes/s (default 1m), then EOF\n"
+	"  drain      read M bytes as fast as they come (counted, not checked: for a source\n"
+	"             server), then EOF; print MB/s\n"
 	"  rr         R round trips (default 10000) of Z bytes (default 64) to an echo server\n"
 	"  connect    for --duration SEC (default 3), keep C (default 16) connections in flight,\n"
 	"             each connecting, echoing 1 byte and closing\n"
@@ -75,6 +79,8 @@ static const char usage_text[] =
 	"             --ready-file, keep the served ones open for --duration SEC (default 0;\n"
 	"             those closed meanwhile are dropped) and print the counts (exit 0)\n"
 	"Defaults: --bytes 1m, --expect = --bytes, --seed 1. MB/s means 10^6 bytes per second.\n"
+	"--shutdown 0: never half-close after sending; done once everything expected arrived\n"
+	"(for proxies that end both directions at the first end of stream).\n"
 	"Exit status: 0 success, 1 failure, 2 usage error.\n";
 /* clang-format on */
 
@@ -259,7 +265,7 @@ static bool parse_secs(const char *s, double *out)
 
 struct opts {
 	const char *addr, *mode, *port_file, *name, *ready_file;
-	uint64_t bytes, expect, rate, seed, requests, size, conns, backlog;
+	uint64_t bytes, expect, rate, seed, requests, size, conns, backlog, shutdown;
 	double timeout, duration;
 };
 
@@ -287,6 +293,7 @@ static const struct opt_def {
 	OPT("size", 0, size, FOR_CLIENT),
 	OPT("duration", 1, duration, FOR_CLIENT),
 	OPT("ready-file", 2, ready_file, FOR_CLIENT),
+	OPT("shutdown", 0, shutdown, FOR_CLIENT),
 };
 /* clang-format on */
 
@@ -295,6 +302,7 @@ static void parse_opts(int argc, char **argv, int where, struct opts *o)
 {
 	*o = (struct opts){.mode = "echo",
 			   .backlog = 1024,
+			   .shutdown = 1,
 			   .name = "tcpkit",
 			   .bytes = 1 << 20,
 			   .expect = UINT64_MAX, /* not given: same as --bytes */
@@ -476,9 +484,9 @@ static void write_file_atomic(const char *path, const char *text)
 
 /* ---- server ---- */
 
-static const char *const server_modes[] = {"echo", "sink-send", "send",
-					   "sink", "http",	"blackhole"};
-enum smode { S_ECHO, S_SINK_SEND, S_SEND, S_SINK, S_HTTP, S_BLACKHOLE, S_NMODES };
+static const char *const server_modes[] = {"echo", "sink-send", "send",	 "sink",
+					   "http", "blackhole", "source"};
+enum smode { S_ECHO, S_SINK_SEND, S_SEND, S_SINK, S_HTTP, S_BLACKHOLE, S_SOURCE, S_NMODES };
 
 struct sconn {
 	int fd;
@@ -607,7 +615,10 @@ static void server_write(struct server *s, struct sconn *c)
 
 			if (!c->gen_on || k == 0)
 				break;
-			pattern_fill(s->mode == S_SEND ? s->seed : s->seed + 1, c->gen, c->buf, k);
+			if (s->mode != S_SOURCE || c->gen == 0) /* source: filled once */
+				pattern_fill(s->mode == S_SINK_SEND ? s->seed + 1 : s->seed,
+					     s->mode == S_SOURCE ? 0 : c->gen, c->buf,
+					     s->mode == S_SOURCE ? c->cap : k);
 			c->gen += k;
 			c->off = 0;
 			c->len = k;
@@ -667,8 +678,10 @@ static void server_accept(struct server *s, int lfd, int family, uint64_t *pause
 		/* malloc, not calloc: touching all of a 256 KiB buffer per connection is slow */
 		if (!s->conns || !s->pfds || !(c = malloc(sizeof(*c) + cap)))
 			fail("out of memory");
-		*c = (struct sconn){
-			.fd = fd, .id = s->next_id++, .cap = cap, .gen_on = s->mode == S_SEND};
+		*c = (struct sconn){.fd = fd,
+				    .id = s->next_id++,
+				    .cap = cap,
+				    .gen_on = s->mode == S_SEND || s->mode == S_SOURCE};
 		s->conns[s->n++] = c;
 		server_progress(s, c); /* send mode with --bytes 0 */
 	}
@@ -801,6 +814,7 @@ struct plan {
 	uint64_t tx_bytes, rx_bytes, tx_seed, rx_seed;
 	uint64_t window;      /* rr: send at most one request ahead of what came back */
 	uint64_t rate;	      /* slow-read: read at most this many bytes per second */
+	bool no_check;	      /* drain: count what arrives, do not check it */
 	uint64_t recycle_ns;  /* connect: reopen finished streams during this time */
 	bool shut_after_send; /* shutdown(SHUT_WR) once everything is sent */
 	bool wait_eof;	      /* finished at EOF (else as soon as rx_bytes arrived) */
@@ -882,7 +896,8 @@ static void stream_read(struct plan *pl, struct stream *st, long i, double *toke
 			     pl->rx_bytes);
 		if (pl->count_reply)
 			memcpy(st->head + st->recvd, g_scratch, (size_t)n);
-		else if ((bad = pattern_check(seed, st->recvd, g_scratch, (size_t)n)) < (size_t)n)
+		else if (!pl->no_check &&
+			 (bad = pattern_check(seed, st->recvd, g_scratch, (size_t)n)) < (size_t)n)
 			fail("conn %ld: data mismatch at offset %" PRIu64
 			     ": expected 0x%02x, got 0x%02x",
 			     i, st->recvd + bad, pattern_byte(seed, st->recvd + bad),
@@ -1210,9 +1225,20 @@ static void run_flood(const struct endpoint *ep, long n, double timeout, double 
 	free(map);
 }
 
-static const char *const client_modes[] = {"echo",    "half-close", "slow-read", "rr",
+static const char *const client_modes[] = {"echo",    "half-close", "slow-read", "drain", "rr",
 					   "connect", "bulk",	    "hold",	 "flood"};
-enum cmode { C_ECHO, C_HALF_CLOSE, C_SLOW_READ, C_RR, C_CONNECT, C_BULK, C_HOLD, C_FLOOD, C_N };
+enum cmode {
+	C_ECHO,
+	C_HALF_CLOSE,
+	C_SLOW_READ,
+	C_DRAIN,
+	C_RR,
+	C_CONNECT,
+	C_BULK,
+	C_HOLD,
+	C_FLOOD,
+	C_N
+};
 
 static int client_main(int argc, char **argv)
 {
@@ -1245,7 +1271,7 @@ static int client_main(int argc, char **argv)
 	resolve(o.addr, false, &ep);
 	pl.conns = o.conns ? (long)o.conns : m == C_CONNECT ? 16 : 1;
 	pl.tx_seed = pl.rx_seed = o.seed;
-	pl.shut_after_send = pl.wait_eof = true;
+	pl.shut_after_send = pl.wait_eof = o.shutdown != 0;
 	switch (m) {
 	case C_ECHO:
 		pl.tx_bytes = pl.rx_bytes = o.bytes;
@@ -1266,6 +1292,15 @@ static int client_main(int argc, char **argv)
 		pl.shut_after_send = false;
 		run_streams(&ep, &pl);
 		printf("slow-read ok: %" PRIu64 " bytes\n", expect);
+		break;
+	case C_DRAIN:
+		pl.rx_bytes = expect;
+		pl.rate = 0; /* no limit */
+		pl.no_check = true;
+		pl.shut_after_send = false;
+		secs = run_streams(&ep, &pl);
+		printf("drain: %" PRIu64 " bytes in %.2f s, %.1f MB/s\n", expect, secs,
+		       (double)expect / secs / 1e6);
 		break;
 	case C_RR:
 		pl.tx_bytes = pl.rx_bytes = o.requests * o.size;
