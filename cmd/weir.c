@@ -1,6 +1,7 @@
 /* weir: wiring only. Parse the command line, resolve, bind, run the loop, tear down. */
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ enum {
 	EXIT_NOINPUT = 66,
 	EXIT_UNAVAILABLE = 69,
 	EXIT_OSERR = 71,
+	EXIT_CANTCREAT = 73,
 	EXIT_CONFIG = 78,
 };
 
@@ -103,6 +105,13 @@ static void print_keys(const void *section, enum config_scope scope, const char 
 		if (k->scope != scope || k->type == CT_LISTEN || k->type == CT_SERVER ||
 		    k->type == CT_NAME)
 			continue;
+		if (k->type == CT_LIST) {
+			const struct config_list *l =
+				(const void *)((const char *)section + k->offset);
+			for (size_t j = 0; j < l->n; j++)
+				printf("%s%s = %s\n", indent, k->name, l->items[j]);
+			continue;
+		}
 		if ((k->type == CT_STRING || k->type == CT_ADDR) &&
 		    !*(char *const *)((const char *)section + k->offset))
 			continue; /* not set: nothing to write that would read back the same */
@@ -129,8 +138,22 @@ static void print_summary(const struct weir_config *cfg, const struct pool *pool
 		printf("\n[backend %s]\n", cfg->backends[i].name);
 		for (size_t j = 0; j < pool->n; j++) {
 			const struct server *s = pool->servers[j];
-			printf("server = %s weight=%u maxconn=%u%s\n", s->name, s->weight,
-			       s->maxconn, s->backup ? " backup" : "");
+			printf("server = %s weight=%u maxconn=%u%s", s->name, s->weight, s->maxconn,
+			       s->backup ? " backup" : "");
+			if (s->send_proxy)
+				printf(" send-proxy=v%u", s->send_proxy);
+			if (s->source.len) {
+				char ip[ADDR_TEXT_MAX];
+				addr_format((const struct sockaddr *)&s->source.ss, s->source.len,
+					    ip, sizeof(ip));
+				/* The address without its port 0: "10.0.0.5:0", "[2001:db8::1]:0".
+				 */
+				if (ip[0] == '[')
+					printf(" source=%.*s", (int)strcspn(ip + 1, "]"), ip + 1);
+				else
+					printf(" source=%.*s", (int)strcspn(ip, ":"), ip);
+			}
+			putchar('\n');
 		}
 		print_keys(&cfg->backends[i], SCOPE_BACKEND, "");
 	}
@@ -217,8 +240,30 @@ static void hup_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	reloader_request(&app->reloader);
 }
 
-/* Listen, drop privileges, start the checks: 0 or the exit status, the reason printed. */
-static int start(struct app *app, struct generation *gen, const struct identity *id)
+/* --pid-file: written once listening (before privileges go), removed on the way out. */
+static int write_pid_file(const char *path)
+{
+	char line[32];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), n;
+
+	if (fd < 0) {
+		fprintf(stderr, "weir: pid-file: cannot write %s: %s\n", path, strerror(errno));
+		return EXIT_CANTCREAT;
+	}
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (write(fd, line, (size_t)n) != n) {
+		fprintf(stderr, "weir: pid-file: cannot write %s: %s\n", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return EXIT_CANTCREAT;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Listen, write the pid file, drop privileges: 0 or the exit status, the reason printed. */
+static int start(struct app *app, struct generation *gen, const struct identity *id,
+		 const char *pid_file)
 {
 	struct weir_err err = {""};
 	struct inherited *inherited = NULL;
@@ -247,6 +292,8 @@ static int start(struct app *app, struct generation *gen, const struct identity 
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
 	}
+	if (pid_file && (r = write_pid_file(pid_file)) != 0)
+		return r;
 	if (privs_drop(id, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return EXIT_OSERR;
@@ -257,9 +304,19 @@ static int start(struct app *app, struct generation *gen, const struct identity 
 	return 0;
 }
 
+/* libev's flags for event-backend (auto, epoll, poll, select). */
+static unsigned loop_flags(unsigned choice)
+{
+	static const unsigned flags[] = {EVFLAG_AUTO, EVBACKEND_EPOLL, EVBACKEND_POLL,
+					 EVBACKEND_SELECT};
+
+	return choice < ARRAY_SIZE(flags) ? flags[choice] : EVFLAG_AUTO;
+}
+
 static int run(int argc, char **argv, struct generation *gen, const struct identity *id)
 {
-	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+	struct ev_loop *loop = ev_default_loop(loop_flags(gen->cfg.event_backend));
+	char *pid_file = NULL;
 	struct weir_err err = {""};
 	struct app app;
 	ev_signal sigint, sigterm, sighup, sigusr1;
@@ -270,7 +327,9 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	memset(&app, 0, sizeof(app));
 	app.stats.fd = -1;
 	if (!loop) {
-		fprintf(stderr, "weir: cannot start the event loop\n");
+		char name[16];
+		config_format_value(&gen->cfg, config_find("event-backend"), name, sizeof(name));
+		fprintf(stderr, "weir: cannot start the event loop (event-backend %s)\n", name);
 		gen_free(gen);
 		return EXIT_OSERR;
 	}
@@ -283,7 +342,11 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	}
 	log_attach(loop);
 	reloader_init(&app.reloader, &app.w, argc, argv);
-	status = start(&app, gen, id);
+	if (gen->cfg.pid_file && !(pid_file = strdup(gen->cfg.pid_file))) {
+		status = EXIT_OSERR;
+		goto out;
+	}
+	status = start(&app, gen, id, pid_file);
 	if (status)
 		goto out;
 	ev_signal_init(&sigint, stop_cb, SIGINT);
@@ -313,6 +376,9 @@ out:
 	reloader_fini(&app.reloader);
 	stats_close(&app.stats);
 	worker_fini(&app.w);
+	if (pid_file && status != EXIT_CANTCREAT)
+		(void)unlink(pid_file);
+	free(pid_file);
 	log_detach(0.5); /* a reader that stalled does not hold up the exit */
 	ev_loop_destroy(loop);
 	return status;

@@ -198,7 +198,8 @@ static int handle_key(void *user, const char *section, const char *name, const c
 	       : ld->scope == SCOPE_FRONTEND ? &((struct frontend_cfg *)ld->section)->seen
 					     : &((struct backend_cfg *)ld->section)->seen;
 	bit = 1ULL << (key - config_keys);
-	if ((*seen & bit) && key->type != CT_LISTEN && key->type != CT_SERVER)
+	if ((*seen & bit) && key->type != CT_LISTEN && key->type != CT_SERVER &&
+	    key->type != CT_LIST)
 		return fail_at(ld, "\"%s\" is given twice in [%s]", name, ld->section_name);
 	*seen |= bit;
 	if (config_set(ld->section, key, value, &inner) < 0)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "acl.h"
 #include "config.h"
 #include "htab.h"
 #include "pool.h"
@@ -17,49 +18,85 @@
 /* Bounds are inclusive; the defaults are parsed by the same code as an operator's value. */
 const struct config_key config_keys[] = {
 	{"listen", NULL, 'l', F(listens), CT_LISTEN, NULL, 0, 0, "ADDR",
-	 "accept clients on ADDR (host:port, :port, [v6]:port, unix:/path)", false},
+	 "accept clients on ADDR (host:port, :port, [v6]:port, unix:/path)", false, NULL, NULL},
 	{"server", "backend", 'b', B(servers), CT_SERVER, NULL, 0, 0, "SERVER",
-	 "proxy to SERVER: ADDR[,weight=N][,maxconn=N][,backup]", false},
+	 "proxy to SERVER: ADDR[,weight=N][,maxconn=N][,backup]", false, NULL, NULL},
 	{"backend", "", 0, F(backend), CT_NAME, NULL, 0, 0, "NAME",
-	 "the [backend NAME] section that serves this frontend", false},
+	 "the [backend NAME] section that serves this frontend", false, NULL, NULL},
 	{"balance", NULL, 'B', B(balance), CT_BALANCE, "roundrobin", 0, 0, "ALGO",
-	 "roundrobin, leastconn, random, source or hash", false},
+	 "roundrobin, leastconn, random, source or hash", false, NULL, NULL},
 	{"connect-timeout", NULL, 0, B(connect_timeout_ms), CT_DURATION, "5s", 1, 3600000, "DUR",
-	 "give up connecting to a server after DUR", false},
+	 "give up connecting to a server after DUR", false, NULL, NULL},
 	{"idle-timeout", NULL, 0, F(idle_timeout_ms), CT_DURATION, "5m", 0, 30 * DAY_MS, "DUR",
-	 "close connections idle for DUR; 0 never", false},
+	 "close connections idle for DUR; 0 never", false, NULL, NULL},
 	{"linger-timeout", NULL, 0, F(linger_timeout_ms), CT_DURATION, NULL, 0, 30 * DAY_MS, "DUR",
-	 "the same for half-closed connections (default: idle-timeout)", false},
+	 "the same for half-closed connections (default: idle-timeout)", false, NULL, NULL},
 	{"drain-timeout", NULL, 0, G(drain_timeout_ms), CT_DURATION, "30s", 0, DAY_MS, "DUR",
-	 "on SIGTERM, let connections finish for up to DUR", false},
+	 "on SIGTERM, let connections finish for up to DUR", false, NULL, NULL},
 	{"max-connections", NULL, 0, G(max_connections), CT_COUNT, "auto", 1, 10000000, "N",
-	 "stop accepting at N open connections", false},
+	 "stop accepting at N open connections", false, NULL, NULL},
 	{"health-check", NULL, 0, B(health_check), CT_HEALTH, "none", 0, 0, "KIND",
-	 "none (passive only) or tcp (active checks)", false},
+	 "none (passive only) or tcp (active checks)", false, NULL, NULL},
 	{"health-interval", NULL, 0, B(health_interval_ms), CT_DURATION, "2s", 10, 3600000, "DUR",
-	 "time between checks (a DOWN server's rest without checks)", false},
+	 "time between checks (a DOWN server's rest without checks)", false, NULL, NULL},
 	{"health-timeout", NULL, 0, B(health_timeout_ms), CT_DURATION, "1s", 10, 3600000, "DUR",
-	 "a check that takes longer fails", false},
+	 "a check that takes longer fails", false, NULL, NULL},
 	{"rise", NULL, 0, B(rise), CT_UINT, "2", 1, 100, "N", "checks passed to mark a server up",
-	 false},
+	 false, NULL, NULL},
 	{"fall", NULL, 0, B(fall), CT_UINT, "3", 1, 100, "N",
-	 "consecutive failures to mark a server down", false},
+	 "consecutive failures to mark a server down", false, NULL, NULL},
 	{"health-send", NULL, 0, B(health_send), CT_STRING, NULL, 0, 0, "STRING",
-	 "check: send STRING after connecting (\\r, \\n, \\xHH escapes)", false},
+	 "check: send STRING after connecting (\\r, \\n, \\xHH escapes)", false, NULL, NULL},
 	{"health-expect", NULL, 0, B(health_expect), CT_STRING, NULL, 0, 0, "STRING",
-	 "check: pass only if the reply contains STRING", false},
+	 "check: pass only if the reply contains STRING", false, NULL, NULL},
 	{"buffer-size", NULL, 0, G(buffer_size), CT_SIZE, "64k", 1024, 64 << 20, "SIZE",
-	 "bytes buffered per direction of a connection", true},
+	 "bytes buffered per direction of a connection", true, NULL, NULL},
 	{"log-level", NULL, 0, G(log_level), CT_LOGLEVEL, "info", 0, 0, "LEVEL",
-	 "error, warning, info or debug", false},
+	 "error, warning, info or debug", false, NULL, NULL},
 	{"log-format", NULL, 0, G(log_format), CT_LOGFORMAT, "text", 0, 0, "FORMAT", "text or json",
-	 false},
+	 false, NULL, NULL},
 	{"stats", NULL, 0, G(stats), CT_ADDR, NULL, 0, 0, "ADDR",
-	 "serve GET /metrics and /stats on ADDR (loopback, unix:/path)", true},
+	 "serve GET /metrics and /stats on ADDR (loopback, unix:/path)", true, NULL, NULL},
 	{"user", NULL, 0, G(user), CT_STRING, NULL, 0, 0, "USER",
-	 "run as USER once listening (and as its group)", true},
+	 "run as USER once listening (and as its group)", true, NULL, NULL},
 	{"group", NULL, 0, G(group), CT_STRING, NULL, 0, 0, "GROUP", "run as GROUP once listening",
-	 true},
+	 true, NULL, NULL},
+	{"pid-file", NULL, 0, G(pid_file), CT_STRING, NULL, 0, 0, "FILE",
+	 "write the process id to FILE (removed on exit)", true, NULL, NULL},
+	{"event-backend", NULL, 0, G(event_backend), CT_CHOICE, "auto", 0, 0, "NAME",
+	 "libev's backend: auto, epoll, poll or select", true, "auto|epoll|poll|select", NULL},
+	{"accept-proxy", NULL, 0, F(accept_proxy), CT_CHOICE, "none", 0, 0, "VERSION",
+	 "clients send a PROXY header first: none, v1, v2 or any", false, "none|v1|v2|any", NULL},
+	{"header-timeout", NULL, 0, F(header_timeout_ms), CT_DURATION, "5s", 1, 3600000, "DUR",
+	 "time a client has for its PROXY header or TLS hello", false, NULL, NULL},
+	{"allow", NULL, 0, F(allow), CT_LIST, NULL, 0, 0, "CIDR",
+	 "accept clients in CIDR (repeatable; any allow refuses the rest)", false, NULL,
+	 acl_parse_prefix},
+	{"deny", NULL, 0, F(deny), CT_LIST, NULL, 0, 0, "CIDR",
+	 "refuse clients in CIDR (repeatable; beats allow for the same prefix)", false, NULL,
+	 acl_parse_prefix},
+	{"route-sni", NULL, 0, F(route_sni), CT_LIST, NULL, 0, 0, "'PATTERN BACKEND'",
+	 "send TLS clients asking for PATTERN (name, *.domain) to BACKEND", false, NULL,
+	 config_check_route},
+	{"max-connections-per-source", NULL, 0, F(max_conns_per_source), CT_UINT, "0", 0, 10000000,
+	 "N", "open connections one client address may have; 0 no limit", false, NULL, NULL},
+	{"rate-per-source", NULL, 0, F(rate_per_source), CT_UINT, "0", 0, 10000000, "N",
+	 "new connections a second one client address may open; 0 no limit", false, NULL, NULL},
+	{"rate", NULL, 0, F(rate), CT_UINT, "0", 0, 10000000, "N",
+	 "new connections a second, the rest waiting in the backlog; 0 no limit", false, NULL,
+	 NULL},
+	{"backlog", NULL, 0, F(backlog), CT_COUNT, "auto", 1, 1 << 20, "N",
+	 "listen backlog (auto: the kernel's maximum)", false, NULL, NULL},
+	{"keepalive", NULL, 0, F(keepalive), CT_KEEPALIVE, "off", 0, 0, "IDLE[,INTVL,N]",
+	 "TCP keepalive on both sockets: off, or idle[,interval,count]", false, NULL, NULL},
+	{"send-proxy", NULL, 0, B(send_proxy), CT_CHOICE, "none", 0, 0, "VERSION",
+	 "send servers a PROXY header first: none, v1 or v2", false, "none|v1|v2", NULL},
+	{"source", NULL, 0, B(source), CT_STRING, NULL, 0, 0, "IP", "connect to servers from IP",
+	 false, NULL, config_check_source},
+	{"retries", NULL, 0, B(retries), CT_UINT, "7", 0, 7, "N",
+	 "other servers a client may try after a failed connect", false, NULL, NULL},
+	{"queue-timeout", NULL, 0, B(queue_timeout_ms), CT_DURATION, NULL, 1, 3600000, "DUR",
+	 "how long a client waits for a full server (default: connect-timeout)", false, NULL, NULL},
 };
 const size_t config_n_keys = ARRAY_SIZE(config_keys);
 _Static_assert(ARRAY_SIZE(config_keys) <= CONFIG_MAX_KEYS, "too many keys for the seen masks");
@@ -77,92 +114,6 @@ const char *config_flag(const struct config_key *key)
 	if (!key->flag)
 		return key->name;
 	return key->flag[0] ? key->flag : NULL;
-}
-
-void config_listen_free(struct listen_spec *spec)
-{
-	free(spec->addr);
-	free(spec->user);
-	free(spec->group);
-	memset(spec, 0, sizeof(*spec));
-}
-
-/* One "name=value" option of a listen key. */
-static int listen_option(const char *text, const char *opt, size_t len, struct listen_spec *spec,
-			 struct weir_err *err)
-{
-	const char *eq = memchr(opt, '=', len);
-	size_t nlen = eq ? (size_t)(eq - opt) : len, vlen = eq ? len - nlen - 1 : 0;
-	char **name = NULL;
-
-	if (!eq || !vlen) {
-		err_set(err, "'%s': '%.*s' is not an option (mode=, user= or group=)", text,
-			(int)len, opt);
-		return -EINVAL;
-	}
-	if (nlen == 4 && strncmp(opt, "mode", 4) == 0) {
-		char digits[8], *end;
-		unsigned long mode;
-		if (spec->mode || vlen >= sizeof(digits))
-			goto bad_mode;
-		memcpy(digits, eq + 1, vlen);
-		digits[vlen] = '\0';
-		mode = strtoul(digits, &end, 8);
-		if (*end || digits[0] < '0' || digits[0] > '7' || mode == 0 || mode > 07777)
-			goto bad_mode;
-		spec->mode = (unsigned)mode;
-		return 0;
-	}
-	if (nlen == 4 && strncmp(opt, "user", 4) == 0)
-		name = &spec->user;
-	else if (nlen == 5 && strncmp(opt, "group", 5) == 0)
-		name = &spec->group;
-	if (!name) {
-		err_set(err, "'%s': unknown option '%.*s' (expected mode=, user= or group=)", text,
-			(int)nlen, opt);
-		return -EINVAL;
-	}
-	if (*name) {
-		err_set(err, "'%s': option '%.*s' given twice", text, (int)nlen, opt);
-		return -EINVAL;
-	}
-	*name = strndup(eq + 1, vlen);
-	if (!*name) {
-		err_set(err, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-bad_mode:
-	err_set(err, "'%s': mode must be given once, in octal, from 1 to 7777", text);
-	return -EINVAL;
-}
-
-int config_parse_listen(const char *text, struct listen_spec *spec, struct weir_err *err)
-{
-	size_t alen = strcspn(text, ",");
-	struct addr_parts parts;
-	const char *p;
-	int r;
-
-	memset(spec, 0, sizeof(*spec));
-	spec->addr = strndup(text, alen);
-	if (!spec->addr) {
-		err_set(err, "out of memory");
-		return -ENOMEM;
-	}
-	r = addr_split(spec->addr, ADDR_LISTEN, &parts, err);
-	for (p = text + alen; r == 0 && *p;) {
-		size_t len = strcspn(++p, ",");
-		r = listen_option(text, p, len, spec, err);
-		p += len;
-	}
-	if (r == 0 && (spec->mode || spec->user || spec->group) && parts.kind != ADDR_UNIX) {
-		err_set(err, "'%s': mode, user and group apply to unix: sockets only", text);
-		r = -EINVAL;
-	}
-	if (r < 0)
-		config_listen_free(spec);
-	return r;
 }
 
 static int push_listen(struct frontend_cfg *fe, const char *value, struct weir_err *err)
@@ -186,88 +137,6 @@ static int push_listen(struct frontend_cfg *fe, const char *value, struct weir_e
 	return 0;
 }
 
-static int server_option(const char *text, const char *opt, size_t len, struct server_spec *spec,
-			 unsigned *seen, struct weir_err *err)
-{
-	static const struct {
-		const char *name;
-		uint64_t max;
-	} numeric[] = {{"weight", 256}, {"maxconn", 1000000}};
-	char value[32];
-	size_t vlen;
-	uint64_t v;
-
-	if (len == 6 && strncmp(opt, "backup", 6) == 0) {
-		if (*seen & 4)
-			goto duplicate;
-		*seen |= 4;
-		spec->backup = true;
-		return 0;
-	}
-	for (unsigned i = 0; i < ARRAY_SIZE(numeric); i++) {
-		size_t nlen = strlen(numeric[i].name);
-		if (len <= nlen || strncmp(opt, numeric[i].name, nlen) != 0 || opt[nlen] != '=')
-			continue;
-		if (*seen & (1u << i))
-			goto duplicate;
-		*seen |= 1u << i;
-		vlen = len - nlen - 1;
-		if (vlen >= sizeof(value))
-			vlen = 0; /* far too long to be in range: the empty value fails below */
-		memcpy(value, opt + nlen + 1, vlen);
-		value[vlen] = '\0';
-		if (units_parse_uint(value, &v) < 0 || v > numeric[i].max) {
-			err_set(err, "server '%s': %s must be a number from 0 to %llu", text,
-				numeric[i].name, (unsigned long long)numeric[i].max);
-			return -EINVAL;
-		}
-		if (i == 0)
-			spec->weight = (unsigned)v;
-		else
-			spec->maxconn = (unsigned)v;
-		return 0;
-	}
-	err_set(err, "server '%s': unknown option '%.*s' (expected weight=N, maxconn=N or backup)",
-		text, (int)len, opt);
-	return -EINVAL;
-duplicate:
-	err_set(err, "server '%s': option '%.*s' given twice", text, (int)len, opt);
-	return -EINVAL;
-}
-
-int config_parse_server(const char *text, struct server_spec *spec, struct weir_err *err)
-{
-	/* Options follow the address after commas (command line) or blanks (config file). */
-	static const char seps[] = ", \t";
-	size_t alen = strcspn(text, seps);
-	struct addr_parts parts;
-	unsigned seen = 0;
-	const char *p;
-	int r;
-
-	memset(spec, 0, sizeof(*spec));
-	spec->weight = 1;
-	spec->addr = strndup(text, alen);
-	if (!spec->addr) {
-		err_set(err, "out of memory");
-		return -ENOMEM;
-	}
-	r = addr_split(spec->addr, ADDR_CONNECT, &parts, err);
-	for (p = text + alen; r == 0 && *p;) {
-		size_t len;
-		p += strspn(p, seps);
-		len = strcspn(p, seps);
-		if (len)
-			r = server_option(text, p, len, spec, &seen, err);
-		p += len;
-	}
-	if (r < 0) {
-		free(spec->addr);
-		spec->addr = NULL;
-	}
-	return r;
-}
-
 static int push_server(struct backend_cfg *be, const char *value, struct weir_err *err)
 {
 	struct server_spec spec, *grown;
@@ -277,7 +146,7 @@ static int push_server(struct backend_cfg *be, const char *value, struct weir_er
 		return r;
 	grown = realloc(be->servers, (be->n_servers + 1) * sizeof(*grown));
 	if (!grown) {
-		free(spec.addr);
+		config_server_free(&spec);
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
@@ -418,13 +287,103 @@ static int set_number(void *field, const struct config_key *key, const char *val
 	return 0;
 }
 
+/* The index of `value` among "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *value)
+{
+	size_t len = strlen(value);
+	int i = 0;
+
+	for (const char *p = choices; *p; i++) {
+		size_t n = strcspn(p, "|");
+		if (n == len && strncmp(p, value, n) == 0)
+			return i;
+		p += n + (p[n] == '|');
+	}
+	return -1;
+}
+
+static int push_item(struct config_list *list, const char *value, struct weir_err *err)
+{
+	char *copy = strdup(value);
+	char **grown = copy ? realloc(list->items, (list->n + 1) * sizeof(*grown)) : NULL;
+
+	if (!grown) {
+		free(copy);
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	grown[list->n++] = copy;
+	list->items = grown;
+	return 0;
+}
+
+/* "off", or "IDLE[,INTERVAL[,COUNT]]" (defaults: an interval of IDLE/6, at least 1s, and 6). */
+static int set_keepalive(struct config_keepalive *ka, const struct config_key *key,
+			 const char *value, struct weir_err *err)
+{
+	char part[3][24] = {"", "", ""};
+	uint64_t v[3] = {0, 0, 6};
+	int n = 0;
+
+	if (strcmp(value, "off") == 0) {
+		memset(ka, 0, sizeof(*ka));
+		return 0;
+	}
+	for (const char *p = value; n < 3; n++) {
+		size_t len = strcspn(p, ",");
+		if (len >= sizeof(part[n]))
+			goto bad;
+		memcpy(part[n], p, len);
+		p += len;
+		if (!*p++) {
+			n++;
+			break;
+		}
+	}
+	if (units_parse_duration(part[0], &v[0]) < 0 || v[0] < 1000 || v[0] > DAY_MS ||
+	    (n > 1 && (units_parse_duration(part[1], &v[1]) < 0 || v[1] < 1000 || v[1] > DAY_MS)) ||
+	    (n > 2 && (units_parse_uint(part[2], &v[2]) < 0 || v[2] < 1 || v[2] > 100)))
+		goto bad;
+	if (n < 2)
+		v[1] = v[0] / 6 < 1000 ? 1000 : v[0] / 6 / 1000 * 1000;
+	*ka = (struct config_keepalive){v[0], v[1], v[2]};
+	return 0;
+bad:
+	err_set(err,
+		"%s: '%s' is not off or IDLE[,INTERVAL[,COUNT]] (durations of 1s to 1d, a count "
+		"of 1 to 100)",
+		key->name, value);
+	return -EINVAL;
+}
+
 int config_set(void *section, const struct config_key *key, const char *value, struct weir_err *err)
 {
 	void *field = (char *)section + key->offset;
 	struct weir_err inner;
 	int r;
 
+	if (key->check && (r = key->check(value, &inner)) < 0) {
+		err_set(err, "%s: %s", key->name, inner.msg);
+		return r;
+	}
 	switch (key->type) {
+	case CT_CHOICE:
+		r = choice_index(key->choices, value);
+		if (r < 0) {
+			char list[64];
+			snprintf(list, sizeof(list), "%s", key->choices);
+			for (char *p = list; *p; p++)
+				if (*p == '|')
+					*p = ',';
+			err_set(err, "%s: '%s' is not one of %s", key->name, value, list);
+			return -EINVAL;
+		}
+		*(unsigned *)field = (unsigned)r;
+		return 0;
+	case CT_LIST:
+		return push_item(field, value, err);
+	case CT_KEEPALIVE:
+		return set_keepalive(field, key, value, err);
 	case CT_LISTEN:
 		r = push_listen(section, value, &inner);
 		break;
@@ -503,6 +462,25 @@ void config_format_value(const void *section, const struct config_key *key, char
 	const void *field = (const char *)section + key->offset;
 
 	switch (key->type) {
+	case CT_CHOICE: {
+		const char *p = key->choices;
+		for (unsigned i = *(const unsigned *)field; i > 0 && *p; i--)
+			p += strcspn(p, "|") + 1;
+		snprintf(buf, len, "%.*s", (int)strcspn(p, "|"), p);
+		break;
+	}
+	case CT_KEEPALIVE: {
+		const struct config_keepalive *ka = field;
+		char idle[24], intvl[24];
+		if (!ka->idle_ms) {
+			snprintf(buf, len, "off");
+			break;
+		}
+		units_format_duration(ka->idle_ms, idle, sizeof(idle));
+		units_format_duration(ka->interval_ms, intvl, sizeof(intvl));
+		snprintf(buf, len, "%s,%s,%llu", idle, intvl, (unsigned long long)ka->count);
+		break;
+	}
 	case CT_DURATION:
 		units_format_duration(*(const uint64_t *)field, buf, len);
 		break;
@@ -581,8 +559,21 @@ int config_init(struct weir_config *cfg)
 	return set_defaults(cfg, SCOPE_GLOBAL);
 }
 
+static void list_free(struct config_list *list)
+{
+	for (size_t i = 0; i < list->n; i++)
+		free(list->items[i]);
+	free(list->items);
+	list->items = NULL;
+	list->n = 0;
+}
+
 static void frontend_free(struct frontend_cfg *fe)
 {
+	list_free(&fe->allow);
+	list_free(&fe->deny);
+	list_free(&fe->route_sni);
+	free(fe->route_backend);
 	for (size_t i = 0; i < fe->n_listens; i++)
 		free(fe->listens[i]);
 	free(fe->listens);
@@ -593,10 +584,11 @@ static void frontend_free(struct frontend_cfg *fe)
 static void backend_free(struct backend_cfg *be)
 {
 	for (size_t i = 0; i < be->n_servers; i++)
-		free(be->servers[i].addr);
+		config_server_free(&be->servers[i]);
 	free(be->servers);
 	free(be->health_send);
 	free(be->health_expect);
+	free(be->source);
 	free(be->name);
 }
 
@@ -612,6 +604,7 @@ void config_free(struct weir_config *cfg)
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->stats);
+	free(cfg->pid_file);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -648,6 +641,7 @@ struct backend_cfg *config_add_backend(struct weir_config *cfg, const char *name
 	be = &grown[cfg->n_backends];
 	memset(be, 0, sizeof(*be));
 	be->line = line;
+	be->queue_timeout_ms = CONFIG_UNSET;
 	be->name = strdup(name);
 	if (!be->name || set_defaults(be, SCOPE_BACKEND) < 0) {
 		backend_free(be);
@@ -692,6 +686,39 @@ void config_where(const struct weir_config *cfg, unsigned line, char *buf, size_
 		buf[0] = '\0';
 }
 
+int config_split_route(const char *value, char *pattern, size_t plen, char *backend, size_t blen,
+		       struct weir_err *err)
+{
+	size_t n = strcspn(value, " \t=");
+	const char *b = value + n + strspn(value + n, " \t=");
+	bool wild = n > 2 && value[0] == '*' && value[1] == '.';
+
+	if (n == 0 || n >= plen || !*b || strcspn(b, " \t") != strlen(b) || strlen(b) >= blen)
+		goto bad;
+	for (size_t i = wild ? 2 : 0; i < n; i++) {
+		char c = value[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || (c == '.' && i > 0 && value[i - 1] != '.')))
+			goto bad;
+	}
+	for (size_t i = 0; i < n; i++)
+		pattern[i] = (char)(value[i] >= 'A' && value[i] <= 'Z' ? value[i] - 'A' + 'a'
+								       : value[i]);
+	pattern[n] = '\0';
+	snprintf(backend, blen, "%s", b);
+	return 0;
+bad:
+	err_set(err, "'%s' is not 'PATTERN BACKEND' (PATTERN a host name or *.domain)", value);
+	return -EINVAL;
+}
+
+int config_check_route(const char *value, struct weir_err *err)
+{
+	char pattern[256], backend[256];
+
+	return config_split_route(value, pattern, sizeof(pattern), backend, sizeof(backend), err);
+}
+
 static bool backend_named(const void *entry, const void *key)
 {
 	return strcmp(((const struct backend_cfg *)entry)->name, key) == 0;
@@ -718,6 +745,32 @@ static int link_backends(struct weir_config *cfg, struct weir_err *err)
 		struct frontend_cfg *fe = &cfg->frontends[i];
 		const struct backend_cfg *be =
 			*htab_slot(&t, hash_str(fe->backend, 0), backend_named, fe->backend);
+		free(fe->route_backend);
+		fe->route_backend = calloc(fe->route_sni.n + 1, sizeof(*fe->route_backend));
+		if (!fe->route_backend) {
+			err_set(err, "out of memory");
+			r = -ENOMEM;
+			break;
+		}
+		for (size_t k = 0; k < fe->route_sni.n && r == 0; k++) {
+			char pattern[256], name[256];
+			const struct backend_cfg *to;
+			r = config_split_route(fe->route_sni.items[k], pattern, sizeof(pattern),
+					       name, sizeof(name), err);
+			to = r ? NULL : *htab_slot(&t, hash_str(name, 0), backend_named, name);
+			if (r == 0 && !to) {
+				config_where(cfg, fe->line, at, sizeof(at));
+				err_set(err,
+					"%sfrontend '%s': route-sni names backend '%s', which is "
+					"not defined",
+					at, fe->name, name);
+				r = -EINVAL;
+			}
+			if (r == 0)
+				fe->route_backend[k] = (size_t)(to - cfg->backends);
+		}
+		if (r)
+			break;
 		if (be) {
 			fe->backend_index = (size_t)(be - cfg->backends);
 			continue;
@@ -775,6 +828,8 @@ int config_check(struct weir_config *cfg, struct weir_err *err)
 			err_set(err, "%sbackend '%s' has no server", at, be->name);
 			return -EINVAL;
 		}
+		if (be->queue_timeout_ms == CONFIG_UNSET)
+			((struct backend_cfg *)be)->queue_timeout_ms = be->connect_timeout_ms;
 		if (be->health_expect && strlen(be->health_expect) > CONFIG_EXPECT_MAX) {
 			err_set(err,
 				"%sbackend '%s': health-expect is longer than %d bytes, more than "

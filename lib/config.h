@@ -14,11 +14,16 @@
 #include "log.h"
 #include "util.h"
 
+/* A server's send-proxy when the server line does not say: its backend's. */
+#define CONFIG_SEND_PROXY_BACKEND 3u
+
 struct server_spec {
 	char *addr; /* as written, syntax checked */
 	unsigned weight;
 	unsigned maxconn; /* 0: no limit */
 	bool backup;
+	unsigned send_proxy; /* 0 none, 1 v1, 2 v2, CONFIG_SEND_PROXY_BACKEND */
+	char *source;	     /* the address to connect from; NULL: the backend's */
 };
 
 /* A listen key's value: ADDR[,mode=OCTAL][,user=NAME][,group=NAME] (options: unix only). */
@@ -35,6 +40,17 @@ enum health_kind {
 	HEALTH_TCP,  /* connect (and optionally send/expect) every health-interval */
 };
 
+/* A repeatable key's values, in the order given. */
+struct config_list {
+	char **items;
+	size_t n;
+};
+
+/* TCP keepalive: idle_ms 0 means off. */
+struct config_keepalive {
+	uint64_t idle_ms, interval_ms, count;
+};
+
 struct frontend_cfg {
 	char *name;
 	unsigned line; /* of its [frontend] header; 0: from the command line */
@@ -44,7 +60,15 @@ struct frontend_cfg {
 	size_t backend_index;	    /* into weir_config.backends, once checked */
 	uint64_t idle_timeout_ms;   /* 0: never */
 	uint64_t linger_timeout_ms; /* 0: never; CONFIG_UNSET: the idle timeout */
-	uint64_t seen;		    /* keys set in the file, by table index (duplicates) */
+	unsigned accept_proxy;	    /* 0 none, 1 v1, 2 v2, 3 any (enum proxyproto_accept) */
+	uint64_t header_timeout_ms; /* for the PROXY header and the TLS hello */
+	struct config_list allow, deny;
+	struct config_list route_sni; /* "PATTERN BACKEND" each */
+	size_t *route_backend;	      /* each route's backend index, once checked */
+	uint64_t max_conns_per_source, rate_per_source, rate; /* 0: no limit */
+	uint64_t backlog;				      /* 0: the kernel's maximum */
+	struct config_keepalive keepalive;
+	uint64_t seen; /* keys set in the file, by table index (duplicates) */
 };
 
 struct backend_cfg {
@@ -58,8 +82,12 @@ struct backend_cfg {
 	uint64_t health_interval_ms;
 	uint64_t health_timeout_ms;
 	uint64_t rise, fall;
-	char *health_send;   /* escapes decoded; NULL: send nothing */
-	char *health_expect; /* NULL: connecting is enough */
+	char *health_send;	   /* escapes decoded; NULL: send nothing */
+	char *health_expect;	   /* NULL: connecting is enough */
+	unsigned send_proxy;	   /* 0 none, 1 v1, 2 v2 */
+	char *source;		   /* the address to connect from; NULL: any */
+	uint64_t retries;	   /* other servers tried after a failed connect */
+	uint64_t queue_timeout_ms; /* CONFIG_UNSET until checked: the connect timeout */
 	uint64_t seen;
 };
 
@@ -76,8 +104,10 @@ struct weir_config {
 	uint64_t buffer_size;
 	enum wlog_level log_level;
 	enum wlog_format log_format;
-	char *user, *group; /* to run as once listening; NULL: stay as started */
-	char *stats;	    /* address of the stats endpoint; NULL: none */
+	char *user, *group;	/* to run as once listening; NULL: stay as started */
+	char *stats;		/* address of the stats endpoint; NULL: none */
+	unsigned event_backend; /* 0 auto, 1 epoll, 2 poll, 3 select */
+	char *pid_file;
 	uint64_t seen;
 
 	struct frontend_cfg *frontends;
@@ -110,6 +140,9 @@ enum config_type {
 	CT_STRING,    /* char *, C escapes (\r \n \t \\ \xHH) decoded */
 	CT_LOGLEVEL,  /* enum wlog_level */
 	CT_LOGFORMAT, /* enum wlog_format */
+	CT_CHOICE,    /* unsigned: the index of the value in `choices` ("a|b|c") */
+	CT_LIST,      /* struct config_list: repeatable, each value checked by `check` */
+	CT_KEEPALIVE, /* struct config_keepalive: off, or IDLE[,INTERVAL[,COUNT]] */
 };
 
 struct config_key {
@@ -121,9 +154,11 @@ struct config_key {
 	enum config_type type;
 	const char *def; /* default, as an operator would write it; NULL: none */
 	uint64_t min, max;
-	const char *arg;   /* placeholder in --help */
-	const char *help;  /* one line for --help */
-	bool restart_only; /* a reload (SIGHUP) keeps the value weir started with */
+	const char *arg;     /* placeholder in --help */
+	const char *help;    /* one line for --help */
+	bool restart_only;   /* a reload (SIGHUP) keeps the value weir started with */
+	const char *choices; /* CT_CHOICE: "a|b|c" */
+	int (*check)(const char *value, struct weir_err *err); /* a value's syntax, if set */
 };
 
 /* The longest health-expect: a check reads at most this much of a reply. */
@@ -205,8 +240,15 @@ void config_format_value(const void *section, const struct config_key *key, char
 int config_parse_listen(const char *text, struct listen_spec *spec, struct weir_err *err) WEIR_WUR;
 void config_listen_free(struct listen_spec *spec);
 
-/* "10.0.0.1:80,weight=2,backup" into `spec` (addr malloc'd). */
+/* "10.0.0.1:80,weight=2,backup" into `spec`; free it with config_server_free. */
 int config_parse_server(const char *text, struct server_spec *spec, struct weir_err *err) WEIR_WUR;
+void config_server_free(struct server_spec *spec);
+/* A route-sni value: "PATTERN BACKEND" (or "PATTERN=BACKEND"), the pattern lower-cased. */
+int config_split_route(const char *value, char *pattern, size_t plen, char *backend, size_t blen,
+		       struct weir_err *err) WEIR_WUR;
+int config_check_route(const char *value, struct weir_err *err) WEIR_WUR;
+/* A source address: an IPv4 or IPv6 literal (no port, no name). */
+int config_check_source(const char *text, struct weir_err *err) WEIR_WUR;
 
 /* "weir.conf:12: " for a section from the file ("weir.conf: " without a line), "" without one. */
 void config_where(const struct weir_config *cfg, unsigned line, char *buf, size_t len);

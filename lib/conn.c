@@ -2,49 +2,18 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "conn.h"
+#include "conn_impl.h"
 #include "health.h"
-#include "log.h"
-#include "pool.h"
-#include "relay.h"
 #include "worker.h"
 
-#define CONN_MAGIC 0x636f6e6eu
-/* Servers one client may try before it is closed. */
-#define CONN_MAX_ATTEMPTS 8
 /* A unix server's backlog was full: its waiting clients try again after this long. */
 #define CONN_CONGESTION_DELAY 0.02
-
-enum conn_state {
-	CONN_QUEUED,	 /* waiting for a slot (every usable server full, or a backlog full) */
-	CONN_CONNECTING, /* a server connect is in flight; the client is only peeked at (left?) */
-	CONN_RELAYING,	 /* bytes move both ways until both relays are done */
-};
-
-/* Why a connection ended: the first event that decided it (HAProxy's %ts, in words). */
-enum conn_end {
-	END_CLIENT_CLOSED, /* the client sent EOF first, then both directions finished */
-	END_SERVER_CLOSED,
-	END_CLIENT_RESET, /* an error on the client socket, passed on as a reset */
-	END_SERVER_RESET,
-	END_CLIENT_ABORT,   /* the client left while waiting for a slot or a connect */
-	END_CONNECT_FAILED, /* every server tried refused or failed */
-	END_CONNECT_TIMEOUT,
-	END_NO_SERVER,	   /* no server could take the client */
-	END_QUEUE_TIMEOUT, /* every server stayed full for the connect timeout */
-	END_IDLE,	   /* no bytes either way for the idle timeout */
-	END_LINGER,	   /* half-closed and idle for the linger timeout */
-	END_LOCAL_ERROR,   /* weir itself ran out of something (descriptors, ports, memory) */
-	END_DRAIN_TIMEOUT, /* still open when the drain timeout ran out */
-	END_SHUTDOWN,	   /* weir was told to stop at once */
-	END_COUNT
-};
-_Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX slots");
 
 static const char *const end_names[] = {
 	[END_CLIENT_CLOSED] = "client-closed",
@@ -61,46 +30,13 @@ static const char *const end_names[] = {
 	[END_LOCAL_ERROR] = "local-error",
 	[END_DRAIN_TIMEOUT] = "drain-timeout",
 	[END_SHUTDOWN] = "shutdown",
+	[END_DENIED] = "denied",
+	[END_LIMITED] = "source-limit",
+	[END_BAD_HEADER] = "bad-header",
+	[END_HEADER_TIMEOUT] = "header-timeout",
 };
 
-struct side {
-	int fd;
-	int events; /* what the watcher is started for; 0: stopped */
-	ev_io io;
-};
-
-union peer_addr {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
-};
-
-struct conn {
-	uint32_t magic;
-	enum conn_state state;
-	bool eof_seen;		    /* one direction finished: first_eof says which */
-	enum conn_end first_eof;    /* END_CLIENT_CLOSED or END_SERVER_CLOSED */
-	enum conn_end connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
-	uint8_t n_tried;
-	struct worker *w;
-	struct idle_entry activity; /* in fe->active, or fe->lingering once eof_seen */
-	struct idle_entry queued;   /* in fe->pool->queue while CONN_QUEUED */
-	struct frontend *fe;
-	struct side client, server;
-	struct relay up;    /* client -> server */
-	struct relay down;  /* server -> client */
-	ev_timer timer;	    /* queue or connect timeout */
-	struct server *srv; /* holds one of its slots (counted in srv->active) */
-	struct server *tried[CONN_MAX_ATTEMPTS];
-	ev_tstamp t_start, t_connected;
-	union peer_addr peer;
-	socklen_t peer_len;
-};
-
-/* Shortages of weir's own, logged at most once a second however many clients they hit. */
-static struct log_limit shortage_log;
-
-static void conn_connect_next(struct conn *c, bool was_waiting);
+struct log_limit conn_shortage_log;
 
 const char *conn_end_name(unsigned end)
 {
@@ -128,7 +64,7 @@ static struct idle_list *activity_list(struct conn *c)
 	return c->eof_seen ? &c->fe->lingering : &c->fe->active;
 }
 
-static void side_want(struct conn *c, struct side *s, int events)
+void conn_side_want(struct conn *c, struct side *s, int events)
 {
 	if (s->events == events)
 		return;
@@ -144,12 +80,12 @@ static void side_want(struct conn *c, struct side *s, int events)
 /* Watch each socket for exactly what its relays want now. */
 static void conn_update_watchers(struct conn *c)
 {
-	side_want(c, &c->client,
-		  (relay_wants_read(&c->up) ? EV_READ : 0) |
-			  (relay_wants_write(&c->down) ? EV_WRITE : 0));
-	side_want(c, &c->server,
-		  (relay_wants_read(&c->down) ? EV_READ : 0) |
-			  (relay_wants_write(&c->up) ? EV_WRITE : 0));
+	conn_side_want(c, &c->client,
+		       (relay_wants_read(&c->up) ? EV_READ : 0) |
+			       (relay_wants_write(&c->down) ? EV_WRITE : 0));
+	conn_side_want(c, &c->server,
+		       (relay_wants_read(&c->down) ? EV_READ : 0) |
+			       (relay_wants_write(&c->up) ? EV_WRITE : 0));
 }
 
 /* Close with SO_LINGER 0 so the peer sees a reset rather than an orderly end. */
@@ -163,7 +99,7 @@ static void close_with_reset(int fd)
 
 static void close_side(struct conn *c, struct side *s, bool reset)
 {
-	side_want(c, s, 0);
+	conn_side_want(c, s, 0);
 	if (s->fd < 0)
 		return;
 	if (reset)
@@ -202,9 +138,16 @@ static void release_slot(struct conn *c)
 
 static void leave_queue(struct conn *c)
 {
-	idle_list_remove(&c->fe->pool->queue, &c->queued);
-	c->fe->pool->stats->queued--;
+	idle_list_remove(&c->pool->queue, &c->queued);
+	c->pool->stats->queued--;
 	c->w->n_queued--;
+}
+
+/* A client refused before anything was relayed: reset, counted, logged at most once a second. */
+static bool refused(enum conn_end end)
+{
+	return end == END_DENIED || end == END_LIMITED || end == END_BAD_HEADER ||
+	       end == END_HEADER_TIMEOUT;
 }
 
 /*
@@ -215,11 +158,11 @@ static void leave_queue(struct conn *c)
 static bool weir_cut(enum conn_end end)
 {
 	return end == END_IDLE || end == END_LINGER || end == END_DRAIN_TIMEOUT ||
-	       end == END_SHUTDOWN || end == END_LOCAL_ERROR;
+	       end == END_SHUTDOWN || end == END_LOCAL_ERROR || refused(end);
 }
 
 /* Tear the connection down and free it. The caller must not touch `c` afterwards. */
-static void conn_close(struct conn *c, enum conn_end end)
+void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
 	struct generation *gen = c->fe->gen;
@@ -233,7 +176,11 @@ static void conn_close(struct conn *c, enum conn_end end)
 	close_side(c, &c->client, end == END_SERVER_RESET || weir_cut(end));
 	relay_release(&c->up, &w->relay);
 	relay_release(&c->down, &w->relay);
-	log_close(c, end);
+	free(c->pre);
+	source_release(c->source);
+	c->up.bytes -= c->header_sent;
+	if (end != END_DENIED && end != END_LIMITED)
+		log_close(c, end); /* those two could flood the log: see refuse() */
 	w->closed[end]++;
 	st->bytes_to_server += c->up.bytes;
 	st->bytes_to_client += c->down.bytes;
@@ -276,7 +223,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	}
 	if (f == RELAY_FAULT_LOCAL) {
 		/* Bytes were lost: neither side may take the stream for complete. */
-		log_limited(&shortage_log, WLOG_WARN,
+		log_limited(&conn_shortage_log, WLOG_WARN,
 			    "out of memory relaying for %s: resetting both sides",
 			    c->fe->cfg->name);
 		conn_close(c, END_LOCAL_ERROR);
@@ -304,14 +251,63 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	conn_update_watchers(c);
 }
 
+/*
+ * What the server gets before the client's next byte: a PROXY header naming the client, if
+ * the server wants one, then what was read of the client ahead of the connect. NULL when
+ * there is nothing; -1 in *len when out of memory.
+ */
+static char *prefill(struct conn *c, uint32_t *len)
+{
+	unsigned version = c->srv->send_proxy;
+	char *buf;
+	size_t n = 0;
+
+	*len = 0;
+	if (!version && !c->pre_len)
+		return NULL;
+	buf = malloc(PROXYPROTO_MAX + c->pre_len);
+	if (!buf) {
+		*len = (uint32_t)-1;
+		return NULL;
+	}
+	if (version) {
+		if (!c->dst.sa.sa_family) {
+			c->dst_len = sizeof(c->dst);
+			if (getsockname(c->client.fd, &c->dst.sa, &c->dst_len) < 0)
+				c->dst_len = 0;
+		}
+		n = proxyproto_build((int)version, &c->peer.sa, c->peer_len, &c->dst.sa, c->dst_len,
+				     buf, PROXYPROTO_MAX);
+		c->header_sent = (uint32_t)n;
+	}
+	memcpy(buf + n, c->pre, c->pre_len);
+	*len = (uint32_t)n + c->pre_len;
+	free(c->pre);
+	c->pre = NULL;
+	c->pre_len = 0;
+	return buf;
+}
+
 static void conn_connected(struct conn *c)
 {
+	uint32_t len;
+	char *first;
+
 	ev_timer_stop(c->w->loop, &c->timer);
-	health_connected(c->fe->pool, c->srv);
+	health_connected(c->pool, c->srv);
 	c->state = CONN_RELAYING;
 	c->t_connected = clock_mono();
 	relay_init(&c->up, c->client.fd, c->server.fd);
 	relay_init(&c->down, c->server.fd, c->client.fd);
+	first = prefill(c, &len);
+	if (len == (uint32_t)-1) {
+		log_limited(&conn_shortage_log, WLOG_WARN,
+			    "out of memory relaying for %s: resetting", c->fe->cfg->name);
+		conn_close(c, END_LOCAL_ERROR);
+		return;
+	}
+	if (first)
+		relay_prefill(&c->up, first, len);
 	conn_update_watchers(c);
 }
 
@@ -326,7 +322,7 @@ static void count_failure(struct conn *c, struct server *s, int error, enum conn
 		err_text(error, text, sizeof(text));
 	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 	s->connect_failures++;
-	health_connect_failed(c->fe->pool, s, text);
+	health_connect_failed(c->pool, s, text);
 	c->connect_fail = why;
 }
 
@@ -353,7 +349,7 @@ static void client_waiting_ready(struct conn *c)
 	ssize_t n = recv(c->client.fd, &byte, 1, MSG_PEEK);
 
 	if (n > 0) {
-		side_want(c, &c->client, 0);
+		conn_side_want(c, &c->client, 0);
 		return;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -389,6 +385,8 @@ static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 	assert(c->magic == CONN_MAGIC);
 	if (c->state == CONN_RELAYING)
 		conn_side_ready(c, true, revents);
+	else if (c->state == CONN_HEADER || c->state == CONN_HELLO)
+		conn_read_preface(c);
 	else
 		client_waiting_ready(c);
 }
@@ -398,17 +396,33 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct conn *c = container_of(t, struct conn, timer);
 
 	assert(c->magic == CONN_MAGIC && c->state != CONN_RELAYING);
-	if (c->state == CONN_QUEUED)
+	if (c->state == CONN_HEADER || c->state == CONN_HELLO)
+		conn_close(c, END_HEADER_TIMEOUT);
+	else if (c->state == CONN_QUEUED)
 		conn_close(c, END_QUEUE_TIMEOUT);
 	else
 		conn_connect_failed(c, ETIMEDOUT, END_CONNECT_TIMEOUT);
 }
 
-static void start_timer(struct conn *c)
+static void start_timer(struct conn *c, uint64_t ms)
 {
 	ev_timer_stop(c->w->loop, &c->timer);
-	ev_timer_set(&c->timer, (ev_tstamp)c->fe->pool->cfg->connect_timeout_ms / 1e3, 0.);
+	ev_timer_set(&c->timer, (ev_tstamp)ms / 1e3, 0.);
 	ev_timer_start(c->w->loop, &c->timer);
+}
+
+/* TCP keepalive as the frontend's keepalive key says; nothing for unix sockets. */
+static void set_keepalive(int fd, const struct config_keepalive *ka)
+{
+	int one = 1, idle = (int)(ka->idle_ms / 1000), intvl = (int)(ka->interval_ms / 1000);
+	int count = (int)ka->count;
+
+	if (!ka->idle_ms)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
 }
 
 /*
@@ -423,8 +437,19 @@ static int conn_start_connect(struct conn *c, struct server *s)
 
 	if (fd < 0)
 		return -errno;
-	if (sa->sa_family != AF_UNIX)
+	if (sa->sa_family != AF_UNIX) {
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		set_keepalive(fd, &c->fe->cfg->keepalive);
+	}
+	/* From a chosen address: the port is picked at connect, so ports are not used up by
+	 * binds that would each need one of their own. */
+	if (s->source.len &&
+	    ((void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)),
+	     bind(fd, (const struct sockaddr *)&s->source.ss, s->source.len) < 0)) {
+		int r = -errno;
+		close(fd);
+		return r == -EADDRINUSE ? -EADDRNOTAVAIL : r;
+	}
 	if (connect(fd, sa, s->addr.len) < 0 && errno != EINPROGRESS) {
 		int r = -errno;
 		close(fd);
@@ -435,9 +460,9 @@ static int conn_start_connect(struct conn *c, struct server *s)
 	c->srv = s;
 	s->active++;
 	s->total++;
-	side_want(c, &c->server, EV_WRITE);
-	side_want(c, &c->client, EV_READ); /* to notice a client that leaves meanwhile */
-	start_timer(c);
+	conn_side_want(c, &c->server, EV_WRITE);
+	conn_side_want(c, &c->client, EV_READ); /* to notice a client that leaves meanwhile */
+	start_timer(c, c->pool->cfg->connect_timeout_ms);
 	return 0;
 }
 
@@ -448,7 +473,7 @@ static int conn_start_connect(struct conn *c, struct server *s)
  */
 static void conn_wait(struct conn *c, bool at_head)
 {
-	struct pool *pool = c->fe->pool;
+	struct pool *pool = c->pool;
 
 	c->state = CONN_QUEUED;
 	if (at_head)
@@ -458,8 +483,8 @@ static void conn_wait(struct conn *c, bool at_head)
 	pool->stats->queued++;
 	c->w->n_queued++;
 	if (!ev_is_active(&c->timer))
-		start_timer(c);
-	side_want(c, &c->client, EV_READ); /* to notice a client that leaves */
+		start_timer(c, c->pool->cfg->queue_timeout_ms);
+	conn_side_want(c, &c->client, EV_READ); /* to notice a client that leaves */
 }
 
 static bool unix_backlog_full(const struct server *s, int error)
@@ -478,9 +503,9 @@ static void untry(struct conn *c, const struct server *s)
 	}
 }
 
-static void conn_connect_next(struct conn *c, bool was_waiting)
+void conn_connect_next(struct conn *c, bool was_waiting)
 {
-	struct pool *pool = c->fe->pool;
+	struct pool *pool = c->pool;
 	struct server *congested[CONN_MAX_ATTEMPTS];
 	size_t n_congested = 0;
 
@@ -490,7 +515,7 @@ static void conn_connect_next(struct conn *c, bool was_waiting)
 		worker_kick(c->w);
 		return;
 	}
-	while (c->n_tried < CONN_MAX_ATTEMPTS) {
+	while (c->n_tried < CONN_MAX_ATTEMPTS && c->n_tried <= pool->cfg->retries + n_congested) {
 		struct server *s = pool_pick(pool, c->tried, c->n_tried, &c->peer.sa);
 		int r;
 
@@ -507,7 +532,7 @@ static void conn_connect_next(struct conn *c, bool was_waiting)
 			continue;
 		}
 		if (health_local_shortage(-r)) {
-			log_limited(&shortage_log, WLOG_WARN,
+			log_limited(&conn_shortage_log, WLOG_WARN,
 				    "cannot connect to %s: %s (weir's own shortage; the client is "
 				    "reset)",
 				    s->name, strerror(-r));
@@ -546,7 +571,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	int one = 1;
 
 	if (!c) {
-		log_limited(&shortage_log, WLOG_WARN, "out of memory for a new client of %s",
+		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a new client of %s",
 			    fe->cfg->name);
 		close_with_reset(fd);
 		return;
@@ -557,11 +582,14 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	c->fe = fe;
 	c->client.fd = fd;
 	c->server.fd = -1;
+	c->pool = fe->pool;
 	c->peer_len = len < sizeof(c->peer) ? len : (socklen_t)sizeof(c->peer);
 	memcpy(&c->peer, peer, c->peer_len);
 	c->t_start = clock_mono();
-	if (peer->sa_family != AF_UNIX)
+	if (peer->sa_family != AF_UNIX) {
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		set_keepalive(fd, &fe->cfg->keepalive);
+	}
 	ev_io_init(&c->client.io, client_io_cb, fd, 0);
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);
@@ -570,5 +598,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	fe->stats->open++;
 	fe->gen->conns++;
 	worker_conn_opened(w, fe);
-	conn_connect_next(c, false);
+	if (fe->cfg->accept_proxy || fe->n_routes)
+		start_timer(c, fe->cfg->header_timeout_ms);
+	conn_begin(c);
 }

@@ -20,7 +20,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 		 socklen_t len);
 
 /* Ways a connection can end, counted by the worker; their names, or NULL past the last. */
-#define CONN_END_MAX 16
+#define CONN_END_MAX 24
 const char *conn_end_name(unsigned end);
 
 /*

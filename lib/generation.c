@@ -142,6 +142,7 @@ static int resolve_listens(struct frontend *fe, struct weir_err *err)
 			struct listen_addr *la = &fe->addrs[fe->n_addrs++];
 			la->a = addrs[k];
 			la->mode = spec.mode;
+			la->backlog = fe->cfg->backlog ? (int)fe->cfg->backlog : 65535;
 			r = lookup_owner(&spec, la, err);
 		}
 		free(addrs);
@@ -150,6 +151,46 @@ static int resolve_listens(struct frontend *fe, struct weir_err *err)
 			return r;
 	}
 	return 0;
+}
+
+/* Client addresses a frontend with per-source limits tracks at once. */
+#define SOURCES_TRACKED 16384
+
+static int build_routes(struct generation *g, struct frontend *fe, struct weir_err *err)
+{
+	const struct config_list *l = &fe->cfg->route_sni;
+
+	fe->routes = calloc(l->n + 1, sizeof(*fe->routes));
+	if (!fe->routes) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < l->n; k++) {
+		char backend[256];
+		if (config_split_route(l->items[k], fe->routes[k].pattern,
+				       sizeof(fe->routes[k].pattern), backend, sizeof(backend),
+				       err) < 0)
+			return -EINVAL;
+		fe->routes[k].pool = &g->pools[fe->cfg->route_backend[k]];
+	}
+	fe->n_routes = l->n;
+	return 0;
+}
+
+struct pool *gen_route_sni(const struct frontend *fe, const char *name)
+{
+	const struct sni_route *best = NULL;
+
+	for (size_t k = 0; k < fe->n_routes; k++) {
+		const struct sni_route *r = &fe->routes[k];
+		if (!sni_match(r->pattern, name))
+			continue;
+		if (r->pattern[0] != '*')
+			return r->pool; /* an exact name wins */
+		if (!best || strlen(r->pattern) > strlen(best->pattern))
+			best = r;
+	}
+	return best ? best->pool : fe->pool;
 }
 
 int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *err)
@@ -199,6 +240,16 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 		}
 		fe->stats->refs = 1;
 		r = resolve_listens(fe, err);
+		if (r == 0)
+			r = acl_build(&fe->acl, fe->cfg->allow.items, fe->cfg->allow.n,
+				      fe->cfg->deny.items, fe->cfg->deny.n, err);
+		if (r == 0)
+			r = build_routes(g, fe, err);
+		if (r == 0 && (fe->cfg->max_conns_per_source || fe->cfg->rate_per_source) &&
+		    source_table_init(&fe->stats->sources, SOURCES_TRACKED) < 0) {
+			err_set(err, "out of memory");
+			r = -ENOMEM;
+		}
 	}
 	if (r == 0)
 		r = check_unique_listens(g, err);
@@ -208,6 +259,12 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 	}
 	*out = g;
 	return 0;
+}
+
+static void stats_put(struct frontend_stats *st)
+{
+	source_table_fini(&st->sources);
+	free(st);
 }
 
 /* What gen_match looks up: a running server, frontend or backend, by identity. */
@@ -312,7 +369,12 @@ void gen_adopt(struct generation *next)
 		struct frontend_stats *twin = fe->stats->twin;
 		if (!twin)
 			continue;
-		free(fe->stats);
+		/* The counts of addresses carry on; a table the new limits need comes along. */
+		if (!twin->sources.slots) {
+			twin->sources = fe->stats->sources;
+			fe->stats->sources.slots = NULL;
+		}
+		stats_put(fe->stats);
 		twin->refs++;
 		fe->stats = twin;
 	}
@@ -332,6 +394,8 @@ void gen_adopt(struct generation *next)
 			s->weight = fresh->weight;
 			s->maxconn = fresh->maxconn;
 			s->backup = fresh->backup;
+			s->send_proxy = fresh->send_proxy;
+			s->source = fresh->source;
 			pool->servers[i] = s;
 			free(fresh);
 		}
@@ -382,8 +446,10 @@ void gen_free(struct generation *g)
 	for (size_t i = 0; i < g->n_frontends; i++) {
 		struct frontend *fe = &g->frontends[i];
 		if (fe->stats && --fe->stats->refs == 0)
-			free(fe->stats);
+			stats_put(fe->stats);
 		free(fe->addrs);
+		acl_free(&fe->acl);
+		free(fe->routes);
 	}
 	free(g->pools);
 	free(g->health);

@@ -16,23 +16,36 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "addr.h"
 #include "config.h"
 #include "health.h"
 #include "idle.h"
+#include "limits.h"
 #include "listener.h"
 #include "pool.h"
+#include "sni.h"
 #include "util.h"
 
 struct generation;
 
-/* Counters of a frontend by name, shared by every configuration that has it. */
+/* Counters and limits' state of a frontend by name, shared by every configuration that has it. */
 struct frontend_stats {
 	unsigned refs;
 	uint64_t accepted;
 	uint64_t bytes_to_server, bytes_to_client; /* of connections that have closed */
 	size_t open;				   /* connections open now, of every age */
+	uint64_t denied;			   /* refused by allow/deny */
+	uint64_t limited;			   /* refused by a per-source limit */
+	struct bucket rate;			   /* for the frontend's rate */
+	struct source_table sources;		   /* for its per-source limits, if any */
 	struct frontend_stats *twin;		   /* while a reload is prepared */
+};
+
+/* A route-sni: clients asking for `pattern` go to `pool`. */
+struct sni_route {
+	char pattern[SNI_NAME_MAX];
+	struct pool *pool;
 };
 
 /* A frontend as one loop runs it: where its clients go, and its connections by activity. */
@@ -43,6 +56,9 @@ struct frontend {
 	struct frontend_stats *stats;
 	struct listen_addr *addrs; /* every address of its listen keys, resolved */
 	size_t n_addrs;
+	struct acl acl;		  /* its allow and deny prefixes */
+	struct sni_route *routes; /* its route-sni, in order */
+	size_t n_routes;
 	struct idle_list active;    /* open connections, least recently active first */
 	struct idle_list lingering; /* half-closed ones, likewise */
 };
@@ -87,6 +103,10 @@ void gen_health_stop(struct generation *g);
 
 /* How many servers it lists, over every backend. */
 size_t gen_count_servers(const struct generation *g);
+
+/* The pool a TLS client asking for `name` goes to: an exact pattern first, then the longest
+ * "*." pattern that matches, else the frontend's own. */
+struct pool *gen_route_sni(const struct frontend *fe, const char *name);
 
 void gen_free(struct generation *g);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "generation.h"
 #include "listener.h"
 #include "log.h"
 #include "reserve.h"
@@ -53,12 +54,13 @@ static int clear_stale_unix(const struct addr *a, struct weir_err *err, const ch
 	return r;
 }
 
-/* Accepting stops for a short back-off after a resource error, so it can never spin. */
-static void listener_back_off(struct listener *l)
+/* Accepting pauses for `delay`: after a resource error (so it can never spin), or until the
+ * frontend's rate allows another client. */
+static void listener_pause(struct listener *l, double delay)
 {
 	ev_io_stop(l->w->loop, &l->io);
 	if (!ev_is_active(&l->backoff)) {
-		ev_timer_set(&l->backoff, LISTENER_BACKOFF, 0.);
+		ev_timer_set(&l->backoff, delay, 0.);
 		ev_timer_start(l->w->loop, &l->backoff);
 	}
 }
@@ -140,19 +142,31 @@ static void note_trouble(struct listener *l, int error)
 		log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", l->name, strerror(error));
 }
 
-/* Accept up to `batch` clients; false if accepting must pause (a resource error). */
-static bool accept_some(struct listener *l, int batch)
+/*
+ * Accept up to `batch` clients; false if accepting must pause (a resource error). `closing`:
+ * the listener is about to close, so the frontend's rate does not hold anyone back.
+ */
+static bool accept_some(struct listener *l, int batch, bool closing)
 {
 	bool shed = false;
 
 	for (int i = 0; i < batch && !l->held; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
-		int fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		int error = errno;
+		uint64_t rate = closing ? 0 : l->fe->cfg->rate;
+		double wait = rate ? bucket_wait(&l->fe->stats->rate, rate, clock_mono()) : 0;
+		int fd, error;
 
+		if (wait > 0) {
+			/* Over the frontend's rate: the client waits in the backlog, not refused.
+			 */
+			listener_pause(l, wait);
+			return true;
+		}
+		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		error = errno;
 		if (fd >= 0) {
+			(void)bucket_take(&l->fe->stats->rate, rate, clock_mono());
 			if (l->trouble)
 				log_msg(WLOG_INFO, "accept on %s works again (%llu clients shed)",
 					l->name, (unsigned long long)l->w->shed);
@@ -184,8 +198,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct listener *l = container_of(io, struct listener, io);
 
 	assert(l->magic == LISTENER_MAGIC);
-	if (!accept_some(l, LISTENER_BATCH))
-		listener_back_off(l);
+	if (!accept_some(l, LISTENER_BATCH, false))
+		listener_pause(l, LISTENER_BACKOFF);
 }
 
 static int set_options(int fd, const struct addr *a)
@@ -285,7 +299,7 @@ static void listener_ready(struct listener *l)
 	ev_init(&l->backoff, backoff_cb);
 }
 
-int listener_socket(const struct addr *a, const char *name, struct weir_err *err)
+int listener_socket(const struct addr *a, const char *name, int backlog, struct weir_err *err)
 {
 	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), r;
 
@@ -300,7 +314,7 @@ int listener_socket(const struct addr *a, const char *name, struct weir_err *err
 	else if (addr_is_unix(a))
 		r = clear_stale_unix(a, err, name);
 	if (r == 0 &&
-	    (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, SOMAXCONN) < 0)) {
+	    (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, backlog) < 0)) {
 		r = -errno;
 		err_set(err, "cannot listen on %s: %s", name, strerror(-r));
 	}
@@ -317,6 +331,10 @@ int listener_set_access(const struct listener *l, const struct listen_addr *la,
 {
 	const char *path = l->name + strlen("unix:");
 
+	if (!l->passed && listen(l->fd, la->backlog) < 0) {
+		err_set(err, "cannot set the backlog of %s: %s", l->name, strerror(errno));
+		return -errno;
+	}
 	if (!l->unlink_path)
 		return 0; /* a TCP socket, or a file that belongs to systemd */
 
@@ -347,7 +365,7 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
 	if (r == 0) {
 		/* A file with a mode to set is made with none to spare, so it is never looser. */
 		mode_t old = la->mode ? umask(0177) : 0;
-		r = listener_socket(&la->a, l->name, err);
+		r = listener_socket(&la->a, l->name, la->backlog, err);
 		if (la->mode)
 			umask(old);
 	}
@@ -412,7 +430,7 @@ void listener_close_gently(struct listener *l)
 	 */
 	l->held = false;
 	if (l->fe)
-		(void)accept_some(l, LISTENER_CLOSE_ACCEPT_MAX);
+		(void)accept_some(l, LISTENER_CLOSE_ACCEPT_MAX, true);
 	listener_close(l);
 }
 

@@ -27,6 +27,7 @@ struct listen_addr {
 	unsigned mode; /* permission bits for the socket file; 0: as the umask leaves them */
 	uid_t uid;     /* owner; (uid_t)-1: unchanged */
 	gid_t gid;
+	int backlog; /* listen(2)'s; the kernel caps it at net.core.somaxconn */
 };
 
 struct listener {
@@ -49,7 +50,8 @@ struct listener {
  * file left by a process that died is replaced; one a live process listens on is not (the
  * probe never blocks: a full backlog counts as alive).
  */
-int listener_socket(const struct addr *a, const char *name, struct weir_err *err) WEIR_WUR;
+int listener_socket(const struct addr *a, const char *name, int backlog,
+		    struct weir_err *err) WEIR_WUR;
 
 /* Bind and listen on `la`, with its file mode and owner for a unix socket; not accepting. */
 int listener_open(struct listener **out, struct worker *w, const struct listen_addr *la,
@@ -58,7 +60,8 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
  * accepting yet. */
 int listener_adopt(struct listener **out, struct worker *w, int fd, const char *name,
 		   struct weir_err *err) WEIR_WUR;
-/* Set a unix socket file's mode and owner as `la` asks (a reload may change them). */
+/* Set a kept listener's backlog, and a unix socket file's mode and owner, as `la` asks (a
+ * reload may change them). */
 int listener_set_access(const struct listener *l, const struct listen_addr *la,
 			struct weir_err *err) WEIR_WUR;
 /* Accept clients for `fe` from now on (unless `held`); may be called again to hand over. */

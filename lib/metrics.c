@@ -68,6 +68,7 @@ enum {
 	P_FE_OPEN,
 	P_FE_TOTAL,
 	P_FE_BYTES,
+	P_FE_REFUSED,
 	P_BE_RETRIES,
 	P_SERVERS, /* a: which per_server metric */
 	P_ACCEPT,
@@ -89,14 +90,16 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 		switch (cur->section) {
 		case P_FE_OPEN:
 		case P_FE_TOTAL:
-		case P_FE_BYTES: {
-			static const char *const names[] = {"frontend_connections",
-							    "frontend_connections_total",
-							    "frontend_bytes_total"};
+		case P_FE_BYTES:
+		case P_FE_REFUSED: {
+			static const char *const names[] = {
+				"frontend_connections", "frontend_connections_total",
+				"frontend_bytes_total", "frontend_refused_total"};
 			static const char *const helps[] = {
 				"Connections open now, of every configuration.",
 				"Connections accepted.",
-				"Bytes relayed by connections that have closed."};
+				"Bytes relayed by connections that have closed.",
+				"Clients refused by the access lists or a per-source limit."};
 			const struct frontend *fe;
 			if (cur->b == 0) {
 				cur->b = 1;
@@ -116,6 +119,15 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 					out,
 					"weir_frontend_connections_total{frontend=\"%s\"} %llu\n",
 					e1, (unsigned long long)fe->stats->accepted);
+			if (cur->section == P_FE_REFUSED)
+				return item(
+					out,
+					"weir_frontend_refused_total{frontend=\"%s\",reason="
+					"\"denied\"} "
+					"%llu\nweir_frontend_refused_total{frontend=\"%s\",reason="
+					"\"source-limit\"} %llu\n",
+					e1, (unsigned long long)fe->stats->denied, e1,
+					(unsigned long long)fe->stats->limited);
 			return item(out,
 				    "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_"
 				    "server\"} "
@@ -237,11 +249,14 @@ static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char
 			return item(
 				out,
 				"%s{\"name\":\"%s\",\"backend\":\"%s\",\"connections\":%zu,"
-				"\"total\":%llu,\"bytes_to_server\":%llu,\"bytes_to_client\":%llu}",
+				"\"total\":%llu,\"bytes_to_server\":%llu,\"bytes_to_client\":%llu,"
+				"\"denied\":%llu,\"source_limited\":%llu}",
 				cur->a++ ? "," : "{\"frontends\":[", e1, e2, fe->stats->open,
 				(unsigned long long)fe->stats->accepted,
 				(unsigned long long)fe->stats->bytes_to_server,
-				(unsigned long long)fe->stats->bytes_to_client);
+				(unsigned long long)fe->stats->bytes_to_client,
+				(unsigned long long)fe->stats->denied,
+				(unsigned long long)fe->stats->limited);
 		}
 		case J_BACKENDS: {
 			/* a: the backend; b: its next server, 0 meaning the backend's opening. */

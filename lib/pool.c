@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -111,7 +112,28 @@ static struct server *server_new(const struct addr *a, const struct server_spec 
 	s->weight = spec->weight;
 	s->maxconn = spec->maxconn;
 	s->backup = spec->backup;
+	s->send_proxy = spec->send_proxy;
 	return s;
+}
+
+/* An IP literal, port 0, for bind(); -EINVAL if it cannot reach `to`'s family. */
+static int source_addr(const char *ip, const struct addr *to, struct addr *out)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+
+	memset(out, 0, sizeof(*out));
+	if (to->ss.ss_family == AF_INET && inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		out->len = sizeof(*sin);
+		return 0;
+	}
+	if (to->ss.ss_family == AF_INET6 && inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		out->len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
@@ -149,10 +171,18 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 		}
 		for (size_t j = 0; j < na && r == 0; j++) {
 			struct server *s = server_new(&addrs[j], &specs[i]);
-			if (!s)
+			if (!s) {
 				r = -ENOMEM;
-			else
-				pool->servers[pool->n++] = s;
+				break;
+			}
+			pool->servers[pool->n++] = s;
+			if (specs[i].source &&
+			    source_addr(specs[i].source, &s->addr, &s->source) < 0) {
+				err_set(err,
+					"server %s: source %s cannot reach it (another family)",
+					s->name, specs[i].source);
+				r = -EINVAL;
+			}
 		}
 		free(addrs);
 	}
@@ -165,10 +195,30 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	return r;
 }
 
+/* What a server line leaves to its backend: send-proxy and source. */
+static int backend_defaults(struct pool *pool, const struct backend_cfg *be, struct weir_err *err)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		struct server *s = pool->servers[i];
+		if (s->send_proxy == CONFIG_SEND_PROXY_BACKEND)
+			s->send_proxy = be->send_proxy;
+		if (!s->source.len && be->source &&
+		    source_addr(be->source, &s->addr, &s->source) < 0) {
+			err_set(err,
+				"backend '%s': source %s cannot reach server %s (another family)",
+				be->name, be->source, s->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int pool_build_backend(struct pool *pool, const struct backend_cfg *be, struct weir_err *err)
 {
 	int r = pool_build(pool, be->servers, be->n_servers, be->balance, err);
 
+	if (r == 0 && (r = backend_defaults(pool, be, err)) < 0)
+		pool_fini(pool);
 	if (r < 0)
 		return r;
 	pool->cfg = be;

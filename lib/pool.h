@@ -37,6 +37,8 @@ struct server {
 	unsigned weight;  /* 0: takes no new clients */
 	unsigned maxconn; /* 0: no limit */
 	bool backup;
+	unsigned send_proxy; /* PROXY header version to send first; 0: none */
+	struct addr source;  /* the address to connect from; len 0: any */
 	/* Health. */
 	enum server_state state;
 	unsigned fails;		    /* consecutive failed connects or checks */

@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,12 +18,23 @@ void relay_init(struct relay *r, int src, int dst)
 	r->state = RELAY_READING;
 }
 
+void relay_prefill(struct relay *r, char *buf, uint32_t len)
+{
+	r->buf = buf;
+	r->owned = true;
+	r->off = 0;
+	r->len = len;
+	r->state = RELAY_BLOCKED;
+}
+
 void relay_release(struct relay *r, struct relay_ctx *ctx)
 {
-	if (r->buf) {
+	if (r->buf && r->owned)
+		free(r->buf);
+	else if (r->buf)
 		bufpool_put(ctx->pool, r->buf);
-		r->buf = NULL;
-	}
+	r->buf = NULL;
+	r->owned = false;
 	r->off = r->len = 0;
 }
 

@@ -36,8 +36,9 @@ enum relay_fault {
 struct relay {
 	int src, dst;
 	enum relay_state state;
-	char *buf; /* pooled, only while BLOCKED */
+	char *buf; /* pooled (or, prefilled, malloc'd), only while BLOCKED */
 	uint32_t off, len;
+	bool owned;	 /* buf is a prefill, freed rather than returned to the pool */
 	uint64_t bytes;	 /* delivered to the consumer */
 	uint32_t pauses; /* times the producer was paused for a slow consumer */
 	int error;	 /* errno of the fault */
@@ -50,6 +51,11 @@ struct relay_ctx {
 };
 
 void relay_init(struct relay *r, int src, int dst);
+/*
+ * Bytes the consumer gets before anything read from the producer (a PROXY header, what was
+ * read ahead of the connect): `buf` (malloc'd) is taken over.
+ */
+void relay_prefill(struct relay *r, char *buf, uint32_t len);
 /* Return the pending buffer, if any, to the pool. */
 void relay_release(struct relay *r, struct relay_ctx *ctx);
 

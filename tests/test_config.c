@@ -109,10 +109,10 @@ static void server_spec_forms(void **state)
 	assert_string_equal(s.addr, "10.0.0.1:8080");
 	assert_int_equal(s.weight, 3);
 	assert_true(s.backup);
-	free(s.addr);
+	config_server_free(&s);
 	assert_int_equal(config_parse_server("[::1]:80,weight=0,maxconn=0", &s, &err), 0);
 	assert_int_equal(s.weight, 0);
-	free(s.addr);
+	config_server_free(&s);
 }
 
 static void usage_errors(void **state)
@@ -242,7 +242,8 @@ static void keys_are_found_by_name(void **state)
 /* The keys weir.conf(5) says change only on restart, and no others. */
 static void restart_only_keys(void **state)
 {
-	static const char *const fixed[] = {"buffer-size", "stats", "user", "group"};
+	static const char *const fixed[] = {"buffer-size", "stats",    "user",
+					    "group",	   "pid-file", "event-backend"};
 	size_t n = 0;
 
 	for (size_t i = 0; i < config_n_keys; i++)

@@ -28,7 +28,7 @@ static struct pool make(const struct lb_ops *lb, const char *const *specs, size_
 		assert_int_equal(config_parse_server(specs[i], &s[i], &err), 0);
 	assert_int_equal(pool_build(&p, s, n, lb, &err), 0);
 	for (size_t i = 0; i < n; i++)
-		free(s[i].addr);
+		config_server_free(&s[i]);
 	return p;
 }
 

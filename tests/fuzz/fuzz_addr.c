@@ -40,7 +40,7 @@ static bool safe_to_resolve(const struct addr_parts *p)
 }
 
 /* A scope id on an address that is not link-local renders as an interface name that
- * getaddrinfo will not take back ("[::1%1]:80" prints as "[::1%lo]:80"): see README. */
+ * getaddrinfo will not take back ("[::1%1]:80" prints as "[::1%lo]:80"). Not checked. */
 static bool scope_name_readable(const struct addr *a)
 {
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;

@@ -1,0 +1,120 @@
+/*
+ * The inside of a connection, shared by the files that implement it: conn.c (connect,
+ * relay, close) and conn_preface.c (what happens before a server is chosen: the PROXY
+ * header, the access list and per-source limits, the TLS hello). Nothing else includes
+ * this. Per loop.
+ */
+#ifndef WEIR_CONN_IMPL_H
+#define WEIR_CONN_IMPL_H
+
+#include <ev.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "generation.h"
+#include "idle.h"
+#include "limits.h"
+#include "log.h"
+#include "pool.h"
+#include "proxyproto.h"
+#include "relay.h"
+#include "sni.h"
+
+#define CONN_MAGIC 0x636f6e6eu
+/* Servers one client may try before it is closed. */
+#define CONN_MAX_ATTEMPTS 8
+
+enum conn_state {
+	CONN_HEADER,	 /* reading the client's PROXY header (accept-proxy) */
+	CONN_HELLO,	 /* reading the client's TLS hello for its server name (route-sni) */
+	CONN_QUEUED,	 /* waiting for a slot (every usable server full, or a backlog full) */
+	CONN_CONNECTING, /* a server connect is in flight; the client is only peeked at (left?) */
+	CONN_RELAYING,	 /* bytes move both ways until both relays are done */
+};
+
+/* Why a connection ended: the first event that decided it (HAProxy's %ts, in words). */
+enum conn_end {
+	END_CLIENT_CLOSED, /* the client sent EOF first, then both directions finished */
+	END_SERVER_CLOSED,
+	END_CLIENT_RESET, /* an error on the client socket, passed on as a reset */
+	END_SERVER_RESET,
+	END_CLIENT_ABORT,   /* the client left while waiting for a slot or a connect */
+	END_CONNECT_FAILED, /* every server tried refused or failed */
+	END_CONNECT_TIMEOUT,
+	END_NO_SERVER,	    /* no server could take the client */
+	END_QUEUE_TIMEOUT,  /* every server stayed full for the connect timeout */
+	END_IDLE,	    /* no bytes either way for the idle timeout */
+	END_LINGER,	    /* half-closed and idle for the linger timeout */
+	END_LOCAL_ERROR,    /* weir itself ran out of something (descriptors, ports, memory) */
+	END_DRAIN_TIMEOUT,  /* still open when the drain timeout ran out */
+	END_SHUTDOWN,	    /* weir was told to stop at once */
+	END_DENIED,	    /* refused by the frontend's allow and deny */
+	END_LIMITED,	    /* refused by a per-source limit */
+	END_BAD_HEADER,	    /* a malformed PROXY header or TLS hello */
+	END_HEADER_TIMEOUT, /* no complete PROXY header or TLS hello in time */
+	END_COUNT
+};
+_Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX slots");
+
+struct side {
+	int fd;
+	int events; /* what the watcher is started for; 0: stopped */
+	ev_io io;
+};
+
+union peer_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+struct conn {
+	uint32_t magic;
+	enum conn_state state;
+	bool eof_seen;		    /* one direction finished: first_eof says which */
+	enum conn_end first_eof;    /* END_CLIENT_CLOSED or END_SERVER_CLOSED */
+	enum conn_end connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
+	uint8_t n_tried;
+	struct worker *w;
+	struct idle_entry activity; /* in fe->active, or fe->lingering once eof_seen */
+	struct idle_entry queued;   /* in pool->queue while CONN_QUEUED */
+	struct frontend *fe;
+	struct pool *pool; /* its backend's: the frontend's, or the one its server name chose */
+	struct side client, server;
+	struct relay up;    /* client -> server */
+	struct relay down;  /* server -> client */
+	ev_timer timer;	    /* queue or connect timeout */
+	struct server *srv; /* holds one of its slots (counted in srv->active) */
+	struct server *tried[CONN_MAX_ATTEMPTS];
+	ev_tstamp t_start, t_connected;
+	union peer_addr peer; /* the client: from accept, or from its PROXY header */
+	socklen_t peer_len;
+	union peer_addr dst; /* where it connected to, from its PROXY header; family 0: ask */
+	socklen_t dst_len;
+	struct source_slot *source; /* its place in the per-source counts, if tracked */
+	char *pre;		    /* bytes read from the client before a server was chosen */
+	uint32_t pre_len;
+	uint32_t header_sent; /* PROXY header bytes sent to the server (not the client's) */
+};
+
+/* What is read of a client before connecting: a PROXY header and its TLS hello. */
+#define CONN_PRE_MAX (PROXYPROTO_MAX + SNI_HELLO_MAX)
+
+/* Shortages of weir's own, logged at most once a second however many clients they hit. */
+extern struct log_limit conn_shortage_log;
+
+/* conn.c, for conn_preface.c. */
+void conn_close(struct conn *c, enum conn_end end);
+void conn_side_want(struct conn *c, struct side *s, int events);
+void conn_connect_next(struct conn *c, bool was_waiting);
+
+/* conn_preface.c, for conn.c. */
+/* A new client: read its PROXY header, check it may come in, read its TLS hello, as the
+ * frontend says; then connect. `c` may be gone on return. */
+void conn_begin(struct conn *c);
+/* The client's socket is readable while its first bytes are read ahead. */
+void conn_read_preface(struct conn *c);
+
+#endif

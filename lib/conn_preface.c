@@ -1,0 +1,160 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "conn_impl.h"
+#include "worker.h"
+
+/* Refusals that could come by the thousand: one line a second says how many. */
+static struct log_limit refusal_log;
+
+static void refuse(struct conn *c, enum conn_end end, const char *fmt, ...)
+{
+	char client[ADDR_TEXT_MAX], why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (c->peer.sa.sa_family == AF_UNIX)
+		strcpy(client, "unix");
+	else
+		addr_format(&c->peer.sa, c->peer_len, client, sizeof(client));
+	log_limited(&refusal_log, WLOG_WARN, "frontend %s refused %s: %s", c->fe->cfg->name, client,
+		    why);
+	conn_close(c, end);
+}
+
+/* The frontend's access list and per-source limits, for the client's own address. */
+static bool admit(struct conn *c)
+{
+	struct frontend *fe = c->fe;
+	enum source_verdict v;
+
+	if (!acl_allows(&fe->acl, &c->peer.sa)) {
+		fe->stats->denied++;
+		refuse(c, END_DENIED, "not allowed");
+		return false;
+	}
+	v = source_admit(&fe->stats->sources, &c->peer.sa, fe->cfg->max_conns_per_source,
+			 fe->cfg->rate_per_source, clock_mono(), &c->source);
+	if (v != SOURCE_OK) {
+		fe->stats->limited++;
+		refuse(c, END_LIMITED,
+		       v == SOURCE_TOO_MANY ? "max-connections-per-source reached"
+					    : "rate-per-source exceeded");
+		return false;
+	}
+	return true;
+}
+
+static bool parse_hello(struct conn *c);
+
+/* Past the PROXY header (if any) and admitted: read the TLS hello, or go to a server. */
+static void after_admission(struct conn *c)
+{
+	if (c->fe->n_routes) {
+		c->state = CONN_HELLO;
+		/* Part of it may have come with the PROXY header. */
+		if (c->pre_len && parse_hello(c))
+			return;
+		conn_side_want(c, &c->client, EV_READ);
+		return;
+	}
+	conn_side_want(c, &c->client, 0);
+	c->state = CONN_CONNECTING;
+	conn_connect_next(c, false);
+}
+
+/* The PROXY header: false while more is needed; true once decided (`c` may be gone). */
+static bool parse_header(struct conn *c)
+{
+	struct proxyproto_info info;
+	const char *why = "no header";
+	enum proxyproto_result r =
+		proxyproto_parse(c->pre, c->pre_len, c->fe->cfg->accept_proxy, &info, &why);
+
+	if (r == PROXYPROTO_MORE && c->pre_len < PROXYPROTO_MAX)
+		return false;
+	if (r != PROXYPROTO_OK) {
+		refuse(c, END_BAD_HEADER, "%s",
+		       r == PROXYPROTO_MORE ? "PROXY header too long" : why);
+		return true;
+	}
+	if (info.has_addr) {
+		memcpy(&c->peer, &info.src, info.src_len);
+		c->peer_len = info.src_len;
+		memcpy(&c->dst, &info.dst, info.dst_len);
+		c->dst_len = info.dst_len;
+	}
+	/* The header is the proxy's; what follows it is the client's own. */
+	c->pre_len -= (uint32_t)info.length;
+	memmove(c->pre, c->pre + info.length, c->pre_len);
+	if (admit(c))
+		after_admission(c);
+	return true;
+}
+
+/* The TLS hello: false while more is needed; true once decided (`c` may be gone). */
+static bool parse_hello(struct conn *c)
+{
+	char name[SNI_NAME_MAX];
+	const char *why = "";
+	enum sni_result r = sni_parse(c->pre, c->pre_len, name, &why);
+
+	if (r == SNI_MORE && c->pre_len < CONN_PRE_MAX)
+		return false;
+	if (r == SNI_BAD || r == SNI_MORE) {
+		refuse(c, END_BAD_HEADER, "%s", r == SNI_MORE ? "TLS hello too long" : why);
+		return true;
+	}
+	c->pool = r == SNI_FOUND ? gen_route_sni(c->fe, name) : c->fe->pool;
+	conn_side_want(c, &c->client, 0);
+	ev_timer_stop(c->w->loop, &c->timer);
+	c->state = CONN_CONNECTING;
+	conn_connect_next(c, false);
+	return true;
+}
+
+/*
+ * The client's first bytes, read ahead (they go to the server once one is chosen): its
+ * PROXY header, then its TLS hello. The header timeout runs until both are in.
+ */
+void conn_read_preface(struct conn *c)
+{
+	ssize_t n;
+
+	if (!c->pre && !(c->pre = malloc(CONN_PRE_MAX))) {
+		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a client of %s",
+			    c->fe->cfg->name);
+		conn_close(c, END_LOCAL_ERROR);
+		return;
+	}
+	n = recv(c->client.fd, c->pre + c->pre_len, CONN_PRE_MAX - c->pre_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, n == 0 ? END_CLIENT_ABORT : END_CLIENT_RESET);
+		return;
+	}
+	c->pre_len += (uint32_t)n;
+	if (c->state == CONN_HEADER)
+		(void)parse_header(c);
+	else
+		(void)parse_hello(c);
+}
+
+void conn_begin(struct conn *c)
+{
+	if (c->fe->cfg->accept_proxy) {
+		/* The proxy before us sends a header first; the client's address is in it. */
+		c->state = CONN_HEADER;
+		conn_side_want(c, &c->client, EV_READ);
+		return;
+	}
+	if (admit(c))
+		after_admission(c);
+}
