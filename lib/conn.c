@@ -280,7 +280,8 @@ static char *prefill(struct conn *c, uint32_t *len)
 				     buf, PROXYPROTO_MAX);
 		c->header_sent = (uint32_t)n;
 	}
-	memcpy(buf + n, c->pre, c->pre_len);
+	if (c->pre_len)
+		memcpy(buf + n, c->pre, c->pre_len);
 	*len = (uint32_t)n + c->pre_len;
 	free(c->pre);
 	c->pre = NULL;

@@ -15,7 +15,7 @@
 #include "conn.h"
 #include "generation.h"
 #include "idle.h"
-#include "limits.h"
+#include "srclimit.h"
 #include "log.h"
 #include "pool.h"
 #include "proxyproto.h"

@@ -21,7 +21,7 @@
 #include "config.h"
 #include "health.h"
 #include "idle.h"
-#include "limits.h"
+#include "srclimit.h"
 #include "listener.h"
 #include "pool.h"
 #include "sni.h"

@@ -2,8 +2,9 @@
 # weir needs on Debian 12. Nothing is assumed to be on the machine beforehand.
 
 WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev libcmocka-dev mandoc iproute2"
-# What only the tests need: jq and promtool (in Debian's prometheus) check the stats output.
-WEIR_TEST_DEPS="jq prometheus"
+# What only the tests need: jq and promtool (in Debian's prometheus) check the stats output;
+# openssl plays TLS clients and servers; haproxy is a real PROXY protocol peer.
+WEIR_TEST_DEPS="jq prometheus openssl haproxy"
 
 # deps_install [PACKAGES]: install what is missing of PACKAGES (default: the build's).
 deps_install() {

@@ -205,3 +205,19 @@ served() {
 	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 10 >/dev/null 2>&1 ||
 		fail "no client served $1"
 }
+
+# free_port: a TCP port no socket uses now, below the ephemeral range (so that no client's
+# connection, or its TIME_WAIT, takes it before the test does).
+free_port() {
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+	while :; do
+		p=$((10000 + $(od -An -N2 -tu2 /dev/urandom) % (lo - 10000)))
+		ss -Htan "sport = :$p" | grep -q . || break
+	done
+	echo "$p"
+}
+
+# listening_on PORT: something listens on 127.0.0.1:PORT (for wait_for).
+listening_on() {
+	ss -Htln "sport = :$1" | grep -q .
+}

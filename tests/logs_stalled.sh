@@ -6,16 +6,11 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
-free_port() { # a port nothing listens on now
-	start_server "free$1" echo
-	kill "$SERVER_PID"
-	reap "$SERVER_PID" 50 "the placeholder server"
-	echo "$SERVER_PORT"
-}
 start_server echo echo
 echo_port=$SERVER_PORT
-WEIR_PORT=$(free_port 1)
-sport=$(free_port 2)
+WEIR_PORT=$(free_port)
+sport=$(free_port)
+while [ "$sport" = "$WEIR_PORT" ]; do sport=$(free_port); done
 
 mkfifo "$TMP/log.fifo"
 sleep 600 <"$TMP/log.fifo" &

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "htab.h"
-#include "limits.h"
+#include "srclimit.h"
 
 /* Slots looked at from an address's hash: its own is always among them. */
 #define SOURCE_WINDOW 16

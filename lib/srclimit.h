@@ -11,8 +11,8 @@
  * only ever touches its own slot, and a slot an open connection points at never moves.
  * State shared by a frontend's configurations across reloads; per loop.
  */
-#ifndef WEIR_LIMITS_H
-#define WEIR_LIMITS_H
+#ifndef WEIR_SRCLIMIT_H
+#define WEIR_SRCLIMIT_H
 
 #include <stdbool.h>
 #include <stddef.h>

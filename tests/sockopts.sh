@@ -1,0 +1,89 @@
+#!/bin/sh
+# The socket options and small knobs operators expect, each seen from outside:
+#  keepalive on both sockets (ss shows the keepalive timer), source (the server connection
+#  comes from the address given, per backend and per server), backlog (ss shows it), retries
+#  (how many other servers a client tries), queue-timeout, event-backend (no epoll descriptor
+#  with poll or select), pid-file (written, removed, or exit 73).
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+
+start_server echo echo
+echo_port=$SERVER_PORT
+
+# Keepalive: the client's socket and the server's both carry the keepalive timer.
+start_weir -b "127.0.0.1:$echo_port" --keepalive 30s,5s,4
+hold_client ka
+ss -Htno state established "( sport = :$WEIR_PORT )" | grep -q "keepalive" ||
+	fail "the client's socket has no keepalive timer: $(ss -Htno "( sport = :$WEIR_PORT )")"
+ss -Htno state established "( dport = :$echo_port )" | grep -q "keepalive" ||
+	fail "the server's socket has no keepalive timer"
+release "$HELD" "the keepalive client"
+stop_weir
+
+# Source: connections to the server come from 127.0.0.2 (backend), 127.0.0.3 (server line).
+start_weir -b "127.0.0.1:$echo_port" --source 127.0.0.2
+hold_client src
+ss -Htn state established "( dport = :$echo_port )" | grep -q "127.0.0.2:" ||
+	fail "the server connection is not from 127.0.0.2: $(ss -Htn "( dport = :$echo_port )")"
+release "$HELD" "the source client"
+stop_weir
+start_weir -b "127.0.0.1:$echo_port,source=127.0.0.3" --source 127.0.0.2
+hold_client src2
+ss -Htn state established "( dport = :$echo_port )" | grep -q "127.0.0.3:" ||
+	fail "the server's own source did not win over the backend's"
+release "$HELD" "the source client"
+stop_weir
+
+# Backlog.
+start_weir -b "127.0.0.1:$echo_port" --backlog 7
+[ "$(ss -Hltn "sport = :$WEIR_PORT" | awk '{ print $3 }')" = 7 ] ||
+	fail "the backlog is not 7: $(ss -Hltn "sport = :$WEIR_PORT")"
+stop_weir
+
+# Retries: with none, a client whose first server refuses is closed; with one, it is served.
+start_server gone echo
+dead=$SERVER_PORT
+kill "$SERVER_PID"
+reap "$SERVER_PID" 50 "the placeholder server"
+start_weir -b "127.0.0.1:$dead" -b "127.0.0.1:$echo_port" --retries 0 --fall 100
+! "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 5 >/dev/null 2>&1 ||
+	fail "with retries 0, a client whose server refused was served elsewhere"
+wait_for grep -q "end=connect-failed .*attempts=1" "$TMP/weir.log" || fail "retries 0 tried more"
+stop_weir
+start_weir -b "127.0.0.1:$dead" -b "127.0.0.1:$echo_port" --retries 1 --fall 100
+served "with retries 1"
+grep -q "attempts=2" "$TMP/weir.log" || fail "retries 1 did not try the second server"
+stop_weir
+
+# Queue timeout: a client waiting for a full server gives up after it, not the connect timeout.
+start_weir -b "127.0.0.1:$echo_port,maxconn=1" --queue-timeout 500ms --connect-timeout 10s
+hold_client full
+start=$(date +%s%N)
+! "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1 ||
+	fail "a client got past a full server"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -ge 400 ] && [ "$ms" -lt 3000 ] || fail "the waiting client was closed after $ms ms, not 500"
+grep -q "end=queue-timeout" "$TMP/weir.log" || fail "no queue-timeout"
+release "$HELD" "the holder"
+stop_weir
+
+# Event backend: poll and select work, and use no epoll descriptor.
+for backend in poll select; do
+	start_weir -b "127.0.0.1:$echo_port" --event-backend "$backend"
+	served "with event-backend $backend"
+	! ls -l "/proc/$WEIR_PID/fd" | grep -q eventpoll || fail "event-backend $backend still uses epoll"
+	stop_weir
+done
+"$WEIR" -V | grep -q "(backend epoll)" || fail "-V does not name the backend in use"
+
+# Pid file: written once listening, removed on exit; one that cannot be written is exit 73.
+start_weir -b "127.0.0.1:$echo_port" --pid-file "$TMP/weir.pid"
+wait_for test -s "$TMP/weir.pid" || fail "no pid file"
+[ "$(cat "$TMP/weir.pid")" = "$WEIR_PID" ] || fail "the pid file says $(cat "$TMP/weir.pid"), not $WEIR_PID"
+stop_weir
+[ ! -e "$TMP/weir.pid" ] || fail "the pid file was left behind"
+status=0
+"$WEIR" -l 127.0.0.1:0 -b "127.0.0.1:$echo_port" --pid-file "$TMP/no/such/dir/weir.pid" \
+	2>"$TMP/err" || status=$?
+[ "$status" -eq 73 ] || fail "an unwritable pid file gave exit $status: $(cat "$TMP/err")"
+grep -q "pid-file: cannot write" "$TMP/err" || fail "no message for the pid file: $(cat "$TMP/err")"
+echo "socket options ok"
