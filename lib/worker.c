@@ -227,13 +227,21 @@ static void congestion_cb(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 /* Serve the waiting clients of `pool` that can be served now, oldest first. */
-static void dispatch_pool(struct pool *pool, double now)
+static void dispatch_pool(struct worker *w, struct pool *pool, double now)
 {
 	/* Bounded by the queue as it is now: a client put back (congestion) stops the walk. */
 	for (size_t n = pool->queue.n; n > 0; n--) {
 		struct idle_entry *e = idle_list_oldest(&pool->queue);
-		if (!e || pool_full(pool) || now < pool->congested_until)
+		if (!e || pool_full(pool))
 			return;
+		if (now < pool->congested_until) {
+			/*
+			 * The retry timer counts from the loop's cached time, which is behind
+			 * ours: it can fire a little early. Come back when it is really over.
+			 */
+			worker_retry_later(w, pool->congested_until - now);
+			return;
+		}
 		conn_dequeue(conn_of_queue_entry(e));
 	}
 }
@@ -260,7 +268,7 @@ static void dispatch_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 		for (size_t i = 0; i < n; i++)
 			g = g->older;
 		for (size_t b = 0; b < g->cfg.n_backends; b++)
-			dispatch_pool(&g->pools[b], now);
+			dispatch_pool(w, &g->pools[b], now);
 	}
 }
 

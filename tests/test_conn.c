@@ -7,12 +7,17 @@
  *   - every way a connection ends is counted under its own name (w.closed[], the end= of
  *     the log line): client-closed, server-closed, client-reset, server-reset,
  *     client-aborted, connect-failed, connect-timeout, no-server, queue-timeout, idle,
- *     linger, local-error, drain-timeout, shutdown;
+ *     linger, local-error, drain-timeout, shutdown, denied, source-limit, bad-header,
+ *     header-timeout;
+ *   - a PROXY header is read first and never relayed, and names the client; a client
+ *     refused before a server is chosen (access list, per-source limit, a bad or late
+ *     header) is reset and no server hears of it;
  *   - a failed or slow connect goes on to the next server (counted as a retry, held
  *     against the server that failed); a full unix backlog or weir's own shortage of
  *     descriptors is held against no server;
  *   - at maxconn clients wait, in order, for the connect timeout at most; a waiting client
- *     that leaves takes no slot;
+ *     that leaves takes no slot; a client that waits for a full unix backlog is served
+ *     once it drains, however late the loop's clock runs;
  *   - a stream weir cuts (timeouts, stop, its own shortage) is a reset to the peers, and a
  *     reset by one peer is a reset to the other; a clean end is a clean end;
  *   - whatever the ending, every count (server slots, open connections, the queue) returns
@@ -278,13 +283,20 @@ static const char *black_hole(int b)
 	return rig.be[b].addr;
 }
 
-/* The server side of the next connection weir made to backend `b`. */
+/* The server side of the next connection to backend `b` (within 2s, the loop running). */
 static int accept_on(int b)
 {
-	int fd = -1;
+	double until = clock_mono() + 2;
+	int fd;
 
-	RUN_UNTIL((fd = accept4(rig.be[b].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0,
-		  2000);
+	while ((fd = accept4(rig.be[b].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+		if (clock_mono() > until)
+			fail_msg("no connection reached backend %d within 2s (%zu waiting for a "
+				 "slot, %zu open)",
+				 b, rig.w.n_queued, rig.w.n_conns);
+		ev_run(rig.loop, EVRUN_NOWAIT);
+		usleep(500);
+	}
 	return keep(fd);
 }
 
@@ -1230,6 +1242,125 @@ static void the_drain_timeout_cuts_what_is_left(void **state)
 	assert_logged("end=drain-timeout");
 }
 
+/* --- before a server is chosen: the PROXY header, the access list, per-source limits ------ */
+
+/*
+ * A PROXY header is read before anything else; the server gets only what follows it, and
+ * the client is known by the address the header gives.
+ */
+static void a_proxy_header_names_the_client(void **state)
+{
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1", unix_server(0, 16));
+	c = tcp_client();
+	put(c, "PROXY TCP4 192.0.2.7 198.51.100.1 40000 443\r\nhello");
+	s = accept_on(0);
+	get(s, "hello");
+	put(s, "hi");
+	get(c, "hi");
+	both_leave(c, s);
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	assert_closes("client-closed=1");
+	assert_all_released();
+	assert_logged("client=192.0.2.7:40000;end=client-closed;to_server=5 to_client=2");
+}
+
+/* A malformed PROXY header: bad-header, the client reset, no server contacted. */
+static void a_malformed_proxy_header_is_bad_header(void **state)
+{
+	int c;
+
+	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1", unix_server(0, 16));
+	c = tcp_client();
+	put(c, "GET / HTTP/1.0\r\n\r\n");
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	assert_closes("bad-header=1");
+	assert_reset(c);
+	assert_nothing_to_accept(0);
+	assert_int_equal(srv(0)->total, 0);
+	assert_all_released();
+	assert_logged("end=bad-header");
+}
+
+/* No complete PROXY header within the header timeout: header-timeout, the client reset. */
+static void no_proxy_header_in_time_is_header_timeout(void **state)
+{
+	double t0;
+	int c;
+
+	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1 --header-timeout 200ms",
+	      unix_server(0, 16));
+	t0 = clock_mono();
+	c = tcp_client();
+	put(c, "PROXY TCP4 192.0.2.7"); /* and no more */
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	assert_true(clock_mono() - t0 >= 0.199);
+	assert_closes("header-timeout=1");
+	assert_reset(c);
+	assert_nothing_to_accept(0);
+	assert_all_released();
+}
+
+/* A client that leaves before its PROXY header is complete: client-aborted. */
+static void a_client_leaving_during_its_proxy_header_is_client_aborted(void **state)
+{
+	int c;
+
+	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1", unix_server(0, 16));
+	c = unix_client();
+	put(c, "PROXY TCP4 ");
+	run_for(20);
+	drop(c);
+	RUN_UNTIL(rig.w.n_conns == 0, 1000);
+	assert_closes("client-aborted=1");
+	assert_nothing_to_accept(0);
+	assert_all_released();
+}
+
+/* A client the access list refuses: denied, reset, no server contacted, counted. */
+static void a_client_outside_the_access_list_is_denied(void **state)
+{
+	int c;
+
+	apply("-l 127.0.0.1:0 -b %s --allow 10.0.0.0/8", unix_server(0, 16));
+	c = tcp_client();
+	assert_closes("denied=1");
+	assert_reset(c);
+	assert_nothing_to_accept(0);
+	assert_int_equal(fe()->stats->denied, 1);
+	assert_all_released();
+}
+
+/*
+ * One address at its max-connections-per-source: the next client from it is refused
+ * (source-limit, reset); once one of its connections closes, it may come in again.
+ */
+static void past_the_per_source_limit_is_source_limit(void **state)
+{
+	int a, b, c, sa, sc;
+
+	apply("-l 127.0.0.1:0 -b %s --max-connections-per-source 1", unix_server(0, 16));
+	a = tcp_client();
+	sa = accept_on(0);
+	b = tcp_client();
+	assert_closes("source-limit=1");
+	assert_reset(b);
+	assert_int_equal(fe()->stats->limited, 1);
+	put(a, "unharmed");
+	get(sa, "unharmed");
+	both_leave(a, sa);
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	c = tcp_client();
+	sc = accept_on(0);
+	put(c, "in again");
+	get(sc, "in again");
+	both_leave(c, sc);
+	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	assert_closes("source-limit=1 client-closed=2");
+	assert_all_released();
+}
+
 /* --- the names ---------------------------------------------------------------------------- */
 
 /* Every reason has a distinct name, and the list ends (NULL) within CONN_END_MAX. */
@@ -1239,12 +1370,14 @@ static void every_close_reason_has_one_name(void **state)
 
 	while (n < CONN_END_MAX && conn_end_name(n))
 		n++;
-	assert_int_equal(n, 14);
+	assert_true(n >= 14);
 	assert_null(conn_end_name(n));
 	assert_null(conn_end_name(1000));
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(conn_end_name(i)[0] != '\0');
 		for (unsigned j = i + 1; j < n; j++)
 			assert_string_not_equal(conn_end_name(i), conn_end_name(j));
+	}
 }
 
 /* Run last: every reason was made to happen by some test above. */
@@ -1280,6 +1413,12 @@ int main(void)
 		T(a_half_closed_connection_left_silent_is_linger),
 		T(stopping_cuts_every_connection),
 		T(the_drain_timeout_cuts_what_is_left),
+		T(a_proxy_header_names_the_client),
+		T(a_malformed_proxy_header_is_bad_header),
+		T(no_proxy_header_in_time_is_header_timeout),
+		T(a_client_leaving_during_its_proxy_header_is_client_aborted),
+		T(a_client_outside_the_access_list_is_denied),
+		T(past_the_per_source_limit_is_source_limit),
 		cmocka_unit_test(every_close_reason_has_one_name),
 		cmocka_unit_test(every_close_reason_is_tested),
 	};
