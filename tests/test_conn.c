@@ -62,7 +62,7 @@ int __wrap_socket(int domain, int type, int protocol)
 /* --- a worker, servers the test owns, clients handed straight to conn_accept ------------ */
 
 #define N_BACKENDS 3
-#define MAX_FDS 64
+#define MAX_FDS	   64
 
 struct backend {
 	int fd;		/* the listening socket, -1: none (or nothing listening) */
@@ -75,7 +75,7 @@ struct rig {
 	struct worker w;
 	FILE *log; /* what weir logged during the test */
 	struct backend be[N_BACKENDS];
-	int tcp_front; /* where TCP clients come from (the test accepts them for weir) */
+	int tcp_front;	  /* where TCP clients come from (the test accepts them for weir) */
 	int fds[MAX_FDS]; /* every descriptor the test holds, closed by the teardown */
 	size_t n_fds;
 	uint32_t covered; /* close reasons some test asserted (see every_close_reason_...) */
@@ -587,7 +587,8 @@ static bool logged(const char *what)
 		if (next)
 			*next++ = '\0';
 		snprintf(parts, sizeof(parts), "%s", what);
-		for (char *p = strtok_r(parts, ";", &save); p && all; p = strtok_r(NULL, ";", &save))
+		for (char *p = strtok_r(parts, ";", &save); p && all;
+		     p = strtok_r(NULL, ";", &save))
 			all = strstr(line, p) != NULL;
 		if (next)
 			next[-1] = '\n';
@@ -767,8 +768,7 @@ static void a_refused_connect_is_retried_on_the_next_server(void **state)
 {
 	int c, s;
 
-	apply("-l 127.0.0.1:0 -b %s -b %s --fall 3", refusing_unix_server(0),
-	      unix_server(1, 16));
+	apply("-l 127.0.0.1:0 -b %s -b %s --fall 3", refusing_unix_server(0), unix_server(1, 16));
 	c = unix_client();
 	s = accept_on(1);
 	put(c, "retried");
@@ -1151,8 +1151,7 @@ static void a_half_closed_connection_left_silent_is_linger(void **state)
 	double quiet;
 	int c, s;
 
-	apply("-l 127.0.0.1:0 -b %s --idle-timeout 10s --linger-timeout 200ms",
-	      tcp_server(0, 16));
+	apply("-l 127.0.0.1:0 -b %s --idle-timeout 10s --linger-timeout 200ms", tcp_server(0, 16));
 	c = tcp_client();
 	s = accept_on(0);
 	put(c, "done talking");
@@ -1289,8 +1288,7 @@ static void no_proxy_header_in_time_is_header_timeout(void **state)
 	double t0;
 	int c;
 
-	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1 --header-timeout 200ms",
-	      unix_server(0, 16));
+	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1 --header-timeout 200ms", unix_server(0, 16));
 	t0 = clock_mono();
 	c = tcp_client();
 	put(c, "PROXY TCP4 192.0.2.7"); /* and no more */
