@@ -17,9 +17,9 @@
 #include "metrics.h"
 #include "notify.h"
 #include "privs.h"
+#include "proxy.h"
 #include "reload.h"
 #include "stats.h"
-#include "worker.h"
 
 /* sysexits(3) */
 enum {
@@ -202,7 +202,7 @@ static void block_signals(bool block)
 }
 
 struct app {
-	struct worker w;
+	struct proxy p;
 	struct reloader reloader;
 	struct stats stats;
 };
@@ -213,7 +213,7 @@ static void usr1_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 	const struct app *app = sig->data;
 	char line[256];
 
-	metrics_summary(&app->w, line, sizeof(line));
+	metrics_summary(&app->p, line, sizeof(line));
 	log_msg(WLOG_INFO, "%s", line);
 }
 
@@ -222,13 +222,13 @@ static void stop_cb(struct ev_loop *loop, ev_signal *sig, int revents)
 {
 	struct app *app = sig->data;
 
-	if (app->w.state == WORKER_RUNNING) {
+	if (app->p.state == PROXY_RUNNING) {
 		log_msg(WLOG_INFO, "%s: stopping", strsignal(sig->signum));
 		notify("STOPPING=1\nSTATUS=draining connections");
-		worker_drain(&app->w);
+		proxy_drain(&app->p);
 	} else {
 		log_msg(WLOG_INFO, "%s again: stopping now", strsignal(sig->signum));
-		worker_stop(&app->w);
+		proxy_stop(&app->p);
 	}
 }
 
@@ -276,7 +276,7 @@ static int start(struct app *app, struct generation *gen, const struct identity 
 		gen_free(gen);
 		return EXIT_OSERR;
 	}
-	r = reload_prepare(&rl, &app->w, gen, inherited, n_inherited, &err);
+	r = reload_prepare(&rl, &app->p, gen, inherited, n_inherited, &err);
 	if (r < 0) {
 		reload_abort(&rl);
 		for (size_t k = 0; k < n_inherited; k++)
@@ -287,14 +287,18 @@ static int start(struct app *app, struct generation *gen, const struct identity 
 	}
 	reload_commit(&rl);
 	free(inherited);
-	if (app->w.gen->cfg.stats &&
-	    (r = stats_open(&app->stats, &app->w, app->w.gen->cfg.stats, &err)) < 0) {
+	if (app->p.gen->cfg.stats &&
+	    (r = stats_open(&app->stats, &app->p, app->p.gen->cfg.stats, &err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
 	}
 	if (pid_file && (r = write_pid_file(pid_file)) != 0)
 		return r;
 	if (privs_drop(id, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		return EXIT_OSERR;
+	}
+	if (proxy_start(&app->p, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return EXIT_OSERR;
 	}
@@ -333,15 +337,15 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 		gen_free(gen);
 		return EXIT_OSERR;
 	}
-	if (worker_init(&app.w, loop, raise_fd_limit(), stats_fds, gen->cfg.buffer_size, &err) <
-	    0) {
+	if (proxy_init(&app.p, loop, gen->n_workers, loop_flags(gen->cfg.event_backend),
+		       raise_fd_limit(), stats_fds, gen->cfg.buffer_size, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		gen_free(gen);
 		status = EXIT_OSERR;
 		goto out;
 	}
 	log_attach(loop);
-	reloader_init(&app.reloader, &app.w, argc, argv);
+	reloader_init(&app.reloader, &app.p, argc, argv);
 	if (gen->cfg.pid_file && !(pid_file = strdup(gen->cfg.pid_file))) {
 		status = EXIT_OSERR;
 		goto out;
@@ -359,9 +363,10 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	ev_signal_start(loop, &sighup);
 	ev_signal_start(loop, &sigusr1);
 	block_signals(false);
-	gen = app.w.gen;
-	log_msg(WLOG_INFO, "weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s)",
-		gen->n_frontends, gen_count_servers(gen));
+	gen = app.p.gen;
+	log_msg(WLOG_INFO,
+		"weir " PACKAGE_VERSION " running: %zu frontend(s), %zu server(s), %u worker(s)",
+		gen->n_frontends, gen_count_servers(gen), app.p.n_workers);
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
 		 gen->n_frontends, gen_count_servers(gen));
 	notify(state);
@@ -375,7 +380,7 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 out:
 	reloader_fini(&app.reloader);
 	stats_close(&app.stats);
-	worker_fini(&app.w);
+	proxy_fini(&app.p);
 	if (pid_file && status != EXIT_CANTCREAT)
 		(void)unlink(pid_file);
 	free(pid_file);
@@ -429,7 +434,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return EXIT_CONFIG;
 	}
-	r = gen_new(&gen, &cfg, &err);
+	r = gen_new(&gen, &cfg, cfg.workers ? (unsigned)cfg.workers : proxy_cpus(), &err);
 	if (r < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOMEM ? EXIT_OSERR : EXIT_CONFIG;

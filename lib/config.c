@@ -35,6 +35,8 @@ const struct config_key config_keys[] = {
 	 "on SIGTERM, let connections finish for up to DUR", false, NULL, NULL},
 	{"max-connections", NULL, 0, G(max_connections), CT_COUNT, "auto", 1, 10000000, "N",
 	 "stop accepting at N open connections", false, NULL, NULL},
+	{"workers", NULL, 'w', G(workers), CT_COUNT, "auto", 1, 1024, "N",
+	 "event loops, one thread each (auto: the CPUs weir may run on)", true, NULL, NULL},
 	{"health-check", NULL, 0, B(health_check), CT_HEALTH, "none", 0, 0, "KIND",
 	 "none (passive only) or tcp (active checks)", false, NULL, NULL},
 	{"health-interval", NULL, 0, B(health_interval_ms), CT_DURATION, "2s", 10, 3600000, "DUR",
@@ -126,7 +128,7 @@ static int push_listen(struct frontend_cfg *fe, const char *value, struct weir_e
 		return r;
 	config_listen_free(&spec);
 	copy = strdup(value);
-	grown = copy ? realloc(fe->listens, (fe->n_listens + 1) * sizeof(*grown)) : NULL;
+	grown = copy ? grow_array(fe->listens, fe->n_listens, sizeof(*grown)) : NULL;
 	if (!grown) {
 		free(copy);
 		err_set(err, "out of memory");
@@ -144,7 +146,7 @@ static int push_server(struct backend_cfg *be, const char *value, struct weir_er
 
 	if (r < 0)
 		return r;
-	grown = realloc(be->servers, (be->n_servers + 1) * sizeof(*grown));
+	grown = grow_array(be->servers, be->n_servers, sizeof(*grown));
 	if (!grown) {
 		config_server_free(&spec);
 		err_set(err, "out of memory");
@@ -305,7 +307,7 @@ static int choice_index(const char *choices, const char *value)
 static int push_item(struct config_list *list, const char *value, struct weir_err *err)
 {
 	char *copy = strdup(value);
-	char **grown = copy ? realloc(list->items, (list->n + 1) * sizeof(*grown)) : NULL;
+	char **grown = copy ? grow_array(list->items, list->n, sizeof(*grown)) : NULL;
 
 	if (!grown) {
 		free(copy);
@@ -610,8 +612,7 @@ void config_free(struct weir_config *cfg)
 
 struct frontend_cfg *config_add_frontend(struct weir_config *cfg, const char *name, unsigned line)
 {
-	struct frontend_cfg *grown =
-		realloc(cfg->frontends, (cfg->n_frontends + 1) * sizeof(*grown));
+	struct frontend_cfg *grown = grow_array(cfg->frontends, cfg->n_frontends, sizeof(*grown));
 	struct frontend_cfg *fe;
 
 	if (!grown)
@@ -632,7 +633,7 @@ struct frontend_cfg *config_add_frontend(struct weir_config *cfg, const char *na
 
 struct backend_cfg *config_add_backend(struct weir_config *cfg, const char *name, unsigned line)
 {
-	struct backend_cfg *grown = realloc(cfg->backends, (cfg->n_backends + 1) * sizeof(*grown));
+	struct backend_cfg *grown = grow_array(cfg->backends, cfg->n_backends, sizeof(*grown));
 	struct backend_cfg *be;
 
 	if (!grown)

@@ -101,6 +101,7 @@ struct weir_config {
 	/* [global] */
 	uint64_t drain_timeout_ms;
 	uint64_t max_connections; /* 0: derived from the descriptor limit */
+	uint64_t workers;	  /* 0: one per CPU weir may run on */
 	uint64_t buffer_size;
 	enum wlog_level log_level;
 	enum wlog_format log_format;

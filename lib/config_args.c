@@ -51,7 +51,7 @@ static int record_override(struct weir_config *cfg, const struct config_key *key
 
 	if (r < 0)
 		return r;
-	grown = realloc(cfg->overrides, (cfg->n_overrides + 1) * sizeof(*grown));
+	grown = grow_array(cfg->overrides, cfg->n_overrides, sizeof(*grown));
 	if (!grown) {
 		err_set(err, "out of memory");
 		return -ENOMEM;

@@ -10,6 +10,7 @@
 
 #include "conn_impl.h"
 #include "health.h"
+#include "proxy.h"
 #include "worker.h"
 
 /* A unix server's backlog was full: its waiting clients try again after this long. */
@@ -61,7 +62,9 @@ struct conn *conn_of_queue_entry(struct idle_entry *e)
 
 static struct idle_list *activity_list(struct conn *c)
 {
-	return c->eof_seen ? &c->fe->lingering : &c->fe->active;
+	struct fe_local *fl = &c->fe->local[c->w->id];
+
+	return c->eof_seen ? &fl->lingering : &fl->active;
 }
 
 void conn_side_want(struct conn *c, struct side *s, int events)
@@ -129,18 +132,18 @@ static void log_close(struct conn *c, enum conn_end end)
 		(unsigned long long)c->down.bytes, c->up.pauses, c->down.pauses, c->n_tried);
 }
 
-/* Give up the slot held on c->srv: a waiting client may take it. */
-static void release_slot(struct conn *c)
+/* Give up a slot held on `s`: a waiting client, of any worker, may take it. */
+static void release_slot(struct conn *c, struct server *s)
 {
-	pool_server_release(c->srv);
-	worker_kick(c->w);
+	pool_server_release(s);
+	worker_slot_freed(c->w, c->pool);
 }
 
 static void leave_queue(struct conn *c)
 {
-	idle_list_remove(&c->pool->queue, &c->queued);
-	c->pool->stats->queued--;
-	c->w->n_queued--;
+	idle_list_remove(&c->pool->local[c->w->id].queue, &c->queued);
+	shared_sub(&c->pool->stats->queued, 1);
+	worker_queued(c->w, -1);
 }
 
 /* A client refused before anything was relayed: reset, counted, logged at most once a second. */
@@ -177,21 +180,26 @@ void conn_close(struct conn *c, enum conn_end end)
 	relay_release(&c->up, &w->relay);
 	relay_release(&c->down, &w->relay);
 	free(c->pre);
-	source_release(c->source);
+	if (c->source) {
+		pthread_mutex_lock(&st->lock);
+		source_release(c->source);
+		pthread_mutex_unlock(&st->lock);
+	}
 	c->up.bytes -= c->header_sent;
 	if (end != END_DENIED && end != END_LIMITED)
 		log_close(c, end); /* those two could flood the log: see refuse() */
-	w->closed[end]++;
-	st->bytes_to_server += c->up.bytes;
-	st->bytes_to_client += c->down.bytes;
-	st->open--;
+	counter_add(&w->closed[end], 1);
+	shared_add(&st->bytes_to_server, c->up.bytes);
+	shared_add(&st->bytes_to_client, c->down.bytes);
+	shared_sub(&st->open, 1);
 	if (c->srv)
-		release_slot(c);
+		release_slot(c, c->srv);
 	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = 0;
 	free(c);
-	gen->conns--;
+	gen->local[w->id].conns--;
 	worker_conn_closed(w, gen);
+	proxy_conn_release(w->p);
 }
 
 void conn_cut(struct conn *c, bool drain_deadline)
@@ -236,10 +244,10 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	}
 	if (!out_was_done && relay_done(out) && !c->eof_seen) {
 		/* Half-closed from now on: the linger timeout applies instead of the idle one. */
-		idle_list_remove(&c->fe->active, &c->activity);
+		idle_list_remove(&c->fe->local[c->w->id].active, &c->activity);
 		c->eof_seen = true;
 		c->first_eof = client_side ? END_CLIENT_CLOSED : END_SERVER_CLOSED;
-		idle_list_push(&c->fe->lingering, &c->activity, clock_mono());
+		idle_list_push(&c->fe->local[c->w->id].lingering, &c->activity, clock_mono());
 		worker_conn_half_closed(c->w);
 	} else {
 		idle_list_touch(activity_list(c), &c->activity, clock_mono());
@@ -258,7 +266,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
  */
 static char *prefill(struct conn *c, uint32_t *len)
 {
-	unsigned version = c->srv->send_proxy;
+	unsigned version = shared_load(&c->srv->send_proxy);
 	char *buf;
 	size_t n = 0;
 
@@ -322,7 +330,7 @@ static void count_failure(struct conn *c, struct server *s, int error, enum conn
 	else
 		err_text(error, text, sizeof(text));
 	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
-	s->connect_failures++;
+	shared_add(&s->connect_failures, 1);
 	health_connect_failed(c->pool, s, text);
 	c->connect_fail = why;
 }
@@ -333,8 +341,8 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 
 	ev_timer_stop(c->w->loop, &c->timer);
 	close_side(c, &c->server, false);
-	release_slot(c);
 	c->srv = NULL;
+	release_slot(c, s);
 	count_failure(c, s, error, why);
 	conn_connect_next(c, false);
 }
@@ -427,8 +435,9 @@ static void set_keepalive(int fd, const struct config_keepalive *ka)
 }
 
 /*
- * Start a nonblocking connect to `s`. 0: in flight (success or failure arrives as
- * writability); -errno: failed at once; -EMFILE and the like are weir's own trouble.
+ * Start a nonblocking connect to `s`, whose slot the client holds. 0: in flight (success or
+ * failure arrives as writability); -errno: failed at once; -EMFILE and the like are weir's
+ * own trouble.
  */
 static int conn_start_connect(struct conn *c, struct server *s)
 {
@@ -459,8 +468,7 @@ static int conn_start_connect(struct conn *c, struct server *s)
 	c->state = CONN_CONNECTING;
 	c->server.fd = fd;
 	c->srv = s;
-	s->active++;
-	s->total++;
+	shared_add(&s->total, 1);
 	conn_side_want(c, &c->server, EV_WRITE);
 	conn_side_want(c, &c->client, EV_READ); /* to notice a client that leaves meanwhile */
 	start_timer(c, c->pool->cfg->connect_timeout_ms);
@@ -478,11 +486,11 @@ static void conn_wait(struct conn *c, bool at_head)
 
 	c->state = CONN_QUEUED;
 	if (at_head)
-		idle_list_push_front(&pool->queue, &c->queued);
+		idle_list_push_front(&pool->local[c->w->id].queue, &c->queued);
 	else
-		idle_list_push(&pool->queue, &c->queued, clock_mono());
-	pool->stats->queued++;
-	c->w->n_queued++;
+		idle_list_push(&pool->local[c->w->id].queue, &c->queued, clock_mono());
+	shared_add(&pool->stats->queued, 1);
+	worker_queued(c->w, 1);
 	if (!ev_is_active(&c->timer))
 		start_timer(c, c->pool->cfg->queue_timeout_ms);
 	conn_side_want(c, &c->client, EV_READ); /* to notice a client that leaves */
@@ -511,23 +519,24 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 	size_t n_congested = 0;
 
 	/* Clients already waiting for this backend go first: a newcomer waits behind them. */
-	if (c->n_tried == 0 && !was_waiting && pool->stats->queued) {
+	if (c->n_tried == 0 && !was_waiting && shared_load(&pool->stats->queued)) {
 		conn_wait(c, false);
 		worker_kick(c->w);
 		return;
 	}
 	while (c->n_tried < CONN_MAX_ATTEMPTS && c->n_tried <= pool->cfg->retries + n_congested) {
-		struct server *s = pool_pick(pool, c->tried, c->n_tried, &c->peer.sa);
+		struct server *s = pool_take(pool, c->tried, c->n_tried, &c->peer.sa);
 		int r;
 
 		if (!s)
 			break;
 		if (c->n_tried > n_congested)
-			pool->stats->retries++;
+			shared_add(&pool->stats->retries, 1);
 		c->tried[c->n_tried++] = s;
 		r = conn_start_connect(c, s);
 		if (r == 0)
 			return;
+		release_slot(c, s);
 		if (unix_backlog_full(s, -r)) {
 			congested[n_congested++] = s;
 			continue;
@@ -545,7 +554,7 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 	if (n_congested) {
 		for (size_t i = 0; i < n_congested; i++)
 			untry(c, congested[i]);
-		pool->congested_until = clock_mono() + CONN_CONGESTION_DELAY;
+		pool->local[c->w->id].congested_until = clock_mono() + CONN_CONGESTION_DELAY;
 		worker_retry_later(c->w, CONN_CONGESTION_DELAY);
 		conn_wait(c, was_waiting);
 		return;
@@ -575,6 +584,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a new client of %s",
 			    fe->cfg->name);
 		close_with_reset(fd);
+		proxy_conn_release(w->p);
 		return;
 	}
 	c->magic = CONN_MAGIC;
@@ -594,10 +604,10 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	ev_io_init(&c->client.io, client_io_cb, fd, 0);
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);
-	idle_list_push(&fe->active, &c->activity, c->t_start);
-	fe->stats->accepted++;
-	fe->stats->open++;
-	fe->gen->conns++;
+	idle_list_push(&fe->local[w->id].active, &c->activity, c->t_start);
+	shared_add(&fe->stats->accepted, 1);
+	shared_add(&fe->stats->open, 1);
+	fe->gen->local[w->id].conns++;
 	worker_conn_opened(w, fe);
 	if (fe->cfg->accept_proxy || fe->n_routes)
 		start_timer(c, fe->cfg->header_timeout_ms);

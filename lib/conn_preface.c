@@ -35,14 +35,19 @@ static bool admit(struct conn *c)
 	enum source_verdict v;
 
 	if (!acl_allows(&fe->acl, &c->peer.sa)) {
-		fe->stats->denied++;
+		shared_add(&fe->stats->denied, 1);
 		refuse(c, END_DENIED, "not allowed");
 		return false;
 	}
+	if (!fe->cfg->max_conns_per_source && !fe->cfg->rate_per_source)
+		return true;
+	/* Every worker's clients count against the same per-source limits. */
+	pthread_mutex_lock(&fe->stats->lock);
 	v = source_admit(&fe->stats->sources, &c->peer.sa, fe->cfg->max_conns_per_source,
 			 fe->cfg->rate_per_source, clock_mono(), &c->source);
+	pthread_mutex_unlock(&fe->stats->lock);
 	if (v != SOURCE_OK) {
-		fe->stats->limited++;
+		shared_add(&fe->stats->limited, 1);
 		refuse(c, END_LIMITED,
 		       v == SOURCE_TOO_MANY ? "max-connections-per-source reached"
 					    : "rate-per-source exceeded");

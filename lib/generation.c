@@ -193,7 +193,18 @@ struct pool *gen_route_sni(const struct frontend *fe, const char *name)
 	return best ? best->pool : fe->pool;
 }
 
-int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *err)
+/* `n` zeroed elements of `size` bytes on their own cache lines, or NULL. */
+static void *alloc_lines(size_t n, size_t size)
+{
+	void *p = aligned_alloc(64, n * size);
+
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+int gen_new(struct generation **out, struct weir_config *cfg, unsigned n_workers,
+	    struct weir_err *err)
 {
 	struct generation *g = calloc(1, sizeof(*g));
 	int r = 0;
@@ -206,10 +217,12 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 	}
 	g->cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
+	g->n_workers = n_workers;
+	g->local = alloc_lines(n_workers, sizeof(*g->local));
 	g->pools = calloc(g->cfg.n_backends + 1, sizeof(*g->pools));
 	g->health = calloc(g->cfg.n_backends + 1, sizeof(*g->health));
 	g->frontends = calloc(g->cfg.n_frontends + 1, sizeof(*g->frontends));
-	if (!g->pools || !g->health || !g->frontends) {
+	if (!g->local || !g->pools || !g->health || !g->frontends) {
 		err_set(err, "out of memory");
 		gen_free(g);
 		return -ENOMEM;
@@ -217,12 +230,17 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 	for (size_t b = 0; b < g->cfg.n_backends && r == 0; b++) {
 		struct pool *pool = &g->pools[b];
 		r = pool_build_backend(pool, &g->cfg.backends[b], err);
-		if (r == 0 && !(pool->stats = calloc(1, sizeof(*pool->stats)))) {
+		if (r == 0 && (!(pool->stats = calloc(1, sizeof(*pool->stats))) ||
+			       !(pool->local = alloc_lines(n_workers, sizeof(*pool->local))))) {
 			err_set(err, "out of memory");
 			r = -ENOMEM;
 		}
-		if (r == 0)
+		if (r == 0) {
 			pool->stats->refs = 1;
+			pool->health = &g->health[b];
+			for (unsigned k = 0; k < n_workers; k++)
+				idle_list_init(&pool->local[k].queue);
+		}
 	}
 	for (size_t i = 0; i < g->cfg.n_frontends && r == 0; i++) {
 		struct frontend *fe = &g->frontends[i];
@@ -230,15 +248,21 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 		fe->cfg = &g->cfg.frontends[i];
 		fe->gen = g;
 		fe->pool = &g->pools[fe->cfg->backend_index];
-		idle_list_init(&fe->active);
-		idle_list_init(&fe->lingering);
+		fe->local = alloc_lines(n_workers, sizeof(*fe->local));
 		fe->stats = calloc(1, sizeof(*fe->stats));
-		if (!fe->stats) {
+		if (!fe->local || !fe->stats) {
+			free(fe->stats);
+			fe->stats = NULL;
 			err_set(err, "out of memory");
 			r = -ENOMEM;
 			break;
 		}
+		for (unsigned k = 0; k < n_workers; k++) {
+			idle_list_init(&fe->local[k].active);
+			idle_list_init(&fe->local[k].lingering);
+		}
 		fe->stats->refs = 1;
+		pthread_mutex_init(&fe->stats->lock, NULL);
 		r = resolve_listens(fe, err);
 		if (r == 0)
 			r = acl_build(&fe->acl, fe->cfg->allow.items, fe->cfg->allow.n,
@@ -264,6 +288,7 @@ int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *e
 static void stats_put(struct frontend_stats *st)
 {
 	source_table_fini(&st->sources);
+	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
@@ -352,9 +377,16 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 		pool->stats->twin = find_twin(&t, &key);
 		key.kind = TWIN_SERVER;
 		for (size_t i = 0; i < pool->n; i++) {
-			key.server = pool->servers[i]->name;
-			key.occurrence = pool->servers[i]->occurrence;
-			pool->servers[i]->twin = find_twin(&t, &key);
+			struct server *s = pool->servers[i], *twin;
+			key.server = s->name;
+			key.occurrence = s->occurrence;
+			twin = find_twin(&t, &key);
+			/* Workers read a server's source as they connect: a new one is a new
+			 * server rather than a change under their feet. */
+			if (twin && (twin->source.len != s->source.len ||
+				     memcmp(&twin->source.ss, &s->source.ss, s->source.len) != 0))
+				twin = NULL;
+			s->twin = twin;
 		}
 	}
 	htab_fini(&t);
@@ -391,11 +423,10 @@ void gen_adopt(struct generation *next)
 			if (!s)
 				continue;
 			s->refs++;
-			s->weight = fresh->weight;
-			s->maxconn = fresh->maxconn;
-			s->backup = fresh->backup;
-			s->send_proxy = fresh->send_proxy;
-			s->source = fresh->source;
+			shared_store(&s->weight, fresh->weight);
+			shared_store(&s->maxconn, fresh->maxconn);
+			shared_store(&s->backup, fresh->backup);
+			shared_store(&s->send_proxy, fresh->send_proxy);
 			pool->servers[i] = s;
 			free(fresh);
 		}
@@ -450,7 +481,9 @@ void gen_free(struct generation *g)
 		free(fe->addrs);
 		acl_free(&fe->acl);
 		free(fe->routes);
+		free(fe->local);
 	}
+	free(g->local);
 	free(g->pools);
 	free(g->health);
 	free(g->frontends);

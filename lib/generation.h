@@ -7,12 +7,19 @@
  *
  * What outlives a generation is shared, not copied: a server that stays is the same object
  * in both (see pool.h), and so are the counters of a frontend or backend that keeps its
- * name. Per loop.
+ * name.
+ *
+ * Shared: the control thread builds, switches and frees generations; every worker reads
+ * them. What a worker writes lives in its own slot of the `local` arrays (its connections
+ * by activity, its waiting clients, its link to older generations), and the counters are
+ * shared_add'ed. A retired generation is freed by the control thread once every worker has
+ * let go of it (`workers_in`) and no stats answer still renders from it (`holds`).
  */
 #ifndef WEIR_GENERATION_H
 #define WEIR_GENERATION_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,18 +36,35 @@
 
 struct generation;
 
-/* Counters and limits' state of a frontend by name, shared by every configuration that has it. */
+/*
+ * Counters and limits' state of a frontend by name, shared by every configuration that has
+ * it. The counters are shared_add'ed; the rate bucket and the source table are under `lock`
+ * (taken only by frontends that set those limits).
+ */
 struct frontend_stats {
-	unsigned refs;
+	unsigned refs; /* the control thread's */
 	uint64_t accepted;
 	uint64_t bytes_to_server, bytes_to_client; /* of connections that have closed */
 	size_t open;				   /* connections open now, of every age */
 	uint64_t denied;			   /* refused by allow/deny */
 	uint64_t limited;			   /* refused by a per-source limit */
-	struct bucket rate;			   /* for the frontend's rate */
-	struct source_table sources;		   /* for its per-source limits, if any */
-	struct frontend_stats *twin;		   /* while a reload is prepared */
+	pthread_mutex_t lock;
+	struct bucket rate;	     /* for the frontend's rate */
+	struct source_table sources; /* for its per-source limits, if any */
+	struct frontend_stats *twin; /* while a reload is prepared */
 };
+
+/* One worker's connections of a frontend, least recently active first. */
+struct fe_local {
+	struct idle_list active;
+	struct idle_list lingering; /* half-closed ones */
+} __attribute__((aligned(64)));
+
+/* One worker's view of a generation. */
+struct gen_local {
+	struct generation *older; /* the next older generation the worker still uses */
+	size_t conns;		  /* the worker's open connections that started under it */
+} __attribute__((aligned(64)));
 
 /* A route-sni: clients asking for `pattern` go to `pool`. */
 struct sni_route {
@@ -59,8 +83,7 @@ struct frontend {
 	struct acl acl;		  /* its allow and deny prefixes */
 	struct sni_route *routes; /* its route-sni, in order */
 	size_t n_routes;
-	struct idle_list active;    /* open connections, least recently active first */
-	struct idle_list lingering; /* half-closed ones, likewise */
+	struct fe_local *local; /* one per worker */
 };
 
 struct generation {
@@ -69,18 +92,22 @@ struct generation {
 	struct health *health;	    /* one per cfg.backends */
 	struct frontend *frontends; /* one per cfg.frontends */
 	size_t n_frontends;
-	size_t conns;		  /* open connections that started under this generation */
-	size_t holds;		  /* stats answers still rendering from it */
-	struct generation *older; /* retired generations that still have connections */
+	unsigned n_workers;
+	struct gen_local *local;  /* one per worker */
+	unsigned workers_in;	  /* workers that still use it (shared_sub) */
+	size_t holds;		  /* stats answers still rendering from it (control) */
+	struct generation *older; /* retired generations still in use (control) */
 };
 
 /*
- * Build a generation from `cfg`, which it takes over (the caller's copy is emptied): every
- * server and listen address is resolved, so this may block; call it off the loop. Errors:
+ * Build a generation from `cfg`, which it takes over (the caller's copy is emptied), for
+ * `n_workers` workers: every server and listen address is resolved, so this may block; call
+ * it off the loop. Errors:
  * -EINVAL (the same listen address twice), -ENOENT (a name does not exist), -EAGAIN (the
  * resolver is failing), -ENOMEM; the sentence is in `err`.
  */
-int gen_new(struct generation **out, struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
+int gen_new(struct generation **out, struct weir_config *cfg, unsigned n_workers,
+	    struct weir_err *err) WEIR_WUR;
 
 /*
  * Reload, prepare: find the twin in `cur`, or in an older generation still alive, of every

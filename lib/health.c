@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,18 @@ struct health_check {
 	char *reply; /* HEALTH_REPLY_MAX bytes, only while READING */
 };
 
+/*
+ * Shared by every thread: `lock` guards what a failure changes on a server (fails, passes,
+ * state, changed) and a pool's none_up_logged. Checks run on the control loop only; a
+ * worker that takes a server DOWN asks that loop, through `probe`, to start its probes.
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct ev_loop *loop; /* the control loop, once attached */
+	ev_async probe;
+	struct health *running; /* every started health, for the probe scan */
+} bus = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
 bool health_local_shortage(int error)
 {
 	return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM ||
@@ -39,7 +52,7 @@ bool health_local_shortage(int error)
 static void note_if_none_up(struct pool *pool)
 {
 	for (size_t i = 0; i < pool->n; i++) {
-		if (pool->servers[i]->state == SERVER_UP) {
+		if (shared_load(&pool->servers[i]->state) == SERVER_UP) {
 			pool->none_up_logged = false;
 			return;
 		}
@@ -62,51 +75,84 @@ static void schedule(struct health_check *c, double delay)
 }
 
 /* Passive mode: a DOWN server is probed every interval until a probe passes. */
-static void probe_later(struct server *s)
+static void probe_later(struct health_check *c)
 {
-	struct health_check *c = s->check;
-
 	if (c && c->h->running && !c->h->active && c->state == CHECK_WAITING &&
 	    !ev_is_active(&c->timer))
 		schedule(c, interval_of(c->h));
 }
 
-static void note_failure(struct pool *pool, struct server *s, const char *why)
+/* On the control loop: a worker took servers DOWN; start the probes of those that wait. */
+static void probe_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	for (struct health *h = bus.running; h; h = h->next_running)
+		for (size_t i = 0; !h->active && i < h->n; i++)
+			if (shared_load(&h->checks[i].srv->state) == SERVER_DOWN)
+				probe_later(&h->checks[i]);
+}
+
+void health_attach(struct ev_loop *loop)
+{
+	bus.loop = loop;
+	ev_async_init(&bus.probe, probe_cb);
+	ev_async_start(loop, &bus.probe);
+}
+
+void health_detach(void)
+{
+	if (bus.loop)
+		ev_async_stop(bus.loop, &bus.probe);
+	bus.loop = NULL;
+}
+
+/* Under the lock. True if the server went DOWN and, passive, wants probing. */
+static bool note_failure(struct pool *pool, struct server *s, const char *why)
 {
 	s->passes = 0;
 	if (s->fails < pool->fall)
-		s->fails++;
+		shared_store(&s->fails, s->fails + 1);
 	if (s->state == SERVER_UP && s->fails >= pool->fall) {
-		s->state = SERVER_DOWN;
+		shared_store(&s->state, SERVER_DOWN);
 		s->changed = time(NULL);
 		log_msg(WLOG_WARN, "server %s is DOWN (%s, %u/%u)", s->name, why, s->fails,
 			pool->fall);
 		note_if_none_up(pool);
 	}
-	if (s->state == SERVER_DOWN)
-		probe_later(s);
+	return s->state == SERVER_DOWN;
 }
 
 static void mark_up(struct health *h, struct server *s, const char *how)
 {
-	s->state = SERVER_UP;
+	pthread_mutex_lock(&bus.lock);
+	shared_store(&s->state, SERVER_UP);
 	s->changed = time(NULL);
-	s->fails = s->passes = 0;
+	shared_store(&s->fails, 0);
+	s->passes = 0;
 	log_msg(WLOG_INFO, "server %s is UP (%s)", s->name, how);
 	note_if_none_up(h->pool);
+	pthread_mutex_unlock(&bus.lock);
 	if (h->capacity)
 		h->capacity(h->ctx);
 }
 
 void health_connect_failed(struct pool *pool, struct server *s, const char *why)
 {
-	note_failure(pool, s, why);
+	bool down;
+
+	pthread_mutex_lock(&bus.lock);
+	down = note_failure(pool, s, why);
+	pthread_mutex_unlock(&bus.lock);
+	/* Probes run on the control loop, which may not be this thread's. */
+	if (down && bus.loop)
+		ev_async_send(bus.loop, &bus.probe);
+	else if (down)
+		probe_cb(NULL, NULL, 0); /* no loop to ask: a single-threaded test */
 }
 
 void health_connected(struct pool *pool, struct server *s)
 {
-	if (!pool->active_checks)
-		s->fails = 0;
+	if (!pool->active_checks && shared_load(&s->fails))
+		shared_store(&s->fails, 0);
 }
 
 static double jitter(struct health *h, double base, double spread)
@@ -144,19 +190,25 @@ static void check_done(struct health_check *c, const char *failure)
 	check_reset(c);
 	ev_timer_stop(h->loop, &c->timer);
 	if (failure) {
-		note_failure(h->pool, s, failure);
+		pthread_mutex_lock(&bus.lock);
+		(void)note_failure(h->pool, s, failure);
+		pthread_mutex_unlock(&bus.lock);
 	} else if (!h->active) {
-		if (s->state == SERVER_DOWN)
+		if (shared_load(&s->state) == SERVER_DOWN)
 			mark_up(h, s, "a probe passed");
 	} else {
-		s->fails = 0;
-		if (s->state == SERVER_DOWN && ++s->passes >= h->pool->rise) {
+		bool rose;
+		pthread_mutex_lock(&bus.lock);
+		shared_store(&s->fails, 0);
+		rose = s->state == SERVER_DOWN && ++s->passes >= h->pool->rise;
+		pthread_mutex_unlock(&bus.lock);
+		if (rose) {
 			char how[48];
 			snprintf(how, sizeof(how), "%u/%u checks passed", s->passes, h->pool->rise);
 			mark_up(h, s, how);
 		}
 	}
-	if (h->active || s->state == SERVER_DOWN)
+	if (h->active || shared_load(&s->state) == SERVER_DOWN)
 		schedule(c, jitter(h, interval_of(h) * 0.9, interval_of(h) * 0.2));
 }
 
@@ -172,7 +224,7 @@ static void check_begin(struct health_check *c)
 	const struct server *s = c->srv;
 	char why[64];
 
-	if (!c->h->active && s->state == SERVER_UP)
+	if (!c->h->active && shared_load(&s->state) == SERVER_UP)
 		return; /* passive: nothing to probe */
 	c->sent = c->got = 0;
 	c->fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -321,13 +373,21 @@ void health_start(struct health *h, struct ev_loop *loop, void (*capacity)(void 
 		/* First checks spread over one interval; passive: only what is DOWN already. */
 		if (h->active)
 			schedule(c, jitter(h, 0, interval_of(h)));
-		else if (c->srv->state == SERVER_DOWN)
+		else if (shared_load(&c->srv->state) == SERVER_DOWN)
 			schedule(c, jitter(h, 0, interval_of(h)));
 	}
+	h->next_running = bus.running;
+	bus.running = h;
 }
 
 void health_stop(struct health *h)
 {
+	for (struct health **p = &bus.running; *p; p = &(*p)->next_running) {
+		if (*p == h) {
+			*p = h->next_running;
+			break;
+		}
+	}
 	for (size_t i = 0; i < h->n; i++) {
 		struct health_check *c = &h->checks[i];
 		if (h->running) {

@@ -12,7 +12,11 @@
  *
  * A check connects (and optionally sends a string and waits for an expected reply) within
  * the check timeout. Weir's own shortages (no descriptor, no local port) are not held
- * against a server. Per loop.
+ * against a server.
+ *
+ * Checks run on the control loop, once per server whatever the number of workers; their
+ * results reach every worker through the server's state. Workers report their connects
+ * (health_connect_failed, health_connected) from their own threads.
  */
 #ifndef WEIR_HEALTH_H
 #define WEIR_HEALTH_H
@@ -40,6 +44,7 @@ struct health {
 	uint64_t rng; /* jitter */
 	bool active;  /* check every server (health-check tcp), or probe DOWN ones only */
 	bool running;
+	struct health *next_running; /* the list of started ones */
 	void (*capacity)(void *ctx); /* a server came UP: waiting clients may go */
 	void *ctx;
 };
@@ -50,6 +55,10 @@ int health_init(struct health *h, struct pool *pool, struct weir_err *err) WEIR_
 void health_start(struct health *h, struct ev_loop *loop, void (*capacity)(void *ctx), void *ctx);
 /* Stop every check and free them; a health that was only initialised is freed too. */
 void health_stop(struct health *h);
+
+/* Run the probes workers ask for on `loop` (the control loop); undo. */
+void health_attach(struct ev_loop *loop);
+void health_detach(void);
 
 /* A client's connect to `s` failed (`why`, in words) or succeeded. */
 void health_connect_failed(struct pool *pool, struct server *s, const char *why);

@@ -12,6 +12,7 @@
 #include "generation.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy.h"
 #include "reserve.h"
 #include "worker.h"
 
@@ -56,31 +57,31 @@ static int clear_stale_unix(const struct addr *a, struct weir_err *err, const ch
 
 /* Accepting pauses for `delay`: after a resource error (so it can never spin), or until the
  * frontend's rate allows another client. */
-static void listener_pause(struct listener *l, double delay)
+static void listener_pause(struct listener_watch *lw, double delay)
 {
-	ev_io_stop(l->w->loop, &l->io);
-	if (!ev_is_active(&l->backoff)) {
-		ev_timer_set(&l->backoff, delay, 0.);
-		ev_timer_start(l->w->loop, &l->backoff);
+	ev_io_stop(lw->w->loop, &lw->io);
+	if (!ev_is_active(&lw->backoff)) {
+		ev_timer_set(&lw->backoff, delay, 0.);
+		ev_timer_start(lw->w->loop, &lw->backoff);
 	}
 }
 
 static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct listener *l = container_of(t, struct listener, backoff);
+	struct listener_watch *lw = container_of(t, struct listener_watch, backoff);
 
-	assert(l->magic == LISTENER_MAGIC);
-	if (!l->held)
-		ev_io_start(loop, &l->io);
+	assert(lw->l->magic == LISTENER_MAGIC);
+	if (!lw->held && lw->fd >= 0)
+		ev_io_start(loop, &lw->io);
 }
 
-void listener_hold(struct listener *l, bool hold)
+void listener_hold(struct listener_watch *lw, bool hold)
 {
-	l->held = hold;
-	if (hold)
-		ev_io_stop(l->w->loop, &l->io);
-	else if (!ev_is_active(&l->backoff))
-		ev_io_start(l->w->loop, &l->io);
+	lw->held = hold;
+	if (hold || lw->fd < 0 || !lw->fe)
+		ev_io_stop(lw->w->loop, &lw->io);
+	else if (!ev_is_active(&lw->backoff))
+		ev_io_start(lw->w->loop, &lw->io);
 }
 
 static bool accept_error_is_transient(int error)
@@ -110,81 +111,119 @@ static bool accept_error_is_transient(int error)
  * spare back. False if there was no spare to give (taking it back failed earlier and still
  * fails) or nothing was pending. A spare not taken back is retried on the worker's timer.
  */
-static bool shed_one(struct listener *l)
+static bool shed_one(struct listener_watch *lw)
 {
-	struct reserve *spare = &l->w->spare;
+	struct reserve *spare = &lw->w->spare;
 	int fd;
 
 	if (!reserve_available(spare) && reserve_acquire(spare) < 0)
 		return false;
 	reserve_release(spare);
-	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	fd = accept4(lw->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0) {
 		close(fd);
-		l->w->shed++;
+		counter_add(&lw->w->shed, 1);
 	}
 	if (reserve_acquire(spare) < 0)
-		worker_spare_lost(l->w);
+		worker_spare_lost(lw->w);
 	return fd >= 0;
 }
 
 /* Log the first error of an episode only: under a flood, one line, not one per client. */
-static void note_trouble(struct listener *l, int error)
+static void note_trouble(struct listener_watch *lw, int error)
 {
-	if (l->trouble == error)
+	if (lw->trouble == error)
 		return;
-	l->trouble = error;
+	lw->trouble = error;
 	if (error == EMFILE || error == ENFILE)
 		log_msg(WLOG_WARN,
 			"accept on %s: %s; closing new clients at once until descriptors free up",
-			l->name, strerror(error));
+			lw->l->name, strerror(error));
 	else
-		log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", l->name, strerror(error));
+		log_msg(WLOG_WARN, "accept on %s failed: %s; pausing", lw->l->name,
+			strerror(error));
+}
+
+/*
+ * The frontend's rate: take a token for the client about to be accepted, or say how long
+ * until there is one. Workers share the bucket.
+ */
+static double take_token(struct frontend *fe, uint64_t rate)
+{
+	struct frontend_stats *st = fe->stats;
+	double wait = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (!bucket_take(&st->rate, rate, clock_mono()))
+		wait = bucket_wait(&st->rate, rate, clock_mono());
+	pthread_mutex_unlock(&st->lock);
+	return wait;
+}
+
+static void put_token_back(struct frontend *fe, uint64_t rate)
+{
+	pthread_mutex_lock(&fe->stats->lock);
+	bucket_put_back(&fe->stats->rate, rate);
+	pthread_mutex_unlock(&fe->stats->lock);
 }
 
 /*
  * Accept up to `batch` clients; false if accepting must pause (a resource error). `closing`:
- * the listener is about to close, so the frontend's rate does not hold anyone back.
+ * the listener is about to close, so neither the frontend's rate nor the connection limit
+ * holds anyone back (nobody else would take them).
  */
-static bool accept_some(struct listener *l, int batch, bool closing)
+static bool accept_some(struct listener_watch *lw, int batch, bool closing)
 {
+	struct worker *w = lw->w;
 	bool shed = false;
 
-	for (int i = 0; i < batch && !l->held; i++) {
+	for (int i = 0; i < batch && !lw->held; i++) {
 		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
-		uint64_t rate = closing ? 0 : l->fe->cfg->rate;
-		double wait = rate ? bucket_wait(&l->fe->stats->rate, rate, clock_mono()) : 0;
+		uint64_t rate = closing ? 0 : lw->fe->cfg->rate;
+		double wait = rate ? take_token(lw->fe, rate) : 0;
 		int fd, error;
 
 		if (wait > 0) {
 			/* Over the frontend's rate: the client waits in the backlog, not refused.
 			 */
-			listener_pause(l, wait);
+			listener_pause(lw, wait);
 			return true;
 		}
-		fd = accept4(l->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (closing) {
+			proxy_conn_force(w->p);
+		} else if (!proxy_conn_reserve(w->p)) {
+			if (rate)
+				put_token_back(lw->fe, rate);
+			worker_at_limit(w);
+			return true;
+		}
+		fd = accept4(lw->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		error = errno;
 		if (fd >= 0) {
-			(void)bucket_take(&l->fe->stats->rate, rate, clock_mono());
-			if (l->trouble)
+			if (lw->trouble)
 				log_msg(WLOG_INFO, "accept on %s works again (%llu clients shed)",
-					l->name, (unsigned long long)l->w->shed);
-			l->trouble = 0;
-			conn_accept(l->w, l->fe, fd, (struct sockaddr *)&peer, len);
+					lw->l->name, (unsigned long long)shared_load(&w->shed));
+			lw->trouble = 0;
+			worker_accepted(w);
+			conn_accept(w, lw->fe, fd, (struct sockaddr *)&peer, len);
 			continue;
 		}
+		proxy_conn_release(w->p);
+		if (rate)
+			put_token_back(lw->fe, rate);
 		if (error == EAGAIN || error == EWOULDBLOCK)
 			break;
 		if (accept_error_is_transient(error))
 			continue;
-		l->w->accept_errors[error == EMFILE    ? ACCEPT_EMFILE
-				    : error == ENFILE  ? ACCEPT_ENFILE
-				    : error == ENOBUFS ? ACCEPT_ENOBUFS
-				    : error == ENOMEM  ? ACCEPT_ENOMEM
-						       : ACCEPT_OTHER]++;
-		note_trouble(l, error);
-		if ((error == EMFILE || error == ENFILE) && shed_one(l)) {
+		counter_add(&w->accept_errors[error == EMFILE	 ? ACCEPT_EMFILE
+					      : error == ENFILE	 ? ACCEPT_ENFILE
+					      : error == ENOBUFS ? ACCEPT_ENOBUFS
+					      : error == ENOMEM	 ? ACCEPT_ENOMEM
+								 : ACCEPT_OTHER],
+			    1);
+		note_trouble(lw, error);
+		if ((error == EMFILE || error == ENFILE) && shed_one(lw)) {
 			shed = true;
 			continue;
 		}
@@ -195,11 +234,11 @@ static bool accept_some(struct listener *l, int batch, bool closing)
 
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-	struct listener *l = container_of(io, struct listener, io);
+	struct listener_watch *lw = container_of(io, struct listener_watch, io);
 
-	assert(l->magic == LISTENER_MAGIC);
-	if (!accept_some(l, LISTENER_BATCH, false))
-		listener_pause(l, LISTENER_BACKOFF);
+	assert(lw->l->magic == LISTENER_MAGIC);
+	if (!accept_some(lw, LISTENER_BATCH, false))
+		listener_pause(lw, LISTENER_BACKOFF);
 }
 
 static int set_options(int fd, const struct addr *a)
@@ -237,7 +276,7 @@ static bool overlaps(const struct addr *a, const struct listener *l)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0 ||
+	if (getsockname(l->watch[0].fd, (struct sockaddr *)&ss, &len) < 0 ||
 	    ss.ss_family != a->ss.ss_family || port_of(&ss) != port_of(&a->ss))
 		return false;
 	return is_wildcard(&ss) || is_wildcard(&a->ss) ||
@@ -250,15 +289,15 @@ static bool overlaps(const struct addr *a, const struct listener *l)
  * mistake would silently take half the clients). So a plain socket tries the address first:
  * taken, with none of weir's own listeners there, means another process has it.
  */
-static int check_not_taken(struct worker *w, const struct addr *a, const char *name,
+static int check_not_taken(struct proxy *p, const struct addr *a, const char *name,
 			   struct weir_err *err)
 {
 	int fd, one = 1, r = 0;
 
 	if (addr_is_unix(a) || port_of(&a->ss) == 0)
 		return 0;
-	for (size_t i = 0; i < w->n_listeners; i++)
-		if (overlaps(a, w->listeners[i]))
+	for (size_t i = 0; i < p->n_listeners; i++)
+		if (overlaps(a, p->listeners[i]))
 			return 0;
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -274,16 +313,38 @@ static int check_not_taken(struct worker *w, const struct addr *a, const char *n
 	return r;
 }
 
-static struct listener *listener_new(struct worker *w)
+static struct listener *listener_new(struct proxy *p)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 
 	if (!l)
 		return NULL;
+	l->watch = aligned_alloc(64, p->n_workers * sizeof(*l->watch));
+	if (!l->watch) {
+		free(l);
+		return NULL;
+	}
+	memset(l->watch, 0, p->n_workers * sizeof(*l->watch));
 	l->magic = LISTENER_MAGIC;
-	l->w = w;
-	l->fd = -1;
+	l->p = p;
+	l->n_watch = p->n_workers;
+	for (unsigned i = 0; i < l->n_watch; i++) {
+		struct listener_watch *lw = &l->watch[i];
+		lw->l = l;
+		lw->w = &p->workers[i];
+		lw->fd = -1;
+		ev_io_init(&lw->io, accept_cb, -1, EV_READ);
+		ev_init(&lw->backoff, backoff_cb);
+	}
 	return l;
+}
+
+/* Every worker accepts from the one socket `fd`. */
+static void share_socket(struct listener *l, int fd)
+{
+	l->shared = true;
+	for (unsigned i = 0; i < l->n_watch; i++)
+		l->watch[i].fd = fd;
 }
 
 /* Name the listener after its bound address (port 0 resolved); set up its watchers. */
@@ -292,11 +353,29 @@ static void listener_ready(struct listener *l)
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
 
-	if (getsockname(l->fd, (struct sockaddr *)&bound, &blen) == 0 &&
+	if (getsockname(l->watch[0].fd, (struct sockaddr *)&bound, &blen) == 0 &&
 	    (bound.ss_family != AF_UNIX || !l->name[0]))
 		addr_format((const struct sockaddr *)&bound, blen, l->name, sizeof(l->name));
-	ev_io_init(&l->io, accept_cb, l->fd, EV_READ);
-	ev_init(&l->backoff, backoff_cb);
+	for (unsigned i = 0; i < l->n_watch; i++)
+		ev_io_set(&l->watch[i].io, l->watch[i].fd, EV_READ);
+}
+
+/* Close the sockets still open; free. */
+static void listener_free(struct listener *l, bool close_fds)
+{
+	assert(l->magic == LISTENER_MAGIC);
+	for (unsigned i = 0; i < l->n_watch; i++) {
+		struct listener_watch *lw = &l->watch[i];
+		assert(!ev_is_active(&lw->io) && !ev_is_active(&lw->backoff));
+		if (close_fds && lw->fd >= 0 && (!l->shared || i == 0))
+			close(lw->fd);
+		lw->fd = -1;
+	}
+	if (l->unlink_path)
+		(void)unlink(l->name + strlen("unix:"));
+	l->magic = 0;
+	free(l->watch);
+	free(l);
 }
 
 int listener_socket(const struct addr *a, const char *name, int backlog, struct weir_err *err)
@@ -331,9 +410,11 @@ int listener_set_access(const struct listener *l, const struct listen_addr *la,
 {
 	const char *path = l->name + strlen("unix:");
 
-	if (!l->passed && listen(l->fd, la->backlog) < 0) {
-		err_set(err, "cannot set the backlog of %s: %s", l->name, strerror(errno));
-		return -errno;
+	for (unsigned i = 0; !l->passed && i < (l->shared ? 1 : l->n_watch); i++) {
+		if (l->watch[i].fd >= 0 && listen(l->watch[i].fd, la->backlog) < 0) {
+			err_set(err, "cannot set the backlog of %s: %s", l->name, strerror(errno));
+			return -errno;
+		}
 	}
 	if (!l->unlink_path)
 		return 0; /* a TCP socket, or a file that belongs to systemd */
@@ -349,11 +430,27 @@ int listener_set_access(const struct listener *l, const struct listen_addr *la,
 	return 0;
 }
 
-int listener_open(struct listener **out, struct worker *w, const struct listen_addr *la,
+/* The same address with the port the first socket got (port 0: the kernel chose it). */
+static struct addr same_port(const struct addr *a, int first)
+{
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof(bound);
+	struct addr copy = *a;
+
+	if (getsockname(first, (struct sockaddr *)&bound, &len) == 0) {
+		if (a->ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&copy.ss)->sin6_port = port_of(&bound);
+		else
+			((struct sockaddr_in *)&copy.ss)->sin_port = port_of(&bound);
+	}
+	return copy;
+}
+
+int listener_open(struct listener **out, struct proxy *p, const struct listen_addr *la,
 		  struct weir_err *err)
 {
-	struct listener *l = listener_new(w);
-	int r;
+	struct listener *l = listener_new(p);
+	int r = 0;
 
 	*out = NULL;
 	if (!l) {
@@ -361,21 +458,29 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
 		return -ENOMEM;
 	}
 	addr_format((const struct sockaddr *)&la->a.ss, la->a.len, l->name, sizeof(l->name));
-	r = check_not_taken(w, &la->a, l->name, err);
-	if (r == 0) {
+	r = check_not_taken(p, &la->a, l->name, err);
+	if (r == 0 && addr_is_unix(&la->a)) {
 		/* A file with a mode to set is made with none to spare, so it is never looser. */
 		mode_t old = la->mode ? umask(0177) : 0;
 		r = listener_socket(&la->a, l->name, la->backlog, err);
 		if (la->mode)
 			umask(old);
+		if (r >= 0) {
+			share_socket(l, r);
+			l->unlink_path = true;
+		}
+	} else if (r == 0) {
+		/* A socket per worker, all on the port the first one got. */
+		for (unsigned i = 0; i < l->n_watch && r >= 0; i++) {
+			struct addr a = i ? same_port(&la->a, l->watch[0].fd) : la->a;
+			r = listener_socket(&a, l->name, la->backlog, err);
+			l->watch[i].fd = r;
+		}
 	}
-	l->fd = r;
-	if (l->fd < 0) {
-		r = l->fd;
-		free(l);
+	if (r < 0) {
+		listener_free(l, true);
 		return r;
 	}
-	l->unlink_path = addr_is_unix(&la->a);
 	listener_ready(l);
 	if ((r = listener_set_access(l, la, err)) < 0) {
 		listener_close(l);
@@ -385,20 +490,21 @@ int listener_open(struct listener **out, struct worker *w, const struct listen_a
 	return 0;
 }
 
-int listener_adopt(struct listener **out, struct worker *w, int fd, const char *name,
+int listener_adopt(struct listener **out, struct proxy *p, int fd, const char *name,
 		   struct weir_err *err)
 {
-	struct listener *l = listener_new(w);
+	struct listener *l = listener_new(p);
 	int flags = fcntl(fd, F_GETFL);
 
 	*out = NULL;
 	if (!l || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		err_set(err, "cannot use passed descriptor %d: %s", fd,
 			l ? strerror(errno) : "out of memory");
-		free(l);
+		if (l)
+			listener_free(l, false);
 		return -EBADF;
 	}
-	l->fd = fd; /* the socket file, if any, belongs to systemd: never unlinked */
+	share_socket(l, fd); /* the socket file, if any, belongs to systemd: never unlinked */
 	l->passed = true;
 	snprintf(l->passed_name, sizeof(l->passed_name), "%s", name);
 	listener_ready(l);
@@ -406,11 +512,11 @@ int listener_adopt(struct listener **out, struct worker *w, int fd, const char *
 	return 0;
 }
 
-void listener_start(struct listener *l, struct frontend *fe, bool held)
+void listener_start(struct listener_watch *lw, struct frontend *fe, bool held)
 {
-	assert(l->magic == LISTENER_MAGIC);
-	l->fe = fe;
-	listener_hold(l, held);
+	assert(lw->l->magic == LISTENER_MAGIC);
+	lw->fe = fe;
+	listener_hold(lw, held);
 }
 
 bool listener_bound_at(const struct listener *l, const struct addr *a)
@@ -418,33 +524,31 @@ bool listener_bound_at(const struct listener *l, const struct addr *a)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	return getsockname(l->fd, (struct sockaddr *)&ss, &len) == 0 &&
+	return getsockname(l->watch[0].fd, (struct sockaddr *)&ss, &len) == 0 &&
 	       addr_equal((const struct sockaddr *)&a->ss, a->len, (struct sockaddr *)&ss, len);
 }
 
-void listener_close_gently(struct listener *l)
+void listener_stop(struct listener_watch *lw)
+{
+	ev_io_stop(lw->w->loop, &lw->io);
+	ev_timer_stop(lw->w->loop, &lw->backoff);
+	lw->fe = NULL;
+	if (!lw->l->shared && lw->fd >= 0) {
+		close(lw->fd);
+		lw->fd = -1;
+	}
+}
+
+void listener_stop_gently(struct listener_watch *lw)
 {
 	/*
 	 * Closing a listening socket resets the clients in its queue: take them first, even
 	 * past the connection limit (held), since no other socket can take them over.
 	 */
-	l->held = false;
-	if (l->fe)
-		(void)accept_some(l, LISTENER_CLOSE_ACCEPT_MAX, true);
-	listener_close(l);
-}
-
-static void listener_free(struct listener *l, bool close_fd)
-{
-	assert(l->magic == LISTENER_MAGIC);
-	ev_io_stop(l->w->loop, &l->io);
-	ev_timer_stop(l->w->loop, &l->backoff);
-	if (l->unlink_path)
-		(void)unlink(l->name + strlen("unix:"));
-	if (close_fd)
-		close(l->fd);
-	l->magic = 0;
-	free(l);
+	lw->held = false;
+	if (lw->fe && lw->fd >= 0)
+		(void)accept_some(lw, LISTENER_CLOSE_ACCEPT_MAX, true);
+	listener_stop(lw);
 }
 
 void listener_close(struct listener *l)

@@ -100,7 +100,7 @@ void log_init(int fd, enum wlog_level level, enum wlog_format format)
 	pthread_mutex_lock(&lg.lock);
 	close_output();
 	open_output(fd);
-	lg.level = level;
+	shared_store(&lg.level, level);
 	lg.format = format;
 	lg.journal = is_journal(fd);
 	lg.queued = 0;
@@ -110,14 +110,14 @@ void log_init(int fd, enum wlog_level level, enum wlog_format format)
 void log_configure(enum wlog_level level, enum wlog_format format)
 {
 	pthread_mutex_lock(&lg.lock);
-	lg.level = level;
+	shared_store(&lg.level, level); /* log_enabled reads it unlocked */
 	lg.format = format;
 	pthread_mutex_unlock(&lg.lock);
 }
 
 bool log_enabled(enum wlog_level level)
 {
-	return level <= lg.level;
+	return level <= shared_load(&lg.level);
 }
 
 uint64_t log_dropped_total(void)

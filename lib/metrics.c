@@ -5,7 +5,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
-#include "worker.h"
+#include "proxy.h"
 
 /* The most one item (a line, or an object of JSON) can take. */
 #define ITEM_MAX 2048
@@ -49,6 +49,17 @@ static size_t item(char *out, const char *fmt, ...)
 	return n < 0 ? 0 : (size_t)n < ITEM_MAX ? (size_t)n : ITEM_MAX - 1;
 }
 
+/* Per-worker counters, summed. */
+static unsigned long long accept_errors(const struct proxy *p, size_t kind)
+{
+	return proxy_sum(p, offsetof(struct worker, accept_errors) + kind * sizeof(uint64_t));
+}
+
+static unsigned long long closed(const struct proxy *p, size_t end)
+{
+	return proxy_sum(p, offsetof(struct worker, closed) + end * sizeof(uint64_t));
+}
+
 static size_t head(char *out, const char *name, const char *type, const char *help)
 {
 	return item(out, "# HELP weir_%s %s\n# TYPE weir_%s %s\n", name, help, name, type);
@@ -81,7 +92,7 @@ enum {
  * The next item of the Prometheus document: a section's header when a == b == c == 0 and
  * the section has one, then one line per frontend, backend or server. 0 at the end.
  */
-static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w, char *out)
+static size_t next_prometheus(struct metrics_cursor *cur, const struct proxy *p, char *out)
 {
 	const struct generation *g = cur->gen;
 	char e1[512], e2[800];
@@ -113,12 +124,12 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 			metrics_escape(fe->cfg->name, METRICS_PROMETHEUS, e1, sizeof(e1));
 			if (cur->section == P_FE_OPEN)
 				return item(out, "weir_frontend_connections{frontend=\"%s\"} %zu\n",
-					    e1, fe->stats->open);
+					    e1, shared_load(&fe->stats->open));
 			if (cur->section == P_FE_TOTAL)
 				return item(
 					out,
 					"weir_frontend_connections_total{frontend=\"%s\"} %llu\n",
-					e1, (unsigned long long)fe->stats->accepted);
+					e1, (unsigned long long)shared_load(&fe->stats->accepted));
 			if (cur->section == P_FE_REFUSED)
 				return item(
 					out,
@@ -126,15 +137,16 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 					"\"denied\"} "
 					"%llu\nweir_frontend_refused_total{frontend=\"%s\",reason="
 					"\"source-limit\"} %llu\n",
-					e1, (unsigned long long)fe->stats->denied, e1,
-					(unsigned long long)fe->stats->limited);
-			return item(out,
-				    "weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_"
-				    "server\"} "
-				    "%llu\nweir_frontend_bytes_total{frontend=\"%s\",direction="
-				    "\"to_client\"} %llu\n",
-				    e1, (unsigned long long)fe->stats->bytes_to_server, e1,
-				    (unsigned long long)fe->stats->bytes_to_client);
+					e1, (unsigned long long)shared_load(&fe->stats->denied), e1,
+					(unsigned long long)shared_load(&fe->stats->limited));
+			return item(
+				out,
+				"weir_frontend_bytes_total{frontend=\"%s\",direction=\"to_"
+				"server\"} "
+				"%llu\nweir_frontend_bytes_total{frontend=\"%s\",direction="
+				"\"to_client\"} %llu\n",
+				e1, (unsigned long long)shared_load(&fe->stats->bytes_to_server),
+				e1, (unsigned long long)shared_load(&fe->stats->bytes_to_client));
 		}
 		case P_BE_RETRIES:
 			if (cur->b == 0) {
@@ -148,7 +160,8 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 				       sizeof(e1));
 			cur->a++;
 			return item(out, "weir_backend_retries_total{backend=\"%s\"} %llu\n", e1,
-				    (unsigned long long)g->pools[cur->a - 1].stats->retries);
+				    (unsigned long long)shared_load(
+					    &g->pools[cur->a - 1].stats->retries));
 		case P_SERVERS: {
 			/* a: the metric; b: the backend; c: the server, 0 meaning the header. */
 			const struct server *s;
@@ -171,11 +184,11 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 				continue;
 			}
 			s = g->pools[cur->b].servers[cur->c - 1];
-			v = cur->a == 0	  ? s->state == SERVER_UP
-			    : cur->a == 1 ? s->active
-			    : cur->a == 2 ? s->total
-			    : cur->a == 3 ? s->connect_failures
-					  : (unsigned long long)s->changed;
+			v = cur->a == 0	  ? shared_load(&s->state) == SERVER_UP
+			    : cur->a == 1 ? shared_load(&s->active)
+			    : cur->a == 2 ? shared_load(&s->total)
+			    : cur->a == 3 ? shared_load(&s->connect_failures)
+					  : (unsigned long long)shared_load(&s->changed);
 			metrics_escape(g->cfg.backends[cur->b].name, METRICS_PROMETHEUS, e1,
 				       sizeof(e1));
 			metrics_escape(s->name, METRICS_PROMETHEUS, e2, sizeof(e2));
@@ -194,7 +207,7 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 			cur->a++;
 			return item(out, "weir_accept_errors_total{kind=\"%s\"} %llu\n",
 				    worker_accept_error_name(cur->a - 1),
-				    (unsigned long long)w->accept_errors[cur->a - 1]);
+				    accept_errors(p, cur->a - 1));
 		case P_PROCESS:
 			cur->section++;
 			return item(
@@ -207,7 +220,7 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 				"reader fell behind.\n"
 				"# TYPE weir_log_dropped_total counter\n"
 				"weir_log_dropped_total %llu\n",
-				(unsigned long long)w->shed,
+				(unsigned long long)PROXY_SUM(p, shed),
 				(unsigned long long)log_dropped_total());
 		case P_CLOSED:
 			if (cur->b == 0) {
@@ -219,8 +232,7 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 				break;
 			cur->a++;
 			return item(out, "weir_connections_closed_total{reason=\"%s\"} %llu\n",
-				    conn_end_name((unsigned)cur->a - 1),
-				    (unsigned long long)w->closed[cur->a - 1]);
+				    conn_end_name((unsigned)cur->a - 1), closed(p, cur->a - 1));
 		default:
 			return 0;
 		}
@@ -232,7 +244,7 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct worker *w
 enum { J_FRONTENDS, J_BACKENDS, J_TAIL, J_DONE };
 
 /* The next item of the JSON document; 0 at the end. Items carry the separators before them. */
-static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char *out)
+static size_t next_json(struct metrics_cursor *cur, const struct proxy *p, char *out)
 {
 	const struct generation *g = cur->gen;
 	char e1[512], e2[800];
@@ -251,12 +263,13 @@ static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char
 				"%s{\"name\":\"%s\",\"backend\":\"%s\",\"connections\":%zu,"
 				"\"total\":%llu,\"bytes_to_server\":%llu,\"bytes_to_client\":%llu,"
 				"\"denied\":%llu,\"source_limited\":%llu}",
-				cur->a++ ? "," : "{\"frontends\":[", e1, e2, fe->stats->open,
-				(unsigned long long)fe->stats->accepted,
-				(unsigned long long)fe->stats->bytes_to_server,
-				(unsigned long long)fe->stats->bytes_to_client,
-				(unsigned long long)fe->stats->denied,
-				(unsigned long long)fe->stats->limited);
+				cur->a++ ? "," : "{\"frontends\":[", e1, e2,
+				shared_load(&fe->stats->open),
+				(unsigned long long)shared_load(&fe->stats->accepted),
+				(unsigned long long)shared_load(&fe->stats->bytes_to_server),
+				(unsigned long long)shared_load(&fe->stats->bytes_to_client),
+				(unsigned long long)shared_load(&fe->stats->denied),
+				(unsigned long long)shared_load(&fe->stats->limited));
 		}
 		case J_BACKENDS: {
 			/* a: the backend; b: its next server, 0 meaning the backend's opening. */
@@ -274,8 +287,8 @@ static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char
 					"%s{\"name\":\"%s\",\"balance\":\"%s\",\"retries\":%llu,"
 					"\"queued\":%zu,\"servers\":[",
 					cur->a ? "," : "],\"backends\":[", e1, pool->lb->name,
-					(unsigned long long)pool->stats->retries,
-					pool->stats->queued);
+					(unsigned long long)shared_load(&pool->stats->retries),
+					shared_load(&pool->stats->queued));
 			}
 			if (cur->b > pool->n) {
 				cur->a++;
@@ -289,10 +302,13 @@ static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char
 				"%s{\"address\":\"%s\",\"state\":\"%s\",\"weight\":%u,"
 				"\"maxconn\":%u,\"backup\":%s,\"connections\":%u,\"total\":%llu,"
 				"\"connect_failures\":%llu,\"last_change\":%lld}",
-				cur->b++ > 1 ? "," : "", e2, s->state == SERVER_UP ? "UP" : "DOWN",
-				s->weight, s->maxconn, s->backup ? "true" : "false", s->active,
-				(unsigned long long)s->total,
-				(unsigned long long)s->connect_failures, (long long)s->changed);
+				cur->b++ > 1 ? "," : "", e2,
+				shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
+				shared_load(&s->weight), shared_load(&s->maxconn),
+				shared_load(&s->backup) ? "true" : "false", shared_load(&s->active),
+				(unsigned long long)shared_load(&s->total),
+				(unsigned long long)shared_load(&s->connect_failures),
+				(long long)shared_load(&s->changed));
 		}
 		case J_TAIL: {
 			/* A configuration always has a frontend and a backend: both arrays opened.
@@ -301,17 +317,24 @@ static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char
 			for (int k = 0; k < ACCEPT_ERROR_KINDS; k++)
 				n += (size_t)snprintf(out + n, ITEM_MAX - n, "%s\"%s\":%llu",
 						      k ? "," : "", worker_accept_error_name(k),
-						      (unsigned long long)w->accept_errors[k]);
+						      accept_errors(p, (size_t)k));
 			n += (size_t)snprintf(
 				out + n, ITEM_MAX - n,
 				"},\"reserve_uses\":%llu,\"log_dropped\":%llu,\"closed\":{",
-				(unsigned long long)w->shed,
+				(unsigned long long)PROXY_SUM(p, shed),
 				(unsigned long long)log_dropped_total());
 			for (unsigned e = 0; conn_end_name(e); e++)
 				n += (size_t)snprintf(out + n, ITEM_MAX - n, "%s\"%s\":%llu",
-						      e ? "," : "", conn_end_name(e),
-						      (unsigned long long)w->closed[e]);
-			n += (size_t)snprintf(out + n, ITEM_MAX - n, "}}\n");
+						      e ? "," : "", conn_end_name(e), closed(p, e));
+			/* Each worker's share, to see how the kernel spreads clients. */
+			n += (size_t)snprintf(out + n, ITEM_MAX - n, "},\"workers\":[");
+			for (unsigned k = 0; k < p->n_workers && ITEM_MAX - n > 100; k++)
+				n += (size_t)snprintf(
+					out + n, ITEM_MAX - n,
+					"%s{\"id\":%u,\"connections\":%zu,\"accepted\":%llu}",
+					k ? "," : "", k, shared_load(&p->workers[k].n_conns),
+					(unsigned long long)shared_load(&p->workers[k].accepted));
+			n += (size_t)snprintf(out + n, ITEM_MAX - n, "]}\n");
 			cur->section = J_DONE;
 			return n;
 		}
@@ -323,21 +346,21 @@ static size_t next_json(struct metrics_cursor *cur, const struct worker *w, char
 	}
 }
 
-void metrics_begin(struct metrics_cursor *cur, struct worker *w, enum metrics_format format)
+void metrics_begin(struct metrics_cursor *cur, struct proxy *p, enum metrics_format format)
 {
 	memset(cur, 0, sizeof(*cur));
 	cur->format = format;
-	cur->gen = w->gen;
+	cur->gen = p->gen;
 	cur->gen->holds++;
 }
 
-size_t metrics_render(struct metrics_cursor *cur, struct worker *w, char *buf, size_t cap)
+size_t metrics_render(struct metrics_cursor *cur, struct proxy *p, char *buf, size_t cap)
 {
 	size_t n = 0, k;
 
 	while (!cur->done && cap - n >= ITEM_MAX) {
-		k = cur->format == METRICS_JSON ? next_json(cur, w, buf + n)
-						: next_prometheus(cur, w, buf + n);
+		k = cur->format == METRICS_JSON ? next_json(cur, p, buf + n)
+						: next_prometheus(cur, p, buf + n);
 		if (k == 0)
 			cur->done = true;
 		n += k;
@@ -345,33 +368,34 @@ size_t metrics_render(struct metrics_cursor *cur, struct worker *w, char *buf, s
 	return n;
 }
 
-void metrics_end(struct metrics_cursor *cur, struct worker *w)
+void metrics_end(struct metrics_cursor *cur, struct proxy *p)
 {
 	if (!cur->gen)
 		return;
 	cur->gen->holds--;
-	if (cur->gen != w->gen && cur->gen->holds == 0 && cur->gen->conns == 0)
-		worker_reap_soon(w);
+	if (cur->gen != p->gen && cur->gen->holds == 0)
+		proxy_wake(p, PROXY_WAKE_REAP);
 	cur->gen = NULL;
 }
 
-void metrics_summary(const struct worker *w, char *buf, size_t len)
+void metrics_summary(const struct proxy *p, char *buf, size_t len)
 {
-	const struct generation *g = w->gen;
+	const struct generation *g = p->gen;
 	unsigned long long accepted = 0, idle = 0;
 	size_t up = 0, servers = 0;
 
 	for (unsigned e = 0; conn_end_name(e); e++)
 		if (strcmp(conn_end_name(e), "idle") == 0)
-			idle = w->closed[e];
+			idle = closed(p, e);
 	for (size_t i = 0; i < g->n_frontends; i++)
-		accepted += g->frontends[i].stats->accepted;
+		accepted += shared_load(&g->frontends[i].stats->accepted);
 	for (size_t b = 0; b < g->cfg.n_backends; b++)
 		for (size_t i = 0; i < g->pools[b].n; i++, servers++)
-			up += g->pools[b].servers[i]->state == SERVER_UP;
+			up += shared_load(&g->pools[b].servers[i]->state) == SERVER_UP;
 	snprintf(buf, len,
-		 "stats connections=%zu accepted=%llu servers_up=%zu servers=%zu "
+		 "stats connections=%llu accepted=%llu servers_up=%zu servers=%zu "
 		 "reserve_uses=%llu idle_closed=%llu log_dropped=%llu",
-		 w->n_conns, accepted, up, servers, (unsigned long long)w->shed, idle,
+		 (unsigned long long)__atomic_load_n(&p->n_conns, __ATOMIC_SEQ_CST), accepted, up,
+		 servers, (unsigned long long)PROXY_SUM(p, shed), idle,
 		 (unsigned long long)log_dropped_total());
 }

@@ -6,8 +6,8 @@
  *
  * Names are escaped for each format: JSON strings as \uXXXX for control and non-ASCII bytes,
  * Prometheus label values with \\, \" and \n, and non-ASCII bytes as the UTF-8 of U+0080 to
- * U+00FF, so the output is valid whatever bytes a name (a unix socket path) holds. Per
- * loop.
+ * U+00FF, so the output is valid whatever bytes a name (a unix socket path) holds. Runs
+ * on the control loop; what workers count is read with shared_load and summed.
  */
 #ifndef WEIR_METRICS_H
 #define WEIR_METRICS_H
@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct worker;
+struct proxy;
 struct generation;
 
 enum metrics_format {
@@ -31,18 +31,18 @@ struct metrics_cursor {
 	bool done;
 };
 
-/* Start a document of the worker's current configuration. */
-void metrics_begin(struct metrics_cursor *cur, struct worker *w, enum metrics_format format);
+/* Start a document of the current configuration, every worker's counts summed. */
+void metrics_begin(struct metrics_cursor *cur, struct proxy *p, enum metrics_format format);
 /*
  * Append the next part of the document to buf (at most `cap` bytes, at least a few KiB) and
  * return how many bytes were written; 0 once the document is complete.
  */
-size_t metrics_render(struct metrics_cursor *cur, struct worker *w, char *buf, size_t cap);
+size_t metrics_render(struct metrics_cursor *cur, struct proxy *p, char *buf, size_t cap);
 /* Unpin the generation (every cursor begun must end, complete or not). */
-void metrics_end(struct metrics_cursor *cur, struct worker *w);
+void metrics_end(struct metrics_cursor *cur, struct proxy *p);
 
 /* One line for the log (SIGUSR1). */
-void metrics_summary(const struct worker *w, char *buf, size_t len);
+void metrics_summary(const struct proxy *p, char *buf, size_t len);
 
 /* Escape `s` as a JSON string body or a Prometheus label value into buf; returns buf. */
 const char *metrics_escape(const char *s, enum metrics_format format, char *buf, size_t len);

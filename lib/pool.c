@@ -50,18 +50,20 @@ uint64_t lb_random_next(uint64_t *x)
 
 uint64_t lb_random_seed(void)
 {
+	static uint64_t calls;
 	struct timespec ts;
 	uint64_t seed;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	seed = hash_bytes(&ts, sizeof(ts), (uint64_t)getpid());
+	seed = hash_bytes(&ts, sizeof(ts), (uint64_t)getpid() ^ shared_add(&calls, 1) << 32);
 	return seed ? seed : 1;
 }
 
 bool lb_less_loaded(const struct server *a, const struct server *b)
 {
 	/* a->active / a->weight < b->active / b->weight, without division. */
-	return (uint64_t)a->active * b->weight < (uint64_t)b->active * a->weight;
+	return (uint64_t)shared_load(&a->active) * shared_load(&b->weight) <
+	       (uint64_t)shared_load(&b->active) * shared_load(&a->weight);
 }
 
 /* Servers of one pool with the same name: the occurrence table's key and entries. */
@@ -136,6 +138,30 @@ static int source_addr(const char *ip, const struct addr *to, struct addr *out)
 	return -EINVAL;
 }
 
+/* Lay out each tier: its servers with weight > 0, their cumulative weights, and what the
+ * algorithm reads besides. */
+static int layout(struct pool *pool)
+{
+	for (int b = 0; b < 2; b++) {
+		struct lb_tier *t = &pool->tiers[b];
+		t->idx = calloc(pool->n + 1, sizeof(*t->idx));
+		t->cum = calloc(pool->n + 1, sizeof(*t->cum));
+		if (!t->idx || !t->cum)
+			return -ENOMEM;
+		for (size_t i = 0; i < pool->n; i++) {
+			const struct server *s = pool->servers[i];
+			if (s->backup != (b == 1) || s->weight == 0)
+				continue;
+			t->total += s->weight;
+			t->idx[t->n] = (uint32_t)i;
+			t->cum[t->n++] = t->total;
+		}
+		if (pool->lb->layout && t->n && pool->lb->layout(pool, t) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	       const struct lb_ops *lb, struct weir_err *err)
 {
@@ -143,9 +169,7 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	int r = 0;
 
 	memset(pool, 0, sizeof(*pool));
-	idle_list_init(&pool->queue);
 	pool->lb = lb;
-	pool->rng = lb_random_seed();
 	pool->rise = 2;
 	pool->fall = 3;
 	pool->servers = calloc(cap ? cap : 1, sizeof(*pool->servers));
@@ -188,6 +212,8 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	}
 	if (r == 0)
 		r = number_duplicates(pool);
+	if (r == 0)
+		r = layout(pool);
 	if (r == -ENOMEM)
 		err_set(err, "out of memory");
 	if (r < 0)
@@ -234,15 +260,27 @@ void pool_fini(struct pool *pool)
 		if (--pool->servers[i]->refs == 0)
 			free(pool->servers[i]);
 	free(pool->servers);
+	for (int b = 0; b < 2; b++) {
+		free(pool->tiers[b].idx);
+		free(pool->tiers[b].cum);
+		free(pool->tiers[b].sched);
+		free(pool->tiers[b].ring);
+	}
+	free(pool->local);
+	memset(pool->tiers, 0, sizeof(pool->tiers));
 	pool->servers = NULL;
+	pool->local = NULL;
 	pool->n = 0;
 }
 
 bool pool_usable(const struct pool *pool, const struct server *s, const struct lb_pick *pick)
 {
-	if (s->backup != pick->backup || s->weight == 0 || s->state != SERVER_UP)
+	unsigned maxconn = shared_load(&s->maxconn);
+
+	if (shared_load(&s->backup) != pick->backup || shared_load(&s->weight) == 0 ||
+	    shared_load(&s->state) != SERVER_UP)
 		return false;
-	if (s->maxconn && s->active >= s->maxconn)
+	if (maxconn && shared_load(&s->active) >= maxconn)
 		return false;
 	for (size_t i = 0; i < pick->n_exclude; i++)
 		if (pick->exclude[i] == s)
@@ -250,25 +288,67 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 	return true;
 }
 
-uint64_t pool_usable_weight(const struct pool *pool, const struct lb_pick *pick)
+struct server *lb_weighted_at(const struct pool *pool, const struct lb_tier *t, uint64_t point)
 {
-	uint64_t total = 0;
+	size_t lo = 0, hi = t->n - 1;
 
-	for (size_t i = 0; i < pool->n; i++)
-		if (pool_usable(pool, pool->servers[i], pick))
-			total += pool->servers[i]->weight;
-	return total;
+	/* The first k with cum[k] > point. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->cum[mid] > point)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return pool->servers[t->idx[lo]];
 }
 
-struct server *pool_weighted_at(struct pool *pool, const struct lb_pick *pick, uint64_t point)
+struct server *lb_scan_weighted(struct pool *pool, const struct lb_tier *t,
+				const struct lb_pick *pick, uint64_t point)
 {
-	for (size_t i = 0; i < pool->n; i++) {
-		struct server *s = pool->servers[i];
+	uint64_t usable = 0;
+
+	for (size_t k = 0; k < t->n; k++) {
+		const struct server *s = pool->servers[t->idx[k]];
+		if (pool_usable(pool, s, pick))
+			usable += shared_load(&s->weight);
+	}
+	if (usable == 0)
+		return NULL;
+	point %= usable;
+	for (size_t k = 0; k < t->n; k++) {
+		struct server *s = pool->servers[t->idx[k]];
+		unsigned weight;
 		if (!pool_usable(pool, s, pick))
 			continue;
-		if (point < s->weight)
+		weight = shared_load(&s->weight);
+		if (point < weight)
 			return s;
-		point -= s->weight;
+		point -= weight;
+	}
+	return NULL; /* the weights changed under the scan (a reload): nobody this time */
+}
+
+struct server *lb_draw(struct pool *pool, const struct lb_tier *t, const struct lb_pick *pick)
+{
+	if (t->total == 0)
+		return NULL;
+	/* Drawing again until a usable one comes keeps the shares of the usable ones. */
+	for (int k = 0; k < LB_PROBES; k++) {
+		struct server *s = lb_weighted_at(pool, t, lb_random_next(pick->rng) % t->total);
+		if (pool_usable(pool, s, pick))
+			return s;
+	}
+	return lb_scan_weighted(pool, t, pick, lb_random_next(pick->rng));
+}
+
+struct server *lb_scan_from(struct pool *pool, const struct lb_tier *t, const struct lb_pick *pick,
+			    size_t start)
+{
+	for (size_t k = 0; k < t->n; k++) {
+		struct server *s = pool->servers[t->idx[(start + k) % t->n]];
+		if (pool_usable(pool, s, pick))
+			return s;
 	}
 	return NULL;
 }
@@ -279,14 +359,18 @@ bool pool_full(const struct pool *pool)
 
 	for (size_t i = 0; i < pool->n; i++) {
 		const struct server *s = pool->servers[i];
-		if (s->weight == 0 || s->state != SERVER_UP)
+		unsigned maxconn = shared_load(&s->maxconn);
+		if (shared_load(&s->weight) == 0 || shared_load(&s->state) != SERVER_UP)
 			continue;
-		if (!s->maxconn || s->active < s->maxconn)
+		if (!maxconn || shared_load(&s->active) < maxconn)
 			return false;
 		any = true;
 	}
 	return any;
 }
+
+/* Each thread draws from its own random state: picks share nothing they write. */
+static __thread uint64_t thread_rng;
 
 struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_t n_exclude,
 			 const struct sockaddr *client)
@@ -296,12 +380,42 @@ struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_
 		.n_exclude = n_exclude,
 		.backup = false,
 		.client = client,
+		.rng = &thread_rng,
 	};
-	struct server *s = pool->lb->pick(pool, &pick);
+	struct server *s;
 
+	if (!thread_rng)
+		thread_rng = lb_random_seed();
+	s = pool->lb->pick(pool, &pick);
 	if (!s) {
 		pick.backup = true;
 		s = pool->lb->pick(pool, &pick);
 	}
 	return s;
+}
+
+/* Take one of the slots of `s` unless it is at its maxconn. */
+static bool take_slot(struct server *s)
+{
+	unsigned maxconn = shared_load(&s->maxconn), active = shared_load(&s->active);
+
+	do {
+		if (maxconn && active >= maxconn)
+			return false;
+	} while (!__atomic_compare_exchange_n(&s->active, &active, active + 1, true,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return true;
+}
+
+struct server *pool_take(struct pool *pool, struct server *const *exclude, size_t n_exclude,
+			 const struct sockaddr *client)
+{
+	/* Another worker may take the last slot between the pick and the take: pick again
+	 * (the full server is not usable any more), a bounded number of times. */
+	for (int k = 0; k < LB_PROBES; k++) {
+		struct server *s = pool_pick(pool, exclude, n_exclude, client);
+		if (!s || take_slot(s))
+			return s;
+	}
+	return NULL;
 }

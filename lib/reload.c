@@ -42,7 +42,7 @@ static int plan_add(struct reload *rl, struct listener *l, struct frontend *owne
 static int adopt(struct reload *rl, struct frontend *fe, struct inherited *in, struct weir_err *err)
 {
 	struct listener *l;
-	int r = listener_adopt(&l, rl->w, in->fd, in->name, err);
+	int r = listener_adopt(&l, rl->p, in->fd, in->name, err);
 
 	if (r < 0)
 		return r;
@@ -63,17 +63,17 @@ static bool planned(const struct reload *rl, const struct frontend *fe, const st
 static int plan_address(struct reload *rl, struct frontend *fe, const struct listen_addr *la,
 			struct weir_err *err)
 {
-	struct worker *w = rl->w;
+	struct proxy *p = rl->p;
 	struct listener *l;
 	int r;
 
 	if (planned(rl, fe, &la->a))
 		return 0; /* a socket passed under the frontend's name is bound there */
-	for (size_t i = 0; i < w->n_listeners; i++) {
-		if (!rl->kept[i] && listener_bound_at(w->listeners[i], &la->a)) {
+	for (size_t i = 0; i < p->n_listeners; i++) {
+		if (!rl->kept[i] && listener_bound_at(p->listeners[i], &la->a)) {
 			rl->kept[i] = true;
-			r = listener_set_access(w->listeners[i], la, err);
-			return r < 0 ? r : plan_add(rl, w->listeners[i], fe, false, err);
+			r = listener_set_access(p->listeners[i], la, err);
+			return r < 0 ? r : plan_add(rl, p->listeners[i], fe, false, err);
 		}
 	}
 	for (size_t k = 0; k < rl->n_in; k++) {
@@ -83,27 +83,64 @@ static int plan_address(struct reload *rl, struct frontend *fe, const struct lis
 			       (const struct sockaddr *)&in->addr, in->len))
 			return adopt(rl, fe, in, err);
 	}
-	r = listener_open(&l, w, la, err);
+	r = listener_open(&l, p, la, err);
 	return r < 0 ? r : plan_add(rl, l, fe, true, err);
 }
 
-int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
+/* What each worker is handed at commit: its watches of the next set; the removed ones. */
+static int plan_workers(struct reload *rl, struct weir_err *err)
+{
+	struct proxy *p = rl->p;
+
+	rl->sets = calloc(p->n_workers, sizeof(*rl->sets));
+	rl->gone = calloc(p->n_listeners + 1, sizeof(*rl->gone));
+	if (!rl->sets || !rl->gone) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned k = 0; k < p->n_workers; k++) {
+		rl->sets[k] = calloc(rl->n + 1, sizeof(*rl->sets[k]));
+		if (!rl->sets[k]) {
+			err_set(err, "out of memory");
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < rl->n; i++)
+			rl->sets[k][i] = &rl->listeners[i]->watch[k];
+	}
+	for (size_t i = 0; i < p->n_listeners; i++)
+		if (!rl->kept[i])
+			rl->gone[rl->n_gone++] = p->listeners[i];
+	return 0;
+}
+
+static void free_plan(struct reload *rl)
+{
+	for (unsigned k = 0; rl->sets && k < rl->p->n_workers; k++)
+		free(rl->sets[k]);
+	free(rl->sets);
+	free(rl->gone);
+	free(rl->owners);
+	free(rl->fresh);
+	free(rl->kept);
+}
+
+int reload_prepare(struct reload *rl, struct proxy *p, struct generation *next,
 		   struct inherited *in, size_t n_in, struct weir_err *err)
 {
 	int r = 0;
 
 	memset(rl, 0, sizeof(*rl));
-	rl->w = w;
+	rl->p = p;
 	rl->next = next;
 	rl->in = in;
 	rl->n_in = n_in;
-	rl->kept = calloc(w->n_listeners + 1, sizeof(*rl->kept));
+	rl->kept = calloc(p->n_listeners + 1, sizeof(*rl->kept));
 	if (!rl->kept) {
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	if (w->gen)
-		r = gen_match(next, w->gen, err);
+	if (p->gen)
+		r = gen_match(next, p->gen, err);
 	if (r == 0)
 		r = gen_health_init(next, err);
 	for (size_t f = 0; f < next->n_frontends && r == 0; f++) {
@@ -113,8 +150,8 @@ int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
 			if (!in[k].used && strcmp(in[k].name, fe->cfg->name) == 0)
 				r = adopt(rl, fe, &in[k], err);
 		/* ...and stays its own across reloads, wherever it is bound. */
-		for (size_t i = 0; i < w->n_listeners && r == 0; i++) {
-			struct listener *l = w->listeners[i];
+		for (size_t i = 0; i < p->n_listeners && r == 0; i++) {
+			struct listener *l = p->listeners[i];
 			if (!rl->kept[i] && l->passed &&
 			    strcmp(l->passed_name, fe->cfg->name) == 0) {
 				rl->kept[i] = true;
@@ -124,6 +161,8 @@ int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
 		for (size_t j = 0; j < fe->n_addrs && r == 0; j++)
 			r = plan_address(rl, fe, &fe->addrs[j], err);
 	}
+	if (r == 0)
+		r = plan_workers(rl, err);
 	return r;
 }
 
@@ -142,9 +181,7 @@ void reload_abort(struct reload *rl)
 		rl->in[k].used = false;
 	gen_free(rl->next);
 	free(rl->listeners);
-	free(rl->owners);
-	free(rl->fresh);
-	free(rl->kept);
+	free_plan(rl);
 	memset(rl, 0, sizeof(*rl));
 }
 
@@ -165,26 +202,32 @@ static void warn_fixed(const struct weir_config *now, const struct weir_config *
 	}
 }
 
+/* What every worker applies on its own loop. */
+static void switch_one(struct worker *w, void *arg)
+{
+	struct reload *rl = arg;
+
+	worker_switch(w, rl->next, rl->sets[w->id], rl->owners, rl->n, rl->gone, rl->n_gone);
+	rl->sets[w->id] = NULL; /* the worker's now */
+}
+
+static void capacity_cb(void *ctx)
+{
+	proxy_kick_all(ctx);
+}
+
 void reload_commit(struct reload *rl)
 {
-	struct worker *w = rl->w;
-	struct generation *next = rl->next, *cur = w->gen;
-	struct listener **old = w->listeners;
-	size_t n_old = w->n_listeners;
+	struct proxy *p = rl->p;
+	struct generation *next = rl->next, *cur = p->gen;
 
 	if (cur) {
 		gen_adopt(next);
 		warn_fixed(&cur->cfg, &next->cfg);
 	}
-	/* The next set first: holding and releasing at the limit touch only these from now. */
-	w->listeners = rl->listeners;
-	w->n_listeners = rl->n;
-	for (size_t i = 0; i < rl->n; i++) {
-		struct listener *l = rl->listeners[i];
+	for (size_t i = 0; i < rl->n; i++)
 		log_msg(WLOG_INFO, "%slistening on %s (frontend %s)", rl->fresh[i] ? "" : "still ",
-			l->name, rl->owners[i]->cfg->name);
-		listener_start(l, rl->owners[i], w->held);
-	}
+			rl->listeners[i]->name, rl->owners[i]->cfg->name);
 	for (size_t k = 0; k < rl->n_in; k++) {
 		if (rl->in[k].used)
 			continue;
@@ -193,31 +236,26 @@ void reload_commit(struct reload *rl)
 		close(rl->in[k].fd);
 		rl->in[k].used = true;
 	}
-	/* Then the removed ones: the clients in their queues are taken (for the frontends they
-	 * came to) before they close, even past the connection limit. */
-	for (size_t i = 0; i < n_old; i++) {
-		if (rl->kept[i])
-			continue;
-		log_msg(WLOG_INFO, "no longer listening on %s", old[i]->name);
-		listener_close_gently(old[i]);
-	}
-	free(old);
-	if (cur) {
-		/* Retired: no new clients, no checks; freed once its last connection closes. */
+	/* The new checks take over from the old ones: one set running, on the control loop. */
+	if (cur)
 		gen_health_stop(cur);
-		next->older = cur;
-		if (cur->conns == 0)
-			worker_reap_soon(w);
-	}
-	w->gen = next;
+	gen_health_start(next, p->loop, capacity_cb, p);
 	log_configure(next->cfg.log_level, next->cfg.log_format);
-	gen_health_start(next, w->loop, worker_capacity_cb, w);
-	worker_set_max_conns(w, worker_connection_limit(w, next));
-	worker_rearm_expiry(w);
-	worker_kick(w); /* a raised maxconn or weight, or a new server, may serve a waiter */
-	free(rl->owners);
-	free(rl->fresh);
-	free(rl->kept);
+	/* Every worker switches, on its own loop; the retired generation is freed once the
+	 * last of them lets go of it. */
+	next->workers_in = p->n_workers;
+	next->older = cur;
+	p->gen = next;
+	free(p->listeners);
+	p->listeners = rl->listeners;
+	p->n_listeners = rl->n;
+	proxy_each(p, switch_one, rl);
+	for (size_t i = 0; i < rl->n_gone; i++) {
+		log_msg(WLOG_INFO, "no longer listening on %s", rl->gone[i]->name);
+		listener_close(rl->gone[i]);
+	}
+	proxy_set_max_conns(p, proxy_connection_limit(p, next));
+	free_plan(rl);
 	memset(rl, 0, sizeof(*rl));
 }
 
@@ -232,6 +270,7 @@ struct reload_job {
 	ev_async *done;
 	int argc;
 	char **argv;
+	unsigned n_workers; /* a restart-only key: the running count, whatever the file says */
 	/* The result. */
 	int status; /* 0, or the read failed and err says why */
 	struct generation *next;
@@ -256,7 +295,7 @@ static void *read_thread(void *arg)
 	if (config_read(&cfg, job->argc, job->argv, &action, &job->err) != CONFIG_OK)
 		job->status = -EINVAL;
 	else
-		job->status = gen_new(&job->next, &cfg, &job->err);
+		job->status = gen_new(&job->next, &cfg, job->n_workers, &job->err);
 	config_free(&cfg); /* emptied by gen_new when it took it over */
 	pthread_mutex_lock(&job->lock);
 	job->finished = true;
@@ -300,10 +339,11 @@ static int start_read(struct reloader *r, struct weir_err *err)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&job->lock, NULL);
-	job->loop = r->w->loop;
+	job->loop = r->p->loop;
 	job->done = &r->done;
 	job->argc = r->argc;
 	job->argv = r->argv;
+	job->n_workers = r->p->n_workers;
 	/* The thread takes no signals: they stay with the loop's thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -350,9 +390,9 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 	r->job = NULL;
 	if (job->status < 0) {
 		reload_failed(r, job->err.msg);
-	} else if (r->w->state != WORKER_RUNNING) {
+	} else if (r->p->state != PROXY_RUNNING) {
 		reload_failed(r, "weir is stopping");
-	} else if (reload_prepare(&rl, r->w, job->next, NULL, 0, &err) < 0) {
+	} else if (reload_prepare(&rl, r->p, job->next, NULL, 0, &err) < 0) {
 		job->next = NULL; /* taken over by the prepare */
 		reload_abort(&rl);
 		reload_failed(r, err.msg);
@@ -361,34 +401,34 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 		reload_commit(&rl);
 		r->ok++;
 		log_msg(WLOG_INFO, "reloaded: %zu frontend(s), %zu server(s)",
-			r->w->gen->n_frontends, gen_count_servers(r->w->gen));
+			r->p->gen->n_frontends, gen_count_servers(r->p->gen));
 		snprintf(state, sizeof(state),
 			 "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
-			 r->w->gen->n_frontends, gen_count_servers(r->w->gen));
+			 r->p->gen->n_frontends, gen_count_servers(r->p->gen));
 		notify(state);
 	}
 	job_free(job);
-	if (r->again && r->w->state == WORKER_RUNNING) {
+	if (r->again && r->p->state == PROXY_RUNNING) {
 		r->again = false;
 		reloader_request(r);
 	}
 }
 
-void reloader_init(struct reloader *r, struct worker *w, int argc, char **argv)
+void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv)
 {
 	memset(r, 0, sizeof(*r));
-	r->w = w;
+	r->p = p;
 	r->argc = argc;
 	r->argv = argv;
 	ev_async_init(&r->done, done_cb);
-	ev_async_start(w->loop, &r->done);
+	ev_async_start(p->loop, &r->done);
 }
 
 void reloader_request(struct reloader *r)
 {
 	struct weir_err err = {""};
 
-	if (r->w->state != WORKER_RUNNING) {
+	if (r->p->state != PROXY_RUNNING) {
 		log_msg(WLOG_INFO, "SIGHUP while stopping: not reloading");
 		return;
 	}
@@ -423,6 +463,6 @@ void reloader_fini(struct reloader *r)
 		}
 		r->job = NULL;
 	}
-	if (r->w)
-		ev_async_stop(r->w->loop, &r->done);
+	if (r->p)
+		ev_async_stop(r->p->loop, &r->done);
 }

@@ -3,15 +3,17 @@
  *
  *   read     (a helper thread)  read the command line and file, resolve every name: the
  *            slow, blocking part, kept off the loop so traffic flows meanwhile;
- *   prepare  (the loop)  everything else that can fail, without touching what runs: match
- *            servers and counters with the running ones, allocate checks, open and bind the
- *            new listeners (or adopt sockets passed by systemd);
- *   commit   (the loop)  steps that cannot fail: share the matched servers, hand kept
- *            listeners over, start new ones, close removed ones (after accepting what waits
- *            in their queues), retire the running generation, start the checks;
+ *   prepare  (the control loop)  everything else that can fail, without touching what
+ *            runs: match servers and counters with the running ones, allocate checks, open
+ *            and bind the new listeners (or adopt sockets passed by systemd);
+ *   commit   (the control loop, then every worker)  steps that cannot fail: share the
+ *            matched servers, hand the checks over, then each worker on its own loop
+ *            switches to the new generation, starts accepting from the new listeners and
+ *            takes what waits in the removed ones' queues; the removed ones close once every
+ *            worker is done with them;
  *   abort    undo what prepare did; the running configuration is exactly as it was.
  *
- * Per loop; the helper thread touches only the job it was given.
+ * The control thread's; the helper thread touches only the job it was given.
  */
 #ifndef WEIR_RELOAD_H
 #define WEIR_RELOAD_H
@@ -21,14 +23,14 @@
 #include <stddef.h>
 
 #include "generation.h"
+#include "proxy.h"
 #include "util.h"
-#include "worker.h"
 
 struct inherited;
 struct listener;
 
 struct reload {
-	struct worker *w;
+	struct proxy *p;
 	struct generation *next;
 	struct listener **listeners; /* the next set, in order */
 	struct frontend **owners;    /* the frontend of `next` each serves */
@@ -37,14 +39,17 @@ struct reload {
 	bool *kept; /* per running listener: the next set has it */
 	struct inherited *in;
 	size_t n_in;
+	struct listener_watch ***sets; /* per worker: its watches of the next set */
+	struct listener **gone;	       /* running listeners the next set does not have */
+	size_t n_gone;
 };
 
 /*
- * Prepare the switch of `w` to `next` (taken over: freed by abort or owned by the worker
+ * Prepare the switch of `p` to `next` (taken over: freed by abort or owned by the proxy
  * after commit). `in` are sockets passed by socket activation (start-up only). On failure
  * nothing that runs was touched, `err` says why, and reload_abort must follow.
  */
-int reload_prepare(struct reload *rl, struct worker *w, struct generation *next,
+int reload_prepare(struct reload *rl, struct proxy *p, struct generation *next,
 		   struct inherited *in, size_t n_in, struct weir_err *err) WEIR_WUR;
 void reload_commit(struct reload *rl);
 void reload_abort(struct reload *rl);
@@ -53,7 +58,7 @@ void reload_abort(struct reload *rl);
 struct reload_job;
 
 struct reloader {
-	struct worker *w;
+	struct proxy *p;
 	int argc;
 	char **argv;
 	ev_async done;
@@ -62,7 +67,7 @@ struct reloader {
 	unsigned ok, failed;	/* reloads done, for the stats */
 };
 
-void reloader_init(struct reloader *r, struct worker *w, int argc, char **argv);
+void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv);
 /* Read the configuration again and switch to it if it is sound (SIGHUP). */
 void reloader_request(struct reloader *r);
 /* Stop: a read still in flight is abandoned (its thread frees what it made). */

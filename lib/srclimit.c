@@ -34,6 +34,12 @@ bool bucket_take(struct bucket *b, uint64_t rate, double now)
 	return true;
 }
 
+void bucket_put_back(struct bucket *b, uint64_t rate)
+{
+	if (rate && b->tokens + 1 <= (double)rate)
+		b->tokens += 1;
+}
+
 double bucket_wait(const struct bucket *b, uint64_t rate, double now)
 {
 	double tokens = b->tokens;

@@ -28,6 +28,8 @@ struct bucket {
 
 /* Take a token at `rate` per second (0: no limit); false if none is left. */
 bool bucket_take(struct bucket *b, uint64_t rate, double now);
+/* Give back a token taken for a client that was not there after all. */
+void bucket_put_back(struct bucket *b, uint64_t rate);
 /* Seconds until a token will be there. */
 double bucket_wait(const struct bucket *b, uint64_t rate, double now);
 

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
-#include "worker.h"
+#include "proxy.h"
 
 #define STATS_CLIENT_MAGIC 0x73746174u
 #define STATS_BACKOFF	   0.5	/* after accept() fails for want of descriptors or memory */
@@ -146,11 +146,11 @@ static void client_close(struct stats_client *c)
 {
 	struct stats *st = c->st;
 
-	ev_io_stop(st->w->loop, &c->io);
-	ev_timer_stop(st->w->loop, &c->timer);
+	ev_io_stop(st->p->loop, &c->io);
+	ev_timer_stop(st->p->loop, &c->timer);
 	close(c->fd);
 	if (c->rendering)
-		metrics_end(&c->cur, st->w);
+		metrics_end(&c->cur, st->p);
 	free(c->out);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -165,7 +165,7 @@ static void client_close(struct stats_client *c)
 
 static void watch(struct stats_client *c, int events, double timeout)
 {
-	struct ev_loop *loop = c->st->w->loop;
+	struct ev_loop *loop = c->st->p->loop;
 
 	ev_io_stop(loop, &c->io);
 	ev_io_set(&c->io, c->fd, events);
@@ -217,7 +217,7 @@ static void answer(struct stats_client *c, const struct stats_request *req)
 					  req->doc == STATS_DOC_JSON ? "application/json"
 								     : "text/plain; version=0.0.4");
 		if (!req->head) {
-			metrics_begin(&c->cur, c->st->w,
+			metrics_begin(&c->cur, c->st->p,
 				      req->doc == STATS_DOC_JSON ? METRICS_JSON
 								 : METRICS_PROMETHEUS);
 			c->rendering = true;
@@ -238,7 +238,7 @@ static void answer(struct stats_client *c, const struct stats_request *req)
 static void linger(struct stats_client *c)
 {
 	if (c->rendering) {
-		metrics_end(&c->cur, c->st->w);
+		metrics_end(&c->cur, c->st->p);
 		c->rendering = false;
 	}
 	free(c->out);
@@ -253,7 +253,7 @@ static void client_write(struct stats_client *c)
 	ssize_t n;
 
 	if (c->sent == c->len && c->rendering) {
-		c->len = metrics_render(&c->cur, c->st->w, c->out, STATS_CHUNK);
+		c->len = metrics_render(&c->cur, c->st->p, c->out, STATS_CHUNK);
 		c->sent = 0;
 	}
 	if (c->sent == c->len) {
@@ -382,7 +382,7 @@ static bool is_local(const struct addr *a)
 	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
 }
 
-int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir_err *err)
+int stats_open(struct stats *st, struct proxy *p, const char *spec, struct weir_err *err)
 {
 	struct addr *a;
 	size_t n;
@@ -395,7 +395,7 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 	ev_init(&st->backoff, backoff_cb);
 	if (r < 0)
 		return r;
-	st->w = w;
+	st->p = p;
 	addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
 	r = listener_socket(&a[0], st->name, SOMAXCONN, err);
 	if (r < 0) {
@@ -413,7 +413,7 @@ int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir
 			st->name);
 	free(a);
 	ev_io_init(&st->io, accept_cb, st->fd, EV_READ);
-	ev_io_start(w->loop, &st->io);
+	ev_io_start(p->loop, &st->io);
 	log_msg(WLOG_INFO, "stats on %s (GET /metrics, GET /stats)", st->name);
 	return 0;
 }
@@ -423,8 +423,8 @@ void stats_close(struct stats *st)
 	while (st->clients)
 		client_close(st->clients);
 	if (st->fd >= 0) {
-		ev_io_stop(st->w->loop, &st->io);
-		ev_timer_stop(st->w->loop, &st->backoff);
+		ev_io_stop(st->p->loop, &st->io);
+		ev_timer_stop(st->p->loop, &st->backoff);
 		close(st->fd);
 		if (st->unlink_path)
 			unlink(st->name + strlen("unix:"));

@@ -5,7 +5,8 @@
  * a chunk at a time as the socket drains, so a large one never holds up the loop.
  *
  * Clients cannot starve it: a request must arrive whole within STATS_REQUEST_TIMEOUT, and
- * when every slot is taken the oldest client still sending its request makes room. Per loop.
+ * when every slot is taken the oldest client still sending its request makes room. Runs on
+ * the control loop.
  */
 #ifndef WEIR_STATS_H
 #define WEIR_STATS_H
@@ -23,11 +24,11 @@
 /* Seconds a client has to send its whole request. */
 #define STATS_REQUEST_TIMEOUT 2.0
 
-struct worker;
+struct proxy;
 struct stats_client;
 
 struct stats {
-	struct worker *w;
+	struct proxy *p;
 	int fd;
 	ev_io io;
 	ev_timer backoff; /* accepting paused after a resource error */
@@ -38,7 +39,7 @@ struct stats {
 };
 
 /* Listen on `spec` (loopback or unix:/path). */
-int stats_open(struct stats *st, struct worker *w, const char *spec, struct weir_err *err) WEIR_WUR;
+int stats_open(struct stats *st, struct proxy *p, const char *spec, struct weir_err *err) WEIR_WUR;
 void stats_close(struct stats *st);
 
 enum stats_doc {

@@ -1,5 +1,7 @@
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,6 +16,15 @@ void err_set(struct weir_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+}
+
+void *grow_array(void *arr, size_t n, size_t size)
+{
+	if (n && (n & (n - 1)))
+		return arr; /* room is left from the last doubling */
+	if (n > SIZE_MAX / 2 / size)
+		return NULL;
+	return realloc(arr, (n ? 2 * n : 1) * size);
 }
 
 const char *err_text(int error, char *buf, size_t len)

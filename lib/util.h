@@ -12,6 +12,18 @@
 /* Recover the object that embeds `ptr` as its member `member`. */
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
+/*
+ * Fields that more than one thread touches are plain types accessed only through these
+ * (relaxed: each is a counter or a flag on its own, ordering nothing else). A counter that
+ * one thread writes and others only read is bumped with counter_add, which needs no locked
+ * instruction.
+ */
+#define shared_load(p)	   __atomic_load_n((p), __ATOMIC_RELAXED)
+#define shared_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define shared_add(p, v)   __atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define shared_sub(p, v)   __atomic_sub_fetch((p), (v), __ATOMIC_RELAXED)
+#define counter_add(p, v)  shared_store((p), shared_load(p) + (v))
+
 /* Error text for the caller: every fallible lib function that can explain itself takes one. */
 struct weir_err {
 	char msg[256];
@@ -25,6 +37,14 @@ void err_set(struct weir_err *err, const char *fmt, ...) WEIR_PRINTF(2, 3);
  * connection at once (or none for an hour).
  */
 double clock_mono(void);
+
+/*
+ * Room for element `n` of an array of `size`-byte elements appended one at a time: the
+ * array doubles when n reaches a power of two, so appending n elements copies O(n) bytes,
+ * not O(n^2) (ASan's realloc always copies). Only for arrays grown from empty by this
+ * alone. NULL if out of memory (`arr` is untouched then).
+ */
+void *grow_array(void *arr, size_t n, size_t size) WEIR_WUR;
 
 /* strerror(error) starting in lower case, to read well inside a log sentence. */
 const char *err_text(int error, char *buf, size_t len);

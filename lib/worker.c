@@ -5,6 +5,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy.h"
 #include "worker.h"
 
 /* Free buffers a loop keeps for reuse; more are returned to the allocator. */
@@ -19,37 +20,8 @@ const char *worker_accept_error_name(enum accept_error kind)
 	return names[kind];
 }
 
-uint64_t worker_connection_budget(uint64_t nofile, size_t fixed)
-{
-	return nofile > fixed + 2 ? (nofile - fixed) / 2 : 1;
-}
-
-uint64_t worker_connection_limit(const struct worker *w, const struct generation *g)
-{
-	size_t fixed = WORKER_FD_OVERHEAD + w->fixed_fds, checks = gen_count_servers(g);
-	uint64_t budget;
-
-	for (size_t i = 0; i < g->n_frontends; i++)
-		fixed += g->frontends[i].n_addrs;
-	/*
-	 * A check (or, without checks, a probe of a DOWN server) holds a descriptor while it
-	 * runs. Checks are spread over the interval, so only a part of them run at once: with
-	 * tens of thousands of servers, an eighth of the limit is set aside for them.
-	 */
-	fixed += checks < w->nofile / 8 ? checks : w->nofile / 8;
-	budget = worker_connection_budget(w->nofile, fixed);
-	if (g->cfg.max_connections == 0) {
-		log_msg(WLOG_DEBUG, "max-connections %llu (from the descriptor limit)",
-			(unsigned long long)budget);
-		return budget;
-	}
-	if (g->cfg.max_connections > budget)
-		log_msg(WLOG_WARN,
-			"max-connections %llu is more than the descriptor limit allows (%llu); "
-			"clients beyond that are closed at once",
-			(unsigned long long)g->cfg.max_connections, (unsigned long long)budget);
-	return g->cfg.max_connections;
-}
+/* The generations this worker uses, newest first. */
+#define FOR_EACH_GEN(w, g) for (struct generation *g = (w)->gen; g; g = g->local[(w)->id].older)
 
 /*
  * Idle expiry. Every connection sits in `active` or, once half-closed, in `lingering`, each
@@ -76,12 +48,14 @@ void worker_rearm_expiry(struct worker *w)
 {
 	double due = -1, wait;
 
-	for (const struct generation *g = w->gen; g; g = g->older) {
+	FOR_EACH_GEN(w, g)
+	{
 		for (size_t i = 0; i < g->n_frontends; i++) {
 			const struct frontend *fe = &g->frontends[i];
-			due = earlier(due, list_deadline(&fe->active, fe->cfg->idle_timeout_ms));
+			const struct fe_local *fl = &fe->local[w->id];
+			due = earlier(due, list_deadline(&fl->active, fe->cfg->idle_timeout_ms));
 			due = earlier(due,
-				      list_deadline(&fe->lingering, fe->cfg->linger_timeout_ms));
+				      list_deadline(&fl->lingering, fe->cfg->linger_timeout_ms));
 		}
 	}
 	ev_timer_stop(w->loop, &w->expiry);
@@ -92,7 +66,7 @@ void worker_rearm_expiry(struct worker *w)
 	ev_timer_start(w->loop, &w->expiry);
 }
 
-static void expire_list(struct worker *w, struct idle_list *l, uint64_t timeout_ms)
+static void expire_list(struct idle_list *l, uint64_t timeout_ms)
 {
 	double limit = clock_mono() - (double)timeout_ms / 1e3;
 	struct idle_entry *e;
@@ -107,12 +81,13 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, expiry);
 
-	/* Retired generations are freed only by reap_cb, so the chain stays valid here. */
-	for (struct generation *g = w->gen; g; g = g->older) {
+	/* Older generations are let go only by reap_cb, so the chain stays valid here. */
+	FOR_EACH_GEN(w, g)
+	{
 		for (size_t i = 0; i < g->n_frontends; i++) {
 			struct frontend *fe = &g->frontends[i];
-			expire_list(w, &fe->active, fe->cfg->idle_timeout_ms);
-			expire_list(w, &fe->lingering, fe->cfg->linger_timeout_ms);
+			expire_list(&fe->local[w->id].active, fe->cfg->idle_timeout_ms);
+			expire_list(&fe->local[w->id].lingering, fe->cfg->linger_timeout_ms);
 		}
 	}
 	if (w->state != WORKER_STOPPED)
@@ -122,24 +97,26 @@ static void expiry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 static void hold_listeners(struct worker *w, bool hold)
 {
 	w->held = hold;
-	for (size_t i = 0; i < w->n_listeners; i++)
-		listener_hold(w->listeners[i], hold);
+	for (size_t i = 0; i < w->n_watches; i++)
+		listener_hold(w->watches[i], hold);
+}
+
+void worker_at_limit(struct worker *w)
+{
+	if (!w->held)
+		hold_listeners(w, true);
+	proxy_limit_reached(w->p);
 }
 
 void worker_conn_opened(struct worker *w, const struct frontend *fe)
 {
 	double idle = (double)fe->cfg->idle_timeout_ms / 1e3;
 
-	w->n_conns++;
+	counter_add(&w->n_conns, 1);
 	/* Frontends differ in idle timeout: this one may be due before what the timer awaits. */
 	if (idle > 0 &&
 	    (!ev_is_active(&w->expiry) || ev_timer_remaining(w->loop, &w->expiry) > idle))
 		worker_rearm_expiry(w);
-	if (!w->held && w->n_conns >= w->max_conns) {
-		log_msg(WLOG_WARN, "%zu connections open: not accepting until some close",
-			w->n_conns);
-		hold_listeners(w, true);
-	}
 }
 
 void worker_conn_half_closed(struct worker *w)
@@ -148,57 +125,59 @@ void worker_conn_half_closed(struct worker *w)
 	worker_rearm_expiry(w);
 }
 
-/* Cut every connection (stopping); `drain_deadline` says why, for the log. */
-static void cut_all(struct worker *w, bool drain_deadline)
+void worker_cut_all(struct worker *w, bool drain_deadline)
 {
-	for (struct generation *g = w->gen; g; g = g->older) {
+	w->state = WORKER_STOPPED;
+	FOR_EACH_GEN(w, g)
+	{
 		for (size_t i = 0; i < g->n_frontends; i++) {
-			struct frontend *fe = &g->frontends[i];
+			struct fe_local *fl = &g->frontends[i].local[w->id];
 			struct idle_entry *e;
-			while ((e = idle_list_oldest(&fe->lingering)) ||
-			       (e = idle_list_oldest(&fe->active)))
+			while ((e = idle_list_oldest(&fl->lingering)) ||
+			       (e = idle_list_oldest(&fl->active)))
 				conn_cut(conn_of_entry(e), drain_deadline);
 		}
 	}
 }
 
 /*
- * Retired generations whose last connection closed are freed from a timer of their own,
- * never from inside a close: the close may be in the middle of a loop over that very
- * generation's frontends (expiry, shutdown, dispatch).
+ * Older generations with no connection of this worker's left are let go from a timer of
+ * their own, never from inside a close: the close may be in the middle of a loop over that
+ * very generation's frontends (expiry, shutdown, dispatch). The control thread frees one
+ * once every worker has let go of it.
  */
 static void reap_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, reap);
 
-	for (struct generation **p = &w->gen->older; *p;) {
+	for (struct generation **p = &w->gen->local[w->id].older; *p;) {
 		struct generation *g = *p;
-		if (g->conns || g->holds) {
-			p = &g->older;
+		if (g->local[w->id].conns) {
+			p = &g->local[w->id].older;
 			continue;
 		}
-		*p = g->older;
-		log_msg(WLOG_DEBUG, "the last connection of a retired configuration closed");
-		gen_free(g);
+		*p = g->local[w->id].older;
+		if (__atomic_sub_fetch(&g->workers_in, 1, __ATOMIC_ACQ_REL) == 0)
+			proxy_wake(w->p, PROXY_WAKE_REAP);
 	}
 }
 
-void worker_reap_soon(struct worker *w)
+static void reap_soon(struct worker *w)
 {
 	if (!ev_is_active(&w->reap))
 		ev_timer_start(w->loop, &w->reap);
 }
 
-static void worker_finish(struct worker *w)
+void worker_finish(struct worker *w)
 {
 	w->state = WORKER_STOPPED;
-	ev_timer_stop(w->loop, &w->drain);
 	ev_timer_stop(w->loop, &w->reap);
 	ev_timer_stop(w->loop, &w->expiry);
 	ev_timer_stop(w->loop, &w->congestion);
 	ev_timer_stop(w->loop, &w->spare_retry);
 	ev_prepare_stop(w->loop, &w->dispatch);
-	ev_break(w->loop, EVBREAK_ALL);
+	if (w->threaded)
+		ev_break(w->loop, EVBREAK_ALL);
 }
 
 void worker_kick(struct worker *w)
@@ -207,9 +186,17 @@ void worker_kick(struct worker *w)
 		ev_prepare_start(w->loop, &w->dispatch);
 }
 
-void worker_capacity_cb(void *ctx)
+void worker_queued(struct worker *w, int change)
 {
-	worker_kick(ctx);
+	shared_store(&w->n_queued, w->n_queued + (size_t)(ssize_t)change);
+}
+
+void worker_slot_freed(struct worker *w, const struct pool *pool)
+{
+	worker_kick(w);
+	/* Clients of this backend may wait on other workers: their turn may have come. */
+	if (shared_load(&pool->stats->queued) > w->n_queued)
+		proxy_kick_waiting(w->p, w);
 }
 
 void worker_retry_later(struct worker *w, double delay)
@@ -229,17 +216,19 @@ static void congestion_cb(struct ev_loop *loop, ev_timer *t, int revents)
 /* Serve the waiting clients of `pool` that can be served now, oldest first. */
 static void dispatch_pool(struct worker *w, struct pool *pool, double now)
 {
+	struct pool_local *pl = &pool->local[w->id];
+
 	/* Bounded by the queue as it is now: a client put back (congestion) stops the walk. */
-	for (size_t n = pool->queue.n; n > 0; n--) {
-		struct idle_entry *e = idle_list_oldest(&pool->queue);
+	for (size_t n = pl->queue.n; n > 0; n--) {
+		struct idle_entry *e = idle_list_oldest(&pl->queue);
 		if (!e || pool_full(pool))
 			return;
-		if (now < pool->congested_until) {
+		if (now < pl->congested_until) {
 			/*
 			 * The retry timer counts from the loop's cached time, which is behind
 			 * ours: it can fire a little early. Come back when it is really over.
 			 */
-			worker_retry_later(w, pool->congested_until - now);
+			worker_retry_later(w, pl->congested_until - now);
 			return;
 		}
 		conn_dequeue(conn_of_queue_entry(e));
@@ -250,7 +239,7 @@ static void dispatch_pool(struct worker *w, struct pool *pool, double now)
  * Before the loop sleeps: capacity appeared somewhere, so waiting clients are served in the
  * order they arrived. Older generations' clients arrived before any of a newer one's, so
  * generations go oldest first; within a pool the queue is in arrival order. Closes and
- * connects done here only schedule the freeing of generations (reap_cb), so the chain
+ * connects done here only schedule the letting go of generations (reap_cb), so the chain
  * stays valid.
  */
 static void dispatch_cb(struct ev_loop *loop, ev_prepare *p, int revents)
@@ -260,54 +249,23 @@ static void dispatch_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 	size_t n = 0;
 
 	ev_prepare_stop(loop, p);
-	for (struct generation *g = w->gen; g; g = g->older)
-		n++;
+	FOR_EACH_GEN(w, g)
+	n++;
 	/* The chain links newest to oldest; there are rarely more than a few. */
 	while (n-- > 0 && w->n_queued && w->state != WORKER_STOPPED) {
 		struct generation *g = w->gen;
 		for (size_t i = 0; i < n; i++)
-			g = g->older;
+			g = g->local[w->id].older;
 		for (size_t b = 0; b < g->cfg.n_backends; b++)
 			dispatch_pool(w, &g->pools[b], now);
 	}
 }
 
-void worker_set_max_conns(struct worker *w, uint64_t max_conns)
-{
-	w->max_conns = max_conns;
-	if (w->state == WORKER_RUNNING && w->held != (w->n_conns >= max_conns))
-		hold_listeners(w, !w->held);
-}
-
 void worker_conn_closed(struct worker *w, struct generation *gen)
 {
-	w->n_conns--;
-	if (gen != w->gen && gen->conns == 0)
-		worker_reap_soon(w);
-	if (w->state == WORKER_STOPPED)
-		return;
-	if (w->state == WORKER_DRAINING && w->n_conns == 0) {
-		log_msg(WLOG_INFO, "drained all %zu connections", w->drain_started_with);
-		worker_finish(w);
-		return;
-	}
-	if (w->held && w->n_conns < w->max_conns && w->state == WORKER_RUNNING) {
-		log_msg(WLOG_INFO, "below %llu connections: accepting again",
-			(unsigned long long)w->max_conns);
-		hold_listeners(w, false);
-	}
-}
-
-static void drain_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct worker *w = container_of(t, struct worker, drain);
-	size_t cut = w->n_conns;
-
-	log_msg(WLOG_WARN, "drain timeout: drained %zu connections, cutting %zu",
-		w->drain_started_with - cut, cut);
-	w->state = WORKER_STOPPED;
-	cut_all(w, true);
-	worker_finish(w);
+	counter_add(&w->n_conns, -1);
+	if (gen != w->gen && gen->local[w->id].conns == 0)
+		reap_soon(w);
 }
 
 static void spare_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
@@ -326,26 +284,62 @@ void worker_spare_lost(struct worker *w)
 		ev_timer_again(w->loop, &w->spare_retry);
 }
 
-int worker_init(struct worker *w, struct ev_loop *loop, uint64_t nofile, size_t fixed_fds,
+/* What other threads asked for. */
+static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = container_of(a, struct worker, wake);
+	unsigned bits = __atomic_exchange_n(&w->wake_bits, 0, __ATOMIC_ACQ_REL);
+
+	if (bits & WAKE_MAIL) {
+		void (*fn)(struct worker *, void *);
+		void *arg;
+		pthread_mutex_lock(&w->mail_lock);
+		fn = w->mail_fn;
+		arg = w->mail_arg;
+		w->mail_fn = NULL;
+		pthread_mutex_unlock(&w->mail_lock);
+		if (fn) {
+			fn(w, arg);
+			pthread_mutex_lock(&w->mail_lock);
+			w->mail_done = true;
+			pthread_cond_broadcast(&w->mail_cond);
+			pthread_mutex_unlock(&w->mail_lock);
+		}
+	}
+	if ((bits & WAKE_RESUME) && w->held && w->state == WORKER_RUNNING)
+		hold_listeners(w, false);
+	if (bits & WAKE_KICK)
+		worker_kick(w);
+}
+
+void worker_wake(struct worker *w, unsigned bits)
+{
+	__atomic_fetch_or(&w->wake_bits, bits, __ATOMIC_ACQ_REL);
+	ev_async_send(w->loop, &w->wake);
+}
+
+int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *loop,
 		size_t buffer_size, struct weir_err *err)
 {
 	int r;
 
 	/* Everything worker_fini undoes is valid from here on, so failures can just return. */
 	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->p = p;
 	w->state = WORKER_RUNNING;
 	w->loop = loop;
-	w->nofile = nofile;
-	w->fixed_fds = fixed_fds;
-	w->max_conns = UINT64_MAX;
 	reserve_init(&w->spare);
+	pthread_mutex_init(&w->mail_lock, NULL);
+	pthread_cond_init(&w->mail_cond, NULL);
 	ev_init(&w->expiry, expiry_cb);
-	ev_init(&w->drain, drain_cb);
 	ev_timer_init(&w->reap, reap_cb, 0., 0.);
 	ev_prepare_init(&w->dispatch, dispatch_cb);
 	ev_init(&w->congestion, congestion_cb);
 	ev_init(&w->spare_retry, spare_retry_cb);
 	w->spare_retry.repeat = WORKER_SPARE_RETRY;
+	ev_async_init(&w->wake, wake_cb);
+	ev_async_start(loop, &w->wake);
 	bufpool_init(&w->bufs, buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
 	w->relay.scratch = malloc(buffer_size);
@@ -359,55 +353,52 @@ int worker_init(struct worker *w, struct ev_loop *loop, uint64_t nofile, size_t 
 	return r;
 }
 
-static void close_listeners(struct worker *w)
+void worker_switch(struct worker *w, struct generation *g, struct listener_watch **watches,
+		   struct frontend *const *owners, size_t n_watches, struct listener *const *gone,
+		   size_t n_gone)
 {
-	for (size_t i = 0; i < w->n_listeners; i++)
-		listener_close(w->listeners[i]);
-	w->n_listeners = 0;
+	struct generation *old = w->gen;
+
+	free(w->watches);
+	w->watches = watches;
+	w->n_watches = n_watches;
+	/* The new set first, then the removed ones: their queues go to the frontends the
+	 * clients came to, even past the connection limit. */
+	for (size_t i = 0; i < n_watches; i++)
+		listener_start(watches[i], owners[i], w->held);
+	for (size_t i = 0; i < n_gone; i++)
+		listener_stop_gently(&gone[i]->watch[w->id]);
+	g->local[w->id].older = old;
+	w->gen = g;
+	if (old)
+		reap_soon(w); /* the old one may have no connection here already */
+	worker_rearm_expiry(w);
+	worker_kick(w); /* a raised maxconn or weight, or a new server, may serve a waiter */
 }
 
 void worker_drain(struct worker *w)
 {
 	if (w->state != WORKER_RUNNING)
 		return;
-	close_listeners(w);
 	w->state = WORKER_DRAINING;
-	w->drain_started_with = w->n_conns;
-	if (w->drain_started_with == 0) {
-		worker_finish(w);
-		return;
-	}
-	log_msg(WLOG_INFO, "draining %zu connections for up to %.3gs", w->drain_started_with,
-		(double)w->gen->cfg.drain_timeout_ms / 1e3);
-	ev_timer_set(&w->drain, (double)w->gen->cfg.drain_timeout_ms / 1e3, 0.);
-	ev_timer_start(w->loop, &w->drain);
-}
-
-void worker_stop(struct worker *w)
-{
-	size_t open = w->n_conns;
-
-	if (w->state == WORKER_DRAINING)
-		log_msg(WLOG_WARN, "stopping now: drained %zu connections, cutting %zu",
-			w->drain_started_with - open, open);
-	w->state = WORKER_STOPPED;
-	close_listeners(w);
-	cut_all(w, false);
-	worker_finish(w);
+	for (size_t i = 0; i < w->n_watches; i++)
+		listener_stop(w->watches[i]);
+	w->n_watches = 0;
 }
 
 void worker_fini(struct worker *w)
 {
-	if (w->loop)
-		worker_stop(w);
+	if (!w->loop)
+		return;
+	worker_drain(w);
+	worker_cut_all(w, false);
+	worker_finish(w);
+	ev_async_stop(w->loop, &w->wake);
 	reserve_release(&w->spare);
-	while (w->gen) {
-		struct generation *older = w->gen->older;
-		gen_free(w->gen);
-		w->gen = older;
-	}
-	free(w->listeners);
+	free(w->watches);
 	free(w->relay.scratch);
 	bufpool_fini(&w->bufs);
+	pthread_mutex_destroy(&w->mail_lock);
+	pthread_cond_destroy(&w->mail_cond);
 	memset(w, 0, sizeof(*w));
 }

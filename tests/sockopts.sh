@@ -33,10 +33,10 @@ ss -Htn state established "( dport = :$echo_port )" | grep -q "127.0.0.3:" ||
 release "$HELD" "the source client"
 stop_weir
 
-# Backlog.
-start_weir -b "127.0.0.1:$echo_port" --backlog 7
-[ "$(ss -Hltn "sport = :$WEIR_PORT" | awk '{ print $3 }')" = 7 ] ||
-	fail "the backlog is not 7: $(ss -Hltn "sport = :$WEIR_PORT")"
+# Backlog: every worker's socket has it.
+start_weir -b "127.0.0.1:$echo_port" --backlog 7 -w 2
+[ "$(ss -Hltn "sport = :$WEIR_PORT" | awk '{ print $3 }' | sort | uniq -c | awk '{ print $1 "x" $2 }')" = 2x7 ] ||
+	fail "the backlog is not 7 on both workers' sockets: $(ss -Hltn "sport = :$WEIR_PORT")"
 stop_weir
 
 # Retries: with none, a client whose first server refuses is closed; with one, it is served.

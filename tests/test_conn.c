@@ -40,6 +40,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "proxy.h"
 #include "reload.h"
 #include "worker.h"
 
@@ -72,8 +73,8 @@ struct backend {
 
 struct rig {
 	struct ev_loop *loop;
-	struct worker w;
-	FILE *log; /* what weir logged during the test */
+	struct proxy p; /* one worker, on the test's loop */
+	FILE *log;	/* what weir logged during the test */
 	struct backend be[N_BACKENDS];
 	int tcp_front;	  /* where TCP clients come from (the test accepts them for weir) */
 	int fds[MAX_FDS]; /* every descriptor the test holds, closed by the teardown */
@@ -82,6 +83,9 @@ struct rig {
 };
 
 static struct rig rig;
+
+/* The one worker. */
+#define W (&rig.p.workers[0])
 
 static int keep(int fd)
 {
@@ -159,21 +163,21 @@ static void apply(const char *fmt, ...)
 	argv[argc] = NULL;
 	if (config_read(&cfg, argc, argv, &action, &err) != CONFIG_OK)
 		fail_msg("config: %s", err.msg);
-	if (gen_new(&g, &cfg, &err) < 0)
+	if (gen_new(&g, &cfg, 1, &err) < 0)
 		fail_msg("gen_new: %s", err.msg);
-	if (reload_prepare(&rl, &rig.w, g, NULL, 0, &err) < 0)
+	if (reload_prepare(&rl, &rig.p, g, NULL, 0, &err) < 0)
 		fail_msg("prepare: %s", err.msg);
 	reload_commit(&rl);
 }
 
 static struct frontend *fe(void)
 {
-	return &rig.w.gen->frontends[0];
+	return &W->gen->frontends[0];
 }
 
 static struct pool *pool(void)
 {
-	return &rig.w.gen->pools[0];
+	return &W->gen->pools[0];
 }
 
 /* The server of backend `b` (the b-th -b of the command line). */
@@ -293,7 +297,7 @@ static int accept_on(int b)
 		if (clock_mono() > until)
 			fail_msg("no connection reached backend %d within 2s (%zu waiting for a "
 				 "slot, %zu open)",
-				 b, rig.w.n_queued, rig.w.n_conns);
+				 b, W->n_queued, W->n_conns);
 		ev_run(rig.loop, EVRUN_NOWAIT);
 		usleep(500);
 	}
@@ -324,7 +328,8 @@ static void hand_over(int fd, const struct sockaddr *peer, socklen_t len, int so
 	if (lag_us)
 		usleep(lag_us);
 	socket_errno = socket_error;
-	conn_accept(&rig.w, fe(), fd, peer, len);
+	proxy_conn_force(&rig.p); /* the slot the listener would have taken */
+	conn_accept(W, fe(), fd, peer, len);
 	socket_errno = 0;
 }
 
@@ -541,7 +546,7 @@ static unsigned end_index(const char *name)
 
 static uint64_t closed(const char *name)
 {
-	return rig.w.closed[end_index(name)];
+	return W->closed[end_index(name)];
 }
 
 /* Exactly these closes ("client-closed=1 idle=2"), and none of any other reason. */
@@ -555,7 +560,7 @@ static void assert_closes(const char *expect)
 		char key[40];
 		uint64_t want = 0;
 		if (!name) {
-			assert_int_equal(rig.w.closed[i], 0);
+			assert_int_equal(W->closed[i], 0);
 			continue;
 		}
 		snprintf(key, sizeof(key), " %s=", name);
@@ -563,9 +568,9 @@ static void assert_closes(const char *expect)
 			want = strtoull(at + strlen(key), NULL, 10);
 			rig.covered |= 1u << i;
 		}
-		if (rig.w.closed[i] != want)
+		if (W->closed[i] != want)
 			fail_msg("closed %s: %llu, expected %llu (expected in all: %s)", name,
-				 (unsigned long long)rig.w.closed[i], (unsigned long long)want,
+				 (unsigned long long)W->closed[i], (unsigned long long)want,
 				 expect);
 	}
 }
@@ -611,15 +616,16 @@ static void assert_logged(const char *what)
 /* Every count a connection holds is back to zero. */
 static void assert_all_released(void)
 {
-	struct generation *g = rig.w.gen;
+	struct generation *g = W->gen;
 
-	assert_int_equal(rig.w.n_conns, 0);
-	assert_int_equal(rig.w.n_queued, 0);
-	assert_int_equal(g->conns, 0);
+	assert_int_equal(W->n_conns, 0);
+	assert_int_equal(W->n_queued, 0);
+	assert_int_equal(g->local[0].conns, 0);
+	assert_int_equal(rig.p.n_conns, 0);
 	assert_int_equal(fe()->stats->open, 0);
-	assert_int_equal(fe()->active.n, 0);
-	assert_int_equal(fe()->lingering.n, 0);
-	assert_int_equal(pool()->queue.n, 0);
+	assert_int_equal(fe()->local[0].active.n, 0);
+	assert_int_equal(fe()->local[0].lingering.n, 0);
+	assert_int_equal(pool()->local[0].queue.n, 0);
 	assert_int_equal(pool()->stats->queued, 0);
 	for (size_t i = 0; i < pool()->n; i++)
 		assert_int_equal(pool()->servers[i]->active, 0);
@@ -638,7 +644,7 @@ static int setup(void **state)
 	log_init(fileno(rig.log), WLOG_INFO, WLOG_TEXT);
 	rig.loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(rig.loop);
-	assert_int_equal(worker_init(&rig.w, rig.loop, 1024, 0, 65536, &err), 0);
+	assert_int_equal(proxy_init(&rig.p, rig.loop, 1, 0, 1024, 0, 65536, &err), 0);
 	return 0;
 }
 
@@ -647,7 +653,7 @@ static uint32_t covered; /* over every test: close reasons asserted */
 static int teardown(void **state)
 {
 	covered |= rig.covered;
-	worker_fini(&rig.w);
+	proxy_fini(&rig.p);
 	ev_loop_destroy(rig.loop);
 	for (size_t i = 0; i < rig.n_fds; i++)
 		close(rig.fds[i]);
@@ -685,14 +691,14 @@ static void the_client_ends_first(void **state)
 	get(s, "bye");
 	assert_int_equal(shutdown(c, SHUT_WR), 0);
 	assert_end(s);
-	assert_int_equal(fe()->lingering.n, 1); /* half-closed */
+	assert_int_equal(fe()->local[0].lingering.n, 1); /* half-closed */
 	put(s, "after your EOF");
 	get(c, "after your EOF");
 	assert_open(c);
 	assert_closes("");
 	drop(s);
 	assert_end(c);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_all_released();
 	assert_int_equal(fe()->stats->bytes_to_server, 600003);
@@ -720,7 +726,7 @@ static void the_server_ends_first(void **state)
 	assert_closes("");
 	drop(c);
 	assert_end(s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("server-closed=1");
 	assert_all_released();
 	assert_logged("end=server-closed;to_server=14 to_client=10");
@@ -737,7 +743,7 @@ static void a_client_reset_is_passed_on(void **state)
 	put(c, "x");
 	get(s, "x");
 	reset(c);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-reset=1");
 	assert_reset(s);
 	assert_all_released();
@@ -755,7 +761,7 @@ static void a_server_reset_is_passed_on(void **state)
 	put(s, "y");
 	get(c, "y");
 	reset(s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("server-reset=1");
 	assert_reset(c);
 	assert_all_released();
@@ -781,7 +787,7 @@ static void a_refused_connect_is_retried_on_the_next_server(void **state)
 	assert_int_equal(srv(1)->total, 1);
 	assert_int_equal(srv(1)->connect_failures, 0);
 	both_leave(c, s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_all_released();
 	assert_logged("end=client-closed;attempts=2");
@@ -798,7 +804,7 @@ static void every_server_refusing_is_connect_failed(void **state)
 	apply("-l 127.0.0.1:0 -b %s -b %s --fall 3", refusing_tcp_server(0),
 	      refusing_unix_server(1));
 	c = tcp_client();
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("connect-failed=1");
 	assert_end(c);
 	assert_int_equal(srv(0)->connect_failures, 1);
@@ -815,7 +821,7 @@ static void a_weight_0_server_is_no_server(void **state)
 
 	apply("-l 127.0.0.1:0 -b %s,weight=0", unix_server(0, 16));
 	c = unix_client();
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("no-server=1");
 	assert_end(c);
 	assert_nothing_to_accept(0);
@@ -831,10 +837,10 @@ static void every_server_down_is_no_server(void **state)
 
 	apply("-l 127.0.0.1:0 -b %s --fall 1", refusing_unix_server(0));
 	c1 = unix_client();
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_int_equal(srv(0)->state, SERVER_DOWN);
 	c2 = unix_client();
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("connect-failed=1 no-server=1");
 	assert_end(c1);
 	assert_end(c2);
@@ -855,7 +861,7 @@ static void a_black_hole_is_connect_timeout(void **state)
 	run_for(100);
 	assert_open(c); /* still waiting for the connect */
 	assert_closes("");
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_true(clock_mono() - t0 >= 0.199);
 	assert_closes("connect-timeout=1");
 	assert_end(c);
@@ -881,7 +887,7 @@ static void a_connect_timeout_is_retried_on_the_next_server(void **state)
 	assert_int_equal(srv(0)->active, 0);
 	assert_int_equal(pool()->stats->retries, 1);
 	both_leave(c, s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_all_released();
 	assert_logged("end=client-closed;attempts=2");
@@ -896,7 +902,7 @@ static void a_client_leaving_during_the_connect_is_client_aborted(void **state)
 	c = unix_client();
 	RUN_UNTIL(srv(0)->active == 1, 2000);
 	drop(c);
-	RUN_UNTIL(rig.w.n_conns == 0, 1000); /* long before the connect timeout */
+	RUN_UNTIL(W->n_conns == 0, 1000); /* long before the connect timeout */
 	assert_closes("client-aborted=1");
 	assert_int_equal(srv(0)->connect_failures, 0);
 	assert_int_equal(srv(0)->fails, 0);
@@ -930,7 +936,7 @@ static void no_descriptor_for_the_server_socket_is_local_error(void **state)
 	put(c, "again");
 	get(s, "again");
 	both_leave(c, s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("local-error=1 client-closed=1");
 	assert_all_released();
 }
@@ -953,8 +959,8 @@ static void at_maxconn_clients_wait_in_order(void **state)
 	c = unix_client();
 	put(c, "C second");
 	run_for(50);
-	assert_int_equal(rig.w.n_queued, 2);
-	assert_int_equal(pool()->queue.n, 2);
+	assert_int_equal(W->n_queued, 2);
+	assert_int_equal(pool()->local[0].queue.n, 2);
 	assert_int_equal(pool()->stats->queued, 2);
 	assert_int_equal(srv(0)->active, 1);
 	assert_nothing_to_accept(0);
@@ -964,13 +970,13 @@ static void at_maxconn_clients_wait_in_order(void **state)
 	both_leave(a, sa);
 	sb = accept_on(0);
 	get(sb, "B first");
-	assert_int_equal(rig.w.n_queued, 1);
+	assert_int_equal(W->n_queued, 1);
 	assert_int_equal(srv(0)->active, 1);
 	both_leave(b, sb);
 	sc = accept_on(0);
 	get(sc, "C second");
 	both_leave(c, sc);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=3");
 	assert_int_equal(srv(0)->total, 3);
 	assert_int_equal(srv(0)->connect_failures, 0);
@@ -988,7 +994,7 @@ static void no_slot_within_the_connect_timeout_is_queue_timeout(void **state)
 	sa = accept_on(0);
 	t0 = clock_mono();
 	b = unix_client();
-	RUN_UNTIL(rig.w.n_queued == 0, 2000);
+	RUN_UNTIL(W->n_queued == 0, 2000);
 	assert_true(clock_mono() - t0 >= 0.199);
 	assert_closes("queue-timeout=1");
 	assert_end(b);
@@ -998,7 +1004,7 @@ static void no_slot_within_the_connect_timeout_is_queue_timeout(void **state)
 	put(a, "still here");
 	get(sa, "still here");
 	both_leave(a, sa);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("queue-timeout=1 client-closed=1");
 	assert_all_released();
 	assert_logged("end=queue-timeout;server=-");
@@ -1016,27 +1022,27 @@ static void a_waiting_client_that_leaves_takes_no_slot(void **state)
 	a = unix_client();
 	sa = accept_on(0);
 	b = unix_client();
-	RUN_UNTIL(rig.w.n_queued == 1, 2000);
+	RUN_UNTIL(W->n_queued == 1, 2000);
 	drop(b);
 	RUN_UNTIL(closed("client-aborted") == 1, 1000);
-	assert_int_equal(rig.w.n_queued, 0);
+	assert_int_equal(W->n_queued, 0);
 	assert_int_equal(pool()->stats->queued, 0);
 	assert_int_equal(srv(0)->active, 1);
-	assert_int_equal(rig.w.n_conns, 1);
+	assert_int_equal(W->n_conns, 1);
 
 	both_leave(a, sa);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_int_equal(srv(0)->active, 0);
 	assert_nothing_to_accept(0); /* nobody took the freed slot */
 	assert_int_equal(srv(0)->total, 1);
 
 	c = unix_client();
 	sc = accept_on(0);
-	assert_int_equal(rig.w.n_queued, 0);
+	assert_int_equal(W->n_queued, 0);
 	put(c, "my turn");
 	get(sc, "my turn");
 	both_leave(c, sc);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-aborted=1 client-closed=2");
 	assert_all_released();
 }
@@ -1060,7 +1066,7 @@ static void a_full_unix_backlog_makes_the_client_wait(void **state)
 	c = unix_client();
 	put(c, "queued behind a full backlog");
 	run_for(150); /* a few congestion retries, each EAGAIN again */
-	assert_int_equal(rig.w.n_queued, 1);
+	assert_int_equal(W->n_queued, 1);
 	assert_int_equal(srv(0)->active, 0);
 	assert_int_equal(srv(0)->connect_failures, 0);
 	assert_int_equal(srv(0)->state, SERVER_UP);
@@ -1077,7 +1083,7 @@ static void a_full_unix_backlog_makes_the_client_wait(void **state)
 	assert_int_equal(pool()->stats->retries, 0);
 	drop(filled);
 	both_leave(c, s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_all_released();
 	assert_logged("end=client-closed;attempts=1");
@@ -1102,14 +1108,14 @@ static void a_full_unix_backlog_retry_survives_a_late_loop_clock(void **state)
 	c = unix_client_at(0, 10000);
 	put(c, "late clock");
 	run_for(100);
-	assert_int_equal(rig.w.n_queued, 1);
+	assert_int_equal(W->n_queued, 1);
 	assert_int_equal(srv(0)->connect_failures, 0);
 	filled = accept_on(0);
 	s = accept_on(0); /* within 2s, not at the 5s connect timeout */
 	get(s, "late clock");
 	drop(filled);
 	both_leave(c, s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_int_equal(srv(0)->connect_failures, 0);
 	assert_all_released();
@@ -1136,7 +1142,7 @@ static void silence_for_the_idle_timeout_is_idle(void **state)
 		get(i % 2 ? s : c, "t");
 	}
 	assert_closes("");
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_true(clock_mono() - quiet >= 0.299);
 	assert_closes("idle=1");
 	assert_reset(c);
@@ -1159,7 +1165,7 @@ static void a_half_closed_connection_left_silent_is_linger(void **state)
 	quiet = clock_mono();
 	assert_int_equal(shutdown(c, SHUT_WR), 0);
 	assert_end(s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_true(clock_mono() - quiet >= 0.199);
 	assert_closes("linger=1");
 	assert_reset(c);
@@ -1184,15 +1190,15 @@ static void stopping_cuts_every_connection(void **state)
 	b = tcp_client();
 	sb = accept_on(0);
 	q = tcp_client();
-	RUN_UNTIL(rig.w.n_queued == 1, 2000);
+	RUN_UNTIL(W->n_queued == 1, 2000);
 	put(a, "a");
 	get(sa, "a");
 	assert_int_equal(shutdown(b, SHUT_WR), 0);
 	assert_end(sb);
-	assert_int_equal(fe()->lingering.n, 1);
+	assert_int_equal(fe()->local[0].lingering.n, 1);
 
-	worker_stop(&rig.w);
-	assert_int_equal(rig.w.state, WORKER_STOPPED);
+	proxy_stop(&rig.p);
+	assert_int_equal(rig.p.state, PROXY_STOPPED);
 	assert_closes("shutdown=3");
 	assert_reset(a);
 	assert_reset(sa);
@@ -1220,8 +1226,8 @@ static void the_drain_timeout_cuts_what_is_left(void **state)
 	sb = accept_on(0);
 	t0 = clock_mono();
 	ev_now_update(rig.loop); /* as from the SIGTERM callback */
-	worker_drain(&rig.w);
-	assert_int_equal(rig.w.state, WORKER_DRAINING);
+	proxy_drain(&rig.p);
+	assert_int_equal(rig.p.state, PROXY_DRAINING);
 	put(a, "still relaying");
 	get(sa, "still relaying");
 	put(sa, "yes");
@@ -1230,10 +1236,10 @@ static void the_drain_timeout_cuts_what_is_left(void **state)
 	assert_end(sb);
 	drop(sb);
 	RUN_UNTIL(closed("client-closed") == 1, 2000);
-	assert_int_equal(rig.w.state, WORKER_DRAINING);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	assert_int_equal(rig.p.state, PROXY_DRAINING);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_true(clock_mono() - t0 >= 0.299);
-	assert_int_equal(rig.w.state, WORKER_STOPPED);
+	RUN_UNTIL(rig.p.state == PROXY_STOPPED, 1000);
 	assert_closes("client-closed=1 drain-timeout=1");
 	assert_reset(a);
 	assert_reset(sa);
@@ -1259,7 +1265,7 @@ static void a_proxy_header_names_the_client(void **state)
 	put(s, "hi");
 	get(c, "hi");
 	both_leave(c, s);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_all_released();
 	assert_logged("client=192.0.2.7:40000;end=client-closed;to_server=5 to_client=2");
@@ -1273,7 +1279,7 @@ static void a_malformed_proxy_header_is_bad_header(void **state)
 	apply("-l 127.0.0.1:0 -b %s --accept-proxy v1", unix_server(0, 16));
 	c = tcp_client();
 	put(c, "GET / HTTP/1.0\r\n\r\n");
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("bad-header=1");
 	assert_reset(c);
 	assert_nothing_to_accept(0);
@@ -1292,7 +1298,7 @@ static void no_proxy_header_in_time_is_header_timeout(void **state)
 	t0 = clock_mono();
 	c = tcp_client();
 	put(c, "PROXY TCP4 192.0.2.7"); /* and no more */
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_true(clock_mono() - t0 >= 0.199);
 	assert_closes("header-timeout=1");
 	assert_reset(c);
@@ -1310,7 +1316,7 @@ static void a_client_leaving_during_its_proxy_header_is_client_aborted(void **st
 	put(c, "PROXY TCP4 ");
 	run_for(20);
 	drop(c);
-	RUN_UNTIL(rig.w.n_conns == 0, 1000);
+	RUN_UNTIL(W->n_conns == 0, 1000);
 	assert_closes("client-aborted=1");
 	assert_nothing_to_accept(0);
 	assert_all_released();
@@ -1348,13 +1354,13 @@ static void past_the_per_source_limit_is_source_limit(void **state)
 	put(a, "unharmed");
 	get(sa, "unharmed");
 	both_leave(a, sa);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	c = tcp_client();
 	sc = accept_on(0);
 	put(c, "in again");
 	get(sc, "in again");
 	both_leave(c, sc);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("source-limit=1 client-closed=2");
 	assert_all_released();
 }

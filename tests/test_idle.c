@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "idle.h"
-#include "worker.h"
+#include "proxy.h"
 
 static void assert_order(const struct idle_list *l, struct idle_entry *const *want, size_t n)
 {
@@ -81,10 +81,10 @@ static void remove_anywhere(void **state)
 static void connection_budget_leaves_room(void **state)
 {
 	/* Two descriptors a connection, after what weir holds otherwise. */
-	assert_int_equal(worker_connection_budget(1024, 30), (1024 - 30) / 2);
-	assert_int_equal(worker_connection_budget(20000, 13), (20000 - 13) / 2);
-	assert_int_equal(worker_connection_budget(64, 40), (64 - 40) / 2);
-	assert_int_equal(worker_connection_budget(10, 14), 1); /* never zero */
+	assert_int_equal(proxy_connection_budget(1024, 30), (1024 - 30) / 2);
+	assert_int_equal(proxy_connection_budget(20000, 13), (20000 - 13) / 2);
+	assert_int_equal(proxy_connection_budget(64, 40), (64 - 40) / 2);
+	assert_int_equal(proxy_connection_budget(10, 14), 1); /* never zero */
 }
 
 int main(void)

@@ -23,6 +23,7 @@
 #include "listener.h"
 #include "reload.h"
 #include "log.h"
+#include "proxy.h"
 #include "worker.h"
 
 /* --- scripted syscalls ------------------------------------------------------------------- */
@@ -88,8 +89,8 @@ static void script_open(size_t n, const int *errors)
 
 struct rig {
 	struct ev_loop *loop;
-	struct worker w; /* owns the generation built from the command line below */
-	struct listener *l;
+	struct proxy p; /* one worker; owns the generation built from the command line below */
+	struct listener_watch *l; /* the worker's watch of the one listener */
 	struct sockaddr_in addr;
 };
 
@@ -113,12 +114,12 @@ static int setup(void **state)
 	assert_non_null(r->loop);
 	assert_int_equal(config_init(&cfg), 0);
 	assert_int_equal(config_parse_args(&cfg, 5, argv, &action, &err), 0);
-	assert_int_equal(gen_new(&gen, &cfg, &err), 0);
-	assert_int_equal(worker_init(&r->w, r->loop, 1000, 0, 65536, &err), 0);
-	assert_int_equal(reload_prepare(&rl, &r->w, gen, NULL, 0, &err), 0);
+	assert_int_equal(gen_new(&gen, &cfg, 1, &err), 0);
+	assert_int_equal(proxy_init(&r->p, r->loop, 1, 0, 1000, 0, 65536, &err), 0);
+	assert_int_equal(reload_prepare(&rl, &r->p, gen, NULL, 0, &err), 0);
 	reload_commit(&rl);
-	assert_int_equal(r->w.n_listeners, 1);
-	r->l = r->w.listeners[0];
+	assert_int_equal(r->p.n_listeners, 1);
+	r->l = &r->p.listeners[0]->watch[0];
 	assert_int_equal(getsockname(r->l->fd, (struct sockaddr *)&r->addr, &len), 0);
 	*state = r;
 	return 0;
@@ -128,7 +129,7 @@ static int teardown(void **state)
 {
 	struct rig *r = *state;
 
-	worker_fini(&r->w);
+	proxy_fini(&r->p);
 	ev_loop_destroy(r->loop);
 	return 0;
 }
@@ -172,12 +173,12 @@ static void emfile_closes_the_pending_client_and_backs_off(void **state)
 
 	script_accept(4, errors);
 	accept_ready(r);
-	assert_int_equal(r->w.shed, 1);
+	assert_int_equal(r->p.workers[0].shed, 1);
 	assert_closed_promptly(client);
-	assert_true(reserve_available(&r->w.spare)); /* taken back */
-	assert_false(accepting(r));		     /* backing off: no spinning */
+	assert_true(reserve_available(&r->p.workers[0].spare)); /* taken back */
+	assert_false(accepting(r));				/* backing off: no spinning */
 	assert_true(ev_is_active(&r->l->backoff));
-	assert_int_equal(r->w.n_conns, 0);
+	assert_int_equal(r->p.workers[0].n_conns, 0);
 
 	/* When the back-off ends, accepting resumes by itself. */
 	ev_invoke(r->loop, &r->l->backoff, EV_TIMER);
@@ -194,7 +195,7 @@ static void enfile_is_handled_like_emfile(void **state)
 
 	script_accept(3, errors);
 	accept_ready(r);
-	assert_int_equal(r->w.shed, 1);
+	assert_int_equal(r->p.workers[0].shed, 1);
 	assert_closed_promptly(client);
 	close(client);
 }
@@ -210,26 +211,26 @@ static void failed_reacquire_is_retried_later(void **state)
 	script_open(1, open_fails);
 	script_accept(2, errors);
 	accept_ready(r);
-	assert_int_equal(r->w.shed, 1);
-	assert_false(reserve_available(&r->w.spare));
+	assert_int_equal(r->p.workers[0].shed, 1);
+	assert_false(reserve_available(&r->p.workers[0].spare));
 	assert_closed_promptly(c1);
 	/* The worker keeps trying on a timer, not only when the next shortage comes. */
-	assert_true(ev_is_active(&r->w.spare_retry));
+	assert_true(ev_is_active(&r->p.workers[0].spare_retry));
 	script_open(1, open_fails);
-	ev_invoke(r->loop, &r->w.spare_retry, EV_TIMER);
-	assert_false(reserve_available(&r->w.spare)); /* still failing: still trying */
-	assert_true(ev_is_active(&r->w.spare_retry));
-	ev_invoke(r->loop, &r->w.spare_retry, EV_TIMER);
-	assert_true(reserve_available(&r->w.spare));
-	assert_false(ev_is_active(&r->w.spare_retry));
-	reserve_release(&r->w.spare); /* as lost again, for what follows */
+	ev_invoke(r->loop, &r->p.workers[0].spare_retry, EV_TIMER);
+	assert_false(reserve_available(&r->p.workers[0].spare)); /* still failing: still trying */
+	assert_true(ev_is_active(&r->p.workers[0].spare_retry));
+	ev_invoke(r->loop, &r->p.workers[0].spare_retry, EV_TIMER);
+	assert_true(reserve_available(&r->p.workers[0].spare));
+	assert_false(ev_is_active(&r->p.workers[0].spare_retry));
+	reserve_release(&r->p.workers[0].spare); /* as lost again, for what follows */
 
 	/* The next shortage retakes the spare first (open works again), then sheds. */
 	ev_timer_stop(r->loop, &r->l->backoff);
 	script_accept(3, errors + 2);
 	accept_ready(r);
-	assert_int_equal(r->w.shed, 2);
-	assert_true(reserve_available(&r->w.spare));
+	assert_int_equal(r->p.workers[0].shed, 2);
+	assert_true(reserve_available(&r->p.workers[0].spare));
 	assert_closed_promptly(c2);
 	close(c1);
 	close(c2);
@@ -241,12 +242,12 @@ static void no_spare_means_back_off_without_spinning(void **state)
 	static const int errors[] = {EMFILE, EMFILE, EMFILE};
 	static const int open_fails[] = {EMFILE, EMFILE};
 
-	reserve_release(&r->w.spare);
+	reserve_release(&r->p.workers[0].spare);
 	script_open(2, open_fails);
 	script_accept(3, errors);
 	accept_ready(r);
 	assert_int_equal(accept_calls, 1); /* one attempt, then the back-off */
-	assert_int_equal(r->w.shed, 0);
+	assert_int_equal(r->p.workers[0].shed, 0);
 	assert_false(accepting(r));
 	assert_true(ev_is_active(&r->l->backoff));
 }
@@ -260,7 +261,7 @@ static void transient_errors_are_skipped(void **state)
 	script_accept(6, errors);
 	accept_ready(r);
 	assert_int_equal(accept_calls, 6);
-	assert_int_equal(r->w.n_conns, 1); /* the client became a connection */
+	assert_int_equal(r->p.workers[0].n_conns, 1); /* the client became a connection */
 	assert_true(accepting(r));
 	assert_false(ev_is_active(&r->l->backoff));
 	close(client);

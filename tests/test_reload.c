@@ -26,6 +26,7 @@
 #include "listener.h"
 #include "log.h"
 #include "reload.h"
+#include "proxy.h"
 #include "worker.h"
 
 /* --- fault injection: the Nth call of an allocator, or every bind, fails ------------------ */
@@ -75,7 +76,7 @@ int __wrap_bind(int fd, const struct sockaddr *sa, socklen_t len)
 
 struct rig {
 	struct ev_loop *loop;
-	struct worker w;
+	struct proxy p;	  /* one worker, on the test's loop */
 	int backend[2];	  /* listening sockets the servers are */
 	bool silent[2];	  /* a backend nobody accepts on (a black hole once its queue is full) */
 	int accepted[16]; /* the backends' side of relayed connections */
@@ -125,7 +126,7 @@ static struct generation *config(const char *fmt, ...)
 		argv[argc++] = tok;
 	argv[argc] = NULL;
 	assert_int_equal(config_read(&cfg, argc, argv, &action, &err), CONFIG_OK);
-	if (gen_new(&g, &cfg, &err) < 0)
+	if (gen_new(&g, &cfg, 1, &err) < 0)
 		fail_msg("gen_new: %s", err.msg);
 	return g;
 }
@@ -135,7 +136,7 @@ static void apply(struct generation *g)
 	struct reload rl;
 	struct weir_err err;
 
-	if (reload_prepare(&rl, &rig.w, g, NULL, 0, &err) < 0)
+	if (reload_prepare(&rl, &rig.p, g, NULL, 0, &err) < 0)
 		fail_msg("prepare: %s", err.msg);
 	reload_commit(&rl);
 }
@@ -212,13 +213,13 @@ static int setup(void **state)
 	log_init(2, WLOG_ERROR, WLOG_TEXT);
 	rig.loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(rig.loop);
-	assert_int_equal(worker_init(&rig.w, rig.loop, 1024, 0, 65536, &err), 0);
+	assert_int_equal(proxy_init(&rig.p, rig.loop, 1, 0, 1024, 0, 65536, &err), 0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	worker_fini(&rig.w);
+	proxy_fini(&rig.p);
 	ev_loop_destroy(rig.loop);
 	for (int b = 0; b < 2; b++)
 		if (rig.backend[b] >= 0)
@@ -230,7 +231,7 @@ static int teardown(void **state)
 
 static struct server *server0(void)
 {
-	return rig.w.gen->pools[0].servers[0];
+	return rig.p.gen->pools[0].servers[0];
 }
 
 /*
@@ -246,12 +247,12 @@ static void a_queued_client_across_a_reload_counts_once(void **state)
 	rig.backend[0] = listen_on_loopback(16);
 	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s",
 		     port_of(rig.backend[0])));
-	rig.port = port_of(rig.w.listeners[0]->fd);
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
 	s = server0();
 	c1 = client();
 	RUN_UNTIL(s->active == 1 && rig.n_accepted == 1, 2000);
 	c2 = client();
-	RUN_UNTIL(rig.w.n_queued == 1, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_queued == 1, 2000);
 
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s", rig.port,
 		     port_of(rig.backend[0])));
@@ -260,19 +261,19 @@ static void a_queued_client_across_a_reload_counts_once(void **state)
 	assert_int_equal(s->active, 1);
 
 	reset(c1);
-	RUN_UNTIL(rig.w.n_queued == 0 && rig.n_accepted == 2, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_queued == 0 && rig.n_accepted == 2, 2000);
 	assert_int_equal(s->active, 1); /* the waiting client's, not 0 or 4294967295 */
 	reset(c2);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 0, 2000);
 	assert_int_equal(s->active, 0);
 	RUN_UNTIL(s->refs == 1, 2000); /* the retired generation is gone, its reference too */
 
 	/* And the server serves the next client at once. */
 	c1 = client();
 	RUN_UNTIL(s->active == 1, 2000);
-	assert_int_equal(rig.w.n_queued, 0);
+	assert_int_equal(rig.p.workers[0].n_queued, 0);
 	reset(c1);
-	RUN_UNTIL(s->active == 0 && rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(s->active == 0 && rig.p.workers[0].n_conns == 0, 2000);
 }
 
 /*
@@ -301,17 +302,17 @@ static void a_retry_after_a_reload_counts_on_the_server_it_used(void **state)
 	rig.silent[0] = true;
 	usleep(50000);
 	apply(config(fmt, 0, port_of(rig.backend[0]), port_of(rig.backend[1])));
-	rig.port = port_of(rig.w.listeners[0]->fd);
-	hole = rig.w.gen->pools[0].servers[0];
-	good = rig.w.gen->pools[0].servers[1];
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
+	hole = rig.p.gen->pools[0].servers[0];
+	good = rig.p.gen->pools[0].servers[1];
 	c = client();
 	RUN_UNTIL(hole->active == 1, 2000); /* the first pick of a tie: the black hole */
 	apply(config(fmt, rig.port, port_of(rig.backend[0]), port_of(rig.backend[1])));
-	assert_ptr_equal(rig.w.gen->pools[0].servers[1], good);
+	assert_ptr_equal(rig.p.gen->pools[0].servers[1], good);
 	RUN_UNTIL(good->active == 1, 3000); /* retried, under the retired generation */
 	assert_int_equal(hole->active, 0);
 	reset(c);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 0, 2000);
 	assert_int_equal(good->active, 0);
 	assert_int_equal(hole->active, 0);
 	for (int i = 0; i < n_fill; i++)
@@ -331,23 +332,23 @@ static void a_server_removed_and_added_back_is_the_same_object(void **state)
 	rig.backend[1] = listen_on_loopback(16);
 	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d",
 		     port_of(rig.backend[0]), port_of(rig.backend[1])));
-	rig.port = port_of(rig.w.listeners[0]->fd);
-	a = rig.w.gen->pools[0].servers[0];
-	b = rig.w.gen->pools[0].servers[1];
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
+	a = rig.p.gen->pools[0].servers[0];
+	b = rig.p.gen->pools[0].servers[1];
 	c1 = client();
 	RUN_UNTIL(a->active == 1, 2000); /* round robin's first pick */
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d", rig.port, port_of(rig.backend[1])));
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d", rig.port,
 		     port_of(rig.backend[0]), port_of(rig.backend[1])));
-	assert_ptr_equal(rig.w.gen->pools[0].servers[0], a);
-	assert_ptr_equal(rig.w.gen->pools[0].servers[1], b);
+	assert_ptr_equal(rig.p.gen->pools[0].servers[0], a);
+	assert_ptr_equal(rig.p.gen->pools[0].servers[1], b);
 	assert_int_equal(a->active, 1);
 	c2 = client();
 	RUN_UNTIL(b->active == 1, 2000); /* a is full: its old connection still counts */
 	assert_int_equal(a->active, 1);
 	reset(c1);
 	reset(c2);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 0, 2000);
 	assert_int_equal(a->active, 0);
 	assert_int_equal(b->active, 0);
 }
@@ -367,22 +368,22 @@ static void removed_listeners_hand_over_their_queues_at_the_limit(void **state)
 		     "--max-connections 3",
 		     port_of(rig.backend[0])));
 	for (int i = 0; i < 3; i++)
-		ports[i] = port_of(rig.w.listeners[i]->fd);
+		ports[i] = port_of(rig.p.listeners[i]->watch[0].fd);
 	c[0] = client_to(ports[0]);
-	RUN_UNTIL(rig.w.n_conns == 1, 2000);
-	assert_false(rig.w.held);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 1, 2000);
+	assert_false(rig.p.workers[0].held);
 	/* Two clients arrive and the reload runs before the loop gets to them. */
 	c[1] = client_to(ports[1]);
 	c[2] = client_to(ports[2]);
 	usleep(100000);
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d --max-connections 3", ports[0],
 		     port_of(rig.backend[0])));
-	assert_int_equal(rig.w.n_listeners, 1);
-	assert_int_equal(rig.w.n_conns, 3);
+	assert_int_equal(rig.p.n_listeners, 1);
+	assert_int_equal(rig.p.workers[0].n_conns, 3);
 	RUN_UNTIL(rig.n_accepted == 3, 2000);
 	for (int i = 0; i < 3; i++)
 		reset(c[i]);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 0, 2000);
 }
 
 /* Everything a running configuration is, to compare before and after a failed reload. */
@@ -398,9 +399,9 @@ struct snapshot {
 static void take(struct snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->gen = rig.w.gen;
-	s->n_listeners = rig.w.n_listeners;
-	memcpy(s->listeners, rig.w.listeners, s->n_listeners * sizeof(*s->listeners));
+	s->gen = rig.p.gen;
+	s->n_listeners = rig.p.n_listeners;
+	memcpy(s->listeners, rig.p.listeners, s->n_listeners * sizeof(*s->listeners));
 	s->server = server0();
 	s->refs = s->server->refs;
 	s->weight = s->server->weight;
@@ -413,11 +414,11 @@ static void assert_unchanged(const struct snapshot *s)
 
 	take(&now);
 	assert_ptr_equal(now.gen, s->gen);
-	assert_null(rig.w.gen->older);
+	assert_null(rig.p.gen->older);
 	assert_int_equal(now.n_listeners, s->n_listeners);
 	for (size_t i = 0; i < s->n_listeners; i++) {
 		assert_ptr_equal(now.listeners[i], s->listeners[i]);
-		assert_ptr_equal(now.listeners[i]->fe, &rig.w.gen->frontends[0]);
+		assert_ptr_equal(now.listeners[i]->watch[0].fe, &rig.p.gen->frontends[0]);
 	}
 	assert_ptr_equal(now.server, s->server);
 	assert_int_equal(now.refs, s->refs);
@@ -441,7 +442,7 @@ static void every_failure_of_a_prepare_leaves_the_running_state(void **state)
 
 	rig.backend[0] = listen_on_loopback(16);
 	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d --health-check tcp", port_of(rig.backend[0])));
-	rig.port = port_of(rig.w.listeners[0]->fd);
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
 	c = client();
 	RUN_UNTIL(server0()->active == 1 && rig.n_accepted == 1, 2000);
 	snprintf(sock, sizeof(sock), "/tmp/weir-test-reload-%d.sock", (int)getpid());
@@ -455,7 +456,7 @@ static void every_failure_of_a_prepare_leaves_the_running_state(void **state)
 			       rig.port, sock, port_of(rig.backend[0]));
 		int r;
 		alloc_countdown = n;
-		r = reload_prepare(&rl, &rig.w, g, NULL, 0, &err);
+		r = reload_prepare(&rl, &rig.p, g, NULL, 0, &err);
 		alloc_countdown = -1;
 		reload_abort(&rl);
 		assert_unchanged(&before);
@@ -470,7 +471,7 @@ static void every_failure_of_a_prepare_leaves_the_running_state(void **state)
 	{
 		struct generation *g = config("-l 127.0.0.1:%d -l 127.0.0.1:0 -b 127.0.0.1:%d",
 					      rig.port, port_of(rig.backend[0]));
-		assert_int_equal(reload_prepare(&rl, &rig.w, g, NULL, 0, &err), -EADDRINUSE);
+		assert_int_equal(reload_prepare(&rl, &rig.p, g, NULL, 0, &err), -EADDRINUSE);
 		reload_abort(&rl);
 	}
 	bind_fails = false;
@@ -486,7 +487,7 @@ static void every_failure_of_a_prepare_leaves_the_running_state(void **state)
 	c = client();
 	RUN_UNTIL(rig.n_accepted == 2, 2000);
 	reset(c);
-	RUN_UNTIL(rig.w.n_conns == 0, 2000);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 0, 2000);
 }
 
 /*
@@ -495,16 +496,14 @@ static void every_failure_of_a_prepare_leaves_the_running_state(void **state)
  */
 static void the_descriptor_budget_counts_checks_and_stats(void **state)
 {
-	struct worker w;
-	struct weir_err err;
+	struct proxy p = {.n_workers = 2, .nofile = 1000, .fixed_fds = 17};
 	struct generation *g = config("-l 127.0.0.1:0 -l 127.0.0.1:0 -b 127.0.0.1:1 -b 127.0.0.1:2 "
 				      "-b 127.0.0.1:3 --health-check tcp");
 
-	assert_int_equal(worker_init(&w, rig.loop, 1000, 17, 65536, &err), 0);
-	/* 1000 descriptors less weir's own, the stats' 17, 2 listeners and 3 checks. */
-	assert_int_equal(worker_connection_limit(&w, g),
-			 (1000 - WORKER_FD_OVERHEAD - 17 - 2 - 3) / 2);
-	worker_fini(&w);
+	/* 1000 descriptors less weir's own and its 2 workers', the stats' 17, 2 listeners of
+	 * a socket per worker and 3 checks. */
+	assert_int_equal(proxy_connection_limit(&p, g),
+			 (1000 - PROXY_FD_OVERHEAD - 2 * WORKER_FD_OVERHEAD - 17 - 2 * 2 - 3) / 2);
 	gen_free(g);
 }
 
@@ -533,7 +532,7 @@ static void every_failure_of_building_a_generation_is_clean(void **state)
 		int r;
 		assert_int_equal(config_read(&cfg, 11, argv, &action, &err), CONFIG_OK);
 		alloc_countdown = n;
-		r = gen_new(&g, &cfg, &err);
+		r = gen_new(&g, &cfg, 2, &err);
 		alloc_countdown = -1;
 		config_free(&cfg);
 		if (r == 0) {

@@ -1,0 +1,158 @@
+#!/bin/sh
+# Two workers (-w 2), each an event loop on a thread of its own:
+#  - clients are spread over both (each worker's share is in /stats), and are served by both;
+#  - --max-connections and a server's maxconn hold exactly across workers: the clients past
+#    them wait (in the backlog, or in weir's queue), none is let through by the other worker;
+#  - a reload while both workers relay: every transfer finishes intact on its old server and
+#    new clients follow the new configuration, on both workers;
+#  - a drain while both workers relay: every transfer finishes, weir exits 0;
+#  - health checks run once per server, not once per worker.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+command -v jq >/dev/null || skip "jq is needed to read /stats"
+
+start_server echo echo
+echo_port=$SERVER_PORT
+
+stats() { # the /stats document
+	http_get "$(stats_port)" /stats
+}
+
+# --- spread --------------------------------------------------------------------------------
+start_weir -b "127.0.0.1:$echo_port" -w 2 --stats 127.0.0.1:0
+grep -q "2 worker(s)" "$TMP/weir.log" || fail "weir did not start two workers"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode connect --connections 8 --duration 2 \
+	>"$TMP/connect.out" || fail "clients failed: $(cat "$TMP/connect.out")"
+stats >"$TMP/stats.json"
+a0=$(jq '.workers[0].accepted' "$TMP/stats.json")
+a1=$(jq '.workers[1].accepted' "$TMP/stats.json")
+total=$(jq '.frontends[0].total' "$TMP/stats.json")
+echo "spread: worker 0 accepted $a0, worker 1 accepted $a1 ($total in all)"
+[ $((a0 + a1)) -eq "$total" ] || fail "the workers' counts ($a0 + $a1) are not the total $total"
+[ "$total" -ge 100 ] || fail "only $total clients in 2 s"
+# The kernel hashes each client's address and port onto the workers' sockets.
+[ $((a0 * 5)) -ge "$total" ] && [ $((a1 * 5)) -ge "$total" ] ||
+	fail "clients were not spread over both workers: $a0 and $a1"
+stop_weir
+
+# flood N: N clients at once, those served held for 2 s; /stats as it was while they were
+# held goes to $TMP/stats.json, the counts to $TMP/flood.out; sets C0 and C1, each worker's
+# open connections.
+flood() {
+	rm -f "$TMP/flooded"
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode flood --connections "$1" --timeout 2 \
+		--duration 2 --ready-file "$TMP/flooded" >"$TMP/flood.out" 2>&1 &
+	flood=$!
+	PIDS="$PIDS $flood"
+	wait_for test -s "$TMP/flooded" || fail "the flood did not finish"
+	stats >"$TMP/stats.json"
+	C0=$(jq '.workers[0].connections' "$TMP/stats.json")
+	C1=$(jq '.workers[1].connections' "$TMP/stats.json")
+	reap "$flood" 100 "the flood"
+}
+
+# --- max-connections across workers ---------------------------------------------------------
+start_weir -b "127.0.0.1:$echo_port" -w 2 --max-connections 10 --stats 127.0.0.1:0
+flood 40
+open=$(jq '.frontends[0].connections' "$TMP/stats.json")
+echo "max-connections 10: $(cat "$TMP/flood.out"); open $open ($C0 + $C1)"
+grep -q "40 connections, 10 served, 0 closed, 30 hung" "$TMP/flood.out" ||
+	fail "max-connections 10 did not hold across workers: $(cat "$TMP/flood.out")"
+[ "$open" -eq 10 ] || fail "$open connections open at a limit of 10"
+grep -q "10 connections open: not accepting until some close" "$TMP/weir.log" ||
+	fail "the limit was not logged"
+# The clients that waited in the backlog are served once the others are gone.
+wait_for grep -q "below 10 connections: accepting again" "$TMP/weir.log" ||
+	fail "accepting did not resume"
+served "after the limit lifted"
+stop_weir
+
+# --- a server's maxconn across workers ------------------------------------------------------
+start_weir -b "127.0.0.1:$echo_port,maxconn=3" -w 2 --stats 127.0.0.1:0 --connect-timeout 10s
+flood 16
+active=$(jq '.backends[0].servers[0].connections' "$TMP/stats.json")
+queued=$(jq '.backends[0].queued' "$TMP/stats.json")
+echo "maxconn 3: $(cat "$TMP/flood.out"); server connections $active, queued $queued, per worker $C0 + $C1"
+grep -q "16 connections, 3 served, 0 closed, 13 hung" "$TMP/flood.out" ||
+	fail "maxconn 3 did not hold across workers: $(cat "$TMP/flood.out")"
+[ "$active" -eq 3 ] && [ "$queued" -eq 13 ] ||
+	fail "the server had $active connections and $queued waiting, expected 3 and 13"
+[ "$C0" -gt 0 ] && [ "$C1" -gt 0 ] || fail "the clients were all on one worker: $C0 and $C1"
+stop_weir
+
+# --- reload and drain with both workers relaying ----------------------------------------------
+start_server a send --bytes 6m --seed 1
+port_a=$SERVER_PORT
+start_server b send --bytes 6m --seed 1
+port_b=$SERVER_PORT
+printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n[backend app]\nserver = 127.0.0.1:%s\n' \
+	"$port_a" >"$TMP/weir.conf"
+start_weir_conf "$TMP/weir.conf" -w 2 --stats 127.0.0.1:0
+
+# slow_readers N: N clients each reading the 6 MB at 3 MB/s (about 2 s), in the background.
+slow_readers() {
+	READERS=""
+	for i in $(seq 1 "$1"); do
+		"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode slow-read --rate 3m --expect 6m \
+			--timeout 30 >/dev/null 2>"$TMP/reader$i.err" &
+		READERS="$READERS $!"
+		PIDS="$PIDS $!"
+	done
+}
+# on_both_workers: every worker has connections open now.
+on_both_workers() {
+	stats >"$TMP/stats.json"
+	[ "$(jq '[.workers[].connections | select(. > 0)] | length' "$TMP/stats.json")" -eq 2 ]
+}
+# readers_intact WHAT: every reader got all its bytes, in order.
+readers_intact() {
+	for p in $READERS; do
+		reap "$p" 200 "a slow reader"
+		[ "$REAPED" -eq 0 ] || fail "a transfer $1 was cut or corrupted: $(cat "$TMP"/reader*.err)"
+	done
+}
+
+slow_readers 12
+wait_for on_both_workers || fail "the readers are not on both workers: $(jq -c .workers "$TMP/stats.json")"
+sed -i "s/127.0.0.1:$port_a/127.0.0.1:$port_b/" "$TMP/weir.conf"
+sed -i "s/^listen = 127.0.0.1:0/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for grep -q "reloaded:" "$TMP/weir.log" || fail "no reload"
+on_both_workers || fail "the reload cut connections: $(jq -c .workers "$TMP/stats.json")"
+before=$(closed_lines | wc -l)
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode connect --connections 4 --duration 1 \
+	>/dev/null 2>&1 || true # the send server does not echo: these only need to arrive
+readers_intact "across the reload"
+new=$(closed_lines | tail -n +"$((before + 1))")
+echo "$new" | grep -q "server=127.0.0.1:$port_b " || fail "no new client reached the new server"
+echo "$new" | grep "server=127.0.0.1:$port_a " | grep -qv "to_client=6291456" &&
+	fail "a new client went to the removed server"
+# whole_on PORT N: weir logged N transfers of all 6 MB from the server on PORT.
+whole_on() {
+	[ "$(closed_lines | grep "server=127.0.0.1:$1 " | grep -c "to_client=6291456")" -eq "$2" ]
+}
+wait_for whole_on "$port_a" 12 || fail "not every transfer on the old server finished whole"
+
+slow_readers 12
+wait_for on_both_workers || fail "the readers are not on both workers"
+kill -TERM "$WEIR_PID"
+wait_for grep -q "draining 12 connections" "$TMP/weir.log" || fail "the drain did not start"
+readers_intact "during the drain"
+reap "$WEIR_PID" 100 "weir (draining)"
+[ "$REAPED" -eq 0 ] || fail "weir exited $REAPED after draining"
+grep -q "drained all 12 connections" "$TMP/weir.log" || fail "the drain was not logged whole"
+
+# --- health checks: once per server -------------------------------------------------------------
+# Another weir stands in for the server, so that every check it receives is a log line.
+: >"$TMP/server.log"
+"$WEIR" -l 127.0.0.1:0 -b "127.0.0.1:$echo_port" -w 1 2>"$TMP/server.log" &
+PIDS="$PIDS $!"
+wait_for grep -q "listening on" "$TMP/server.log" || fail "the checked weir did not start"
+checked=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/server.log")
+start_weir -b "127.0.0.1:$checked" -w 2 --health-check tcp --health-interval 200ms
+sleep 2
+checks=$(grep -c " closed client=" "$TMP/server.log" || true)
+echo "health checks in 2 s at a 200 ms interval with 2 workers: $checks"
+[ "$checks" -ge 5 ] && [ "$checks" -le 14 ] ||
+	fail "$checks checks in 2 s: not once per interval (twice would be about 20)"
+stop_weir
