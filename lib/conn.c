@@ -11,6 +11,7 @@
 #include "conn_impl.h"
 #include "health.h"
 #include "proxy.h"
+#include "sockopt.h"
 #include "worker.h"
 
 /* A unix server's backlog was full: its waiting clients try again after this long. */
@@ -226,6 +227,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 		this_side_failed = f != RELAY_FAULT_NONE;
 	}
 	if (f == RELAY_FAULT_NONE && (revents & EV_READ) && relay_wants_read(out)) {
+		out->eof_closes = relay_done(in);
 		f = relay_on_readable(out, &c->w->relay);
 		this_side_failed = f == RELAY_FAULT_SRC;
 	}
@@ -260,17 +262,18 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 }
 
 /*
- * What the server gets before the client's next byte: a PROXY header naming the client, if
- * the server wants one, then what was read of the client ahead of the connect. NULL when
- * there is nothing; -1 in *len when out of memory.
+ * What the server gets before the client's next byte: a PROXY header naming the client (its
+ * length in *header), if the server wants one, then what was read of the client ahead of the
+ * connect. NULL when there is nothing; -1 in *len when out of memory. c->pre stays: it is
+ * still needed if this connect fails and another server is tried.
  */
-static char *prefill(struct conn *c, uint32_t *len)
+static char *prefill(struct conn *c, uint32_t *len, uint32_t *header)
 {
 	unsigned version = shared_load(&c->srv->send_proxy);
 	char *buf;
 	size_t n = 0;
 
-	*len = 0;
+	*len = *header = 0;
 	if (!version && !c->pre_len)
 		return NULL;
 	buf = malloc(PROXYPROTO_MAX + c->pre_len);
@@ -286,37 +289,66 @@ static char *prefill(struct conn *c, uint32_t *len)
 		}
 		n = proxyproto_build((int)version, &c->peer.sa, c->peer_len, &c->dst.sa, c->dst_len,
 				     buf, PROXYPROTO_MAX);
-		c->header_sent = (uint32_t)n;
+		*header = (uint32_t)n;
 	}
 	if (c->pre_len)
 		memcpy(buf + n, c->pre, c->pre_len);
 	*len = (uint32_t)n + c->pre_len;
-	free(c->pre);
-	c->pre = NULL;
-	c->pre_len = 0;
 	return buf;
 }
 
-static void conn_connected(struct conn *c)
-{
-	uint32_t len;
-	char *first;
+static void conn_connect_failed(struct conn *c, int error, enum conn_end why);
 
-	ev_timer_stop(c->w->loop, &c->timer);
-	health_connected(c->pool, c->srv);
-	c->state = CONN_RELAYING;
-	c->t_connected = clock_mono();
-	relay_init(&c->up, c->client.fd, c->server.fd);
-	relay_init(&c->down, c->server.fd, c->client.fd);
-	first = prefill(c, &len);
+/*
+ * The server's socket turned writable while connecting: the connect is over, one way or the
+ * other. What goes to the server first is sent at once, and its outcome is the connect's
+ * (a refused connect fails the send with the connect's error), so no system call is spent
+ * asking the socket; with nothing to send, the socket is asked (SO_ERROR).
+ */
+static void conn_connect_done(struct conn *c)
+{
+	uint32_t len, header;
+	char *first = prefill(c, &len, &header);
+	socklen_t elen = sizeof(int);
+	ssize_t sent = 0;
+	int error = 0;
+
 	if (len == (uint32_t)-1) {
 		log_limited(&conn_shortage_log, WLOG_WARN,
 			    "out of memory relaying for %s: resetting", c->fe->cfg->name);
 		conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
-	if (first)
-		relay_prefill(&c->up, first, len);
+	if (first) {
+		sent = send(c->server.fd, first, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			sent = 0; /* cannot tell: ask */
+		else if (sent < 0)
+			error = errno;
+	}
+	if (!error && sent == 0 &&
+	    getsockopt(c->server.fd, SOL_SOCKET, SO_ERROR, &error, &elen) < 0)
+		error = errno;
+	if (error) {
+		free(first);
+		conn_connect_failed(c, error, END_CONNECT_FAILED);
+		return;
+	}
+	ev_timer_stop(c->w->loop, &c->timer);
+	health_connected(c->pool, c->srv);
+	c->state = CONN_RELAYING;
+	c->t_connected = clock_mono();
+	relay_init(&c->up, c->client.fd, c->server.fd);
+	relay_init(&c->down, c->server.fd, c->client.fd);
+	free(c->pre);
+	c->pre = NULL;
+	c->pre_len = 0;
+	c->header_sent = header;
+	c->up.bytes = (uint64_t)sent;
+	if (first && (uint32_t)sent < len)
+		relay_prefill(&c->up, first, (uint32_t)sent, len);
+	else
+		free(first);
 	conn_update_watchers(c);
 }
 
@@ -348,43 +380,53 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 }
 
 /*
- * While it waits, a client that leaves frees its place at once (HAProxy's abortonclose):
- * end of stream or an error with nothing sent is a client gone. A client that speaks
- * first is left unread until a server takes its bytes.
+ * While it waits for a slot or a connect, the client is read ahead: what it sends goes to
+ * the server first thing, and a client that leaves frees its place at once (HAProxy's
+ * abortonclose): end of stream or an error with nothing sent is a client gone. Its watcher
+ * stays as it is when the relay starts, which costs no epoll change. Past CONN_PRE_MAX
+ * bytes, or after the client's end, it is left unread until a server takes its bytes.
  */
 static void client_waiting_ready(struct conn *c)
 {
-	char byte;
-	ssize_t n = recv(c->client.fd, &byte, 1, MSG_PEEK);
+	char *buf = c->w->relay.scratch, *grown;
+	ssize_t n = recv(c->client.fd, buf, CONN_PRE_MAX - c->pre_len, 0);
 
-	if (n > 0) {
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0 && c->pre_len == 0) {
+		log_msg(WLOG_DEBUG, "a client of %s left while waiting for a server",
+			c->fe->cfg->name);
+		conn_close(c, END_CLIENT_ABORT);
+		return;
+	}
+	if (n <= 0) {
+		/* It sent, then ended: the relay reads the end again after the bytes went. */
 		conn_side_want(c, &c->client, 0);
 		return;
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	grown = realloc(c->pre, c->pre_len + (size_t)n);
+	if (!grown) {
+		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a client of %s",
+			    c->fe->cfg->name);
+		conn_close(c, END_LOCAL_ERROR);
 		return;
-	log_msg(WLOG_DEBUG, "a client of %s left while waiting for a server", c->fe->cfg->name);
-	conn_close(c, END_CLIENT_ABORT);
+	}
+	memcpy(grown + c->pre_len, buf, (size_t)n);
+	c->pre = grown;
+	c->pre_len += (uint32_t)n;
+	if (c->pre_len >= CONN_PRE_MAX)
+		conn_side_want(c, &c->client, 0);
 }
 
 static void server_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct conn *c = container_of(io, struct conn, server.io);
-	int error = 0;
-	socklen_t len = sizeof(error);
 
 	assert(c->magic == CONN_MAGIC);
-	if (c->state == CONN_RELAYING) {
+	if (c->state == CONN_RELAYING)
 		conn_side_ready(c, false, revents);
-		return;
-	}
-	if (getsockopt(c->server.fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-		error = errno;
-	if (error) {
-		conn_connect_failed(c, error, END_CONNECT_FAILED);
-		return;
-	}
-	conn_connected(c);
+	else
+		conn_connect_done(c);
 }
 
 static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -420,20 +462,6 @@ static void start_timer(struct conn *c, uint64_t ms)
 	ev_timer_start(c->w->loop, &c->timer);
 }
 
-/* TCP keepalive as the frontend's keepalive key says; nothing for unix sockets. */
-static void set_keepalive(int fd, const struct config_keepalive *ka)
-{
-	int one = 1, idle = (int)(ka->idle_ms / 1000), intvl = (int)(ka->interval_ms / 1000);
-	int count = (int)ka->count;
-
-	if (!ka->idle_ms)
-		return;
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
-}
-
 /*
  * Start a nonblocking connect to `s`, whose slot the client holds. 0: in flight (success or
  * failure arrives as writability); -errno: failed at once; -EMFILE and the like are weir's
@@ -447,10 +475,8 @@ static int conn_start_connect(struct conn *c, struct server *s)
 
 	if (fd < 0)
 		return -errno;
-	if (sa->sa_family != AF_UNIX) {
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		set_keepalive(fd, &c->fe->cfg->keepalive);
-	}
+	if (sa->sa_family != AF_UNIX)
+		sockopt_tcp(fd, &c->fe->cfg->keepalive, true);
 	/* From a chosen address: the port is picked at connect, so ports are not used up by
 	 * binds that would each need one of their own. */
 	if (s->source.len &&
@@ -578,7 +604,6 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 		 socklen_t len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	int one = 1;
 
 	if (!c) {
 		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a new client of %s",
@@ -597,10 +622,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	c->peer_len = len < sizeof(c->peer) ? len : (socklen_t)sizeof(c->peer);
 	memcpy(&c->peer, peer, c->peer_len);
 	c->t_start = clock_mono();
-	if (peer->sa_family != AF_UNIX) {
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		set_keepalive(fd, &fe->cfg->keepalive);
-	}
+	/* TCP_NODELAY and keepalive came with the socket from the listener (listener.c). */
 	ev_io_init(&c->client.io, client_io_cb, fd, 0);
 	ev_io_init(&c->server.io, server_io_cb, -1, 0);
 	ev_init(&c->timer, timer_cb);

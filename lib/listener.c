@@ -14,6 +14,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "reserve.h"
+#include "sockopt.h"
 #include "worker.h"
 
 #define LISTENER_MAGIC 0x6c69736eu
@@ -515,6 +516,9 @@ int listener_adopt(struct listener **out, struct proxy *p, int fd, const char *n
 void listener_start(struct listener_watch *lw, struct frontend *fe, bool held)
 {
 	assert(lw->l->magic == LISTENER_MAGIC);
+	/* What every client of the frontend gets comes with the accepted socket. */
+	if (lw->fe != fe && lw->fd >= 0)
+		sockopt_tcp(lw->fd, &fe->cfg->keepalive, false);
 	lw->fe = fe;
 	listener_hold(lw, held);
 }

@@ -16,7 +16,9 @@
 
 /* Bytes a reader may fall behind by before lines are dropped. */
 #define LOG_QUEUE_MAX (128 * 1024)
-#define LOG_LINE_MAX  2048
+/* Bytes of lines a loop's iteration gathers before writing them (log_defer). */
+#define LOG_BATCH    (16 * 1024)
+#define LOG_LINE_MAX 2048
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -347,14 +349,23 @@ static void flush_locked(void)
 	}
 }
 
+/* Whether this thread's lines wait for its loop's iteration to end (log_defer). */
+static __thread bool deferring;
+
 /*
  * Write a line now if the reader takes it and nothing is queued before it; else queue it,
- * or, with the queue full, drop it and count it. Never blocks, never tears a line.
+ * or, with the queue full, drop it and count it. Never blocks, never tears a line. A thread
+ * that defers queues its lines while they fit in a batch: log_flush writes them together.
  */
 static void emit_locked(const char *line, size_t n)
 {
 	ssize_t w = 0;
 
+	if (deferring && lg.queued + n <= LOG_BATCH) {
+		memcpy(lg.queue + lg.queued, line, n);
+		lg.queued += n;
+		return;
+	}
 	if (lg.queued)
 		flush_locked();
 	if (!lg.queued) {
@@ -391,6 +402,20 @@ static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 	pthread_mutex_lock(&lg.lock);
 	if (lg.queued && !ev_is_active(&lg.writable))
 		ev_io_start(loop, &lg.writable);
+	pthread_mutex_unlock(&lg.lock);
+}
+
+void log_defer(bool on)
+{
+	deferring = on;
+}
+
+void log_flush(void)
+{
+	pthread_mutex_lock(&lg.lock);
+	flush_locked();
+	if (lg.queued)
+		arm_flush(); /* the reader is slow: the control loop waits for it */
 	pthread_mutex_unlock(&lg.lock);
 }
 
@@ -453,23 +478,29 @@ void log_msg(enum wlog_level level, const char *fmt, ...)
 
 void log_limited(struct log_limit *lim, enum wlog_level level, const char *fmt, ...)
 {
+	static pthread_mutex_t limits = PTHREAD_MUTEX_INITIALIZER; /* workers share limiters */
 	double now = clock_mono();
+	unsigned long long held;
 	char msg[900];
 	va_list ap;
 
 	if (!log_enabled(level))
 		return;
+	pthread_mutex_lock(&limits);
 	if (now < lim->next) {
 		lim->held++;
+		pthread_mutex_unlock(&limits);
 		return;
 	}
 	lim->next = now + 1;
+	held = lim->held;
+	lim->held = 0;
+	pthread_mutex_unlock(&limits);
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (lim->held)
-		log_msg(level, "%s (%llu more like it since the last such line)", msg, lim->held);
+	if (held)
+		log_msg(level, "%s (%llu more like it since the last such line)", msg, held);
 	else
 		log_msg(level, "%s", msg);
-	lim->held = 0;
 }

@@ -7,8 +7,8 @@
  * queue flushed when the descriptor is writable, and beyond that lines are dropped, counted
  * (log_dropped_total) and reported in one line once the reader catches up. Lines are never
  * torn. Never allocates, and opens nothing after log_init: logging works with the
- * descriptor table full. Shared: any thread may log (one lock); the queue is flushed by the
- * loop given to log_attach.
+ * descriptor table full. Shared: any thread may log (one lock); what a stalled reader
+ * leaves queued is flushed by the loop given to log_attach.
  */
 #ifndef WEIR_LOG_H
 #define WEIR_LOG_H
@@ -38,6 +38,14 @@ void log_configure(enum wlog_level level, enum wlog_format format);
 void log_attach(struct ev_loop *loop);
 /* Stop flushing from the loop; give what is queued up to `wait` seconds, then drop it. */
 void log_detach(double wait);
+/*
+ * From now on, lines this thread logs wait until its loop's iteration ends (log_flush, from
+ * the loop's prepare watcher) and go out in one write: a busy loop that logs every
+ * connection writes once per iteration, not once per line.
+ */
+void log_defer(bool on);
+/* Write what deferring threads gathered (from a loop's prepare watcher). */
+void log_flush(void);
 /* Lines lost because the reader fell behind (or went away). */
 uint64_t log_dropped_total(void);
 bool log_enabled(enum wlog_level level);

@@ -347,6 +347,7 @@ static void *run_worker(void *arg)
 {
 	struct worker *w = arg;
 
+	log_defer(true);
 	ev_run(w->loop, 0);
 	return NULL;
 }
@@ -368,8 +369,10 @@ int proxy_start(struct proxy *p, struct weir_err *err)
 			err_set(err, "cannot start worker %u: %s", i, strerror(e));
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e == 0)
+	if (e == 0) {
+		log_defer(true); /* this thread's loop flushes too */
 		return 0;
+	}
 	/* The ones that did start wait in their loops: they leave them as at a stop. */
 	proxy_each(p, finish_one, NULL);
 	for (unsigned i = 1; i < p->n_workers; i++) {

@@ -18,11 +18,11 @@ void relay_init(struct relay *r, int src, int dst)
 	r->state = RELAY_READING;
 }
 
-void relay_prefill(struct relay *r, char *buf, uint32_t len)
+void relay_prefill(struct relay *r, char *buf, uint32_t sent, uint32_t len)
 {
 	r->buf = buf;
 	r->owned = true;
-	r->off = 0;
+	r->off = sent;
 	r->len = len;
 	r->state = RELAY_BLOCKED;
 }
@@ -41,7 +41,8 @@ void relay_release(struct relay *r, struct relay_ctx *ctx)
 static void pass_eof(struct relay *r)
 {
 	/* The consumer may already be gone (ENOTCONN): nothing left to tell it then. */
-	(void)shutdown(r->dst, SHUT_WR);
+	if (!r->eof_closes)
+		(void)shutdown(r->dst, SHUT_WR);
 	r->state = RELAY_DONE;
 }
 

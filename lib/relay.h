@@ -39,6 +39,8 @@ struct relay {
 	char *buf; /* pooled (or, prefilled, malloc'd), only while BLOCKED */
 	uint32_t off, len;
 	bool owned;	 /* buf is a prefill, freed rather than returned to the pool */
+	bool eof_closes; /* the other way is done: EOF ends the connection, whose close sends
+			    the FIN (no shutdown needed) */
 	uint64_t bytes;	 /* delivered to the consumer */
 	uint32_t pauses; /* times the producer was paused for a slow consumer */
 	int error;	 /* errno of the fault */
@@ -53,9 +55,10 @@ struct relay_ctx {
 void relay_init(struct relay *r, int src, int dst);
 /*
  * Bytes the consumer gets before anything read from the producer (a PROXY header, what was
- * read ahead of the connect): `buf` (malloc'd) is taken over.
+ * read ahead of the connect), of which the first `sent` went already: `buf` (malloc'd) is
+ * taken over.
  */
-void relay_prefill(struct relay *r, char *buf, uint32_t len);
+void relay_prefill(struct relay *r, char *buf, uint32_t sent, uint32_t len);
 /* Return the pending buffer, if any, to the pool. */
 void relay_release(struct relay *r, struct relay_ctx *ctx);
 

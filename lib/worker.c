@@ -284,6 +284,11 @@ void worker_spare_lost(struct worker *w)
 		ev_timer_again(w->loop, &w->spare_retry);
 }
 
+static void log_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	log_flush();
+}
+
 /* What other threads asked for. */
 static void wake_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
@@ -340,6 +345,8 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 	w->spare_retry.repeat = WORKER_SPARE_RETRY;
 	ev_async_init(&w->wake, wake_cb);
 	ev_async_start(loop, &w->wake);
+	ev_prepare_init(&w->log_flush, log_flush_cb);
+	ev_prepare_start(loop, &w->log_flush);
 	bufpool_init(&w->bufs, buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
 	w->relay.scratch = malloc(buffer_size);
@@ -394,6 +401,7 @@ void worker_fini(struct worker *w)
 	worker_cut_all(w, false);
 	worker_finish(w);
 	ev_async_stop(w->loop, &w->wake);
+	ev_prepare_stop(w->loop, &w->log_flush);
 	reserve_release(&w->spare);
 	free(w->watches);
 	free(w->relay.scratch);

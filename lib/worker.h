@@ -76,6 +76,7 @@ struct worker {
 	ev_prepare dispatch;  /* capacity may have appeared: serve waiting clients */
 	ev_timer congestion;  /* a unix server's backlog was full: dispatch again then */
 	ev_timer spare_retry; /* the spare descriptor is lost: take it back */
+	ev_prepare log_flush; /* the log lines of an iteration go out together */
 	ev_async wake;
 	unsigned wake_bits; /* WAKE_* (shared) */
 	/* A call from the control thread, run on this loop. */

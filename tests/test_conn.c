@@ -814,6 +814,35 @@ static void every_server_refusing_is_connect_failed(void **state)
 	assert_logged("end=connect-failed;attempts=2");
 }
 
+/*
+ * A client that speaks at once: its bytes are read while weir connects and go first to the
+ * server. When that first send is what finds the connect refused (TCP), the next server gets
+ * the same bytes, whole and once; and when the client ends right after its bytes, the end
+ * still reaches the server after them.
+ */
+static void bytes_sent_during_the_connect_survive_a_refusal(void **state)
+{
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s -b %s --fall 3", refusing_tcp_server(0), tcp_server(1, 16));
+	c = tcp_client();
+	put(c, "early bytes");
+	assert_int_equal(shutdown(c, SHUT_WR), 0);
+	s = accept_on(1);
+	get(s, "early bytes");
+	assert_end(s); /* the client's end, after its bytes */
+	assert_int_equal(srv(0)->connect_failures, 1);
+	assert_int_equal(pool()->stats->retries, 1);
+	put(s, "reply");
+	get(c, "reply");
+	drop(s);
+	assert_end(c);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-closed=1");
+	assert_all_released();
+	assert_logged("end=client-closed;attempts=2;to_server=11 ");
+}
+
 /* Only a server of weight 0: no-server, and it is never tried. */
 static void a_weight_0_server_is_no_server(void **state)
 {
@@ -1402,6 +1431,7 @@ int main(void)
 		T(a_server_reset_is_passed_on),
 		T(a_refused_connect_is_retried_on_the_next_server),
 		T(every_server_refusing_is_connect_failed),
+		T(bytes_sent_during_the_connect_survive_a_refusal),
 		T(a_weight_0_server_is_no_server),
 		T(every_server_down_is_no_server),
 		T(a_black_hole_is_connect_timeout),

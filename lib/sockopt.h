@@ -1,0 +1,16 @@
+/* The TCP options weir sets on its sockets: no Nagle delay, and keepalive as configured. */
+#ifndef WEIR_SOCKOPT_H
+#define WEIR_SOCKOPT_H
+
+#include <stdbool.h>
+
+#include "config.h"
+
+/*
+ * TCP_NODELAY, and keepalive as `ka` says, on the TCP socket `fd` (nothing for others). A
+ * listening socket passes both on to every socket it accepts, so clients cost no system
+ * call for them. `fresh`: a new socket, whose keepalive is off already.
+ */
+void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh);
+
+#endif
