@@ -55,7 +55,7 @@ struct conn *conn_of_entry(struct idle_entry *e)
 
 struct conn *conn_of_queue_entry(struct idle_entry *e)
 {
-	struct conn *c = container_of(e, struct conn, queued);
+	struct conn *c = container_of(e, struct conn_wait, queued)->c;
 
 	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
 	return c;
@@ -68,29 +68,106 @@ static struct idle_list *activity_list(struct conn *c)
 	return c->eof_seen ? &fl->lingering : &fl->active;
 }
 
-void conn_side_want(struct conn *c, struct side *s, int events)
+/* ---- the worker's epoll set ------------------------------------------------------------ */
+
+/* What the epoll set says of a side: the connection, and bit 0 for the server's. */
+static uint64_t tag_of(struct conn *c, const struct side *s)
 {
-	if (s->events == events)
-		return;
-	if (s->events)
-		ev_io_stop(c->w->loop, &s->io);
-	s->events = events;
-	if (events) {
-		ev_io_set(&s->io, s->fd, events);
-		ev_io_start(c->w->loop, &s->io);
+	return (uint64_t)(uintptr_t)c | (s == &c->server);
+}
+
+bool conn_side_want(struct conn *c, struct side *s, int events)
+{
+	struct epoll_event ev = {0};
+
+	if (s->want == events)
+		return true;
+	s->want = (uint8_t)events;
+	if (!events || s->polled == events)
+		return true; /* a side that stops wanting stays in the set until an event comes */
+	ev.events = (events & EV_READ ? EPOLLIN : 0u) | (events & EV_WRITE ? EPOLLOUT : 0u);
+	ev.data.u64 = tag_of(c, s);
+	if (epoll_ctl(c->w->epfd, s->polled ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+		/* Only the kernel's memory, or its limit on watched descriptors, runs out. */
+		log_limited(&conn_shortage_log, WLOG_WARN, "cannot watch a socket of %s: %s",
+			    c->fe->cfg->name, strerror(errno));
+		s->want = 0;
+		return false;
+	}
+	s->polled = (uint8_t)events;
+	return true;
+}
+
+void conn_side_stop(struct conn *c, struct side *s)
+{
+	s->want = 0; /* left in the set until an event comes for it: see conn_poll */
+}
+
+static void client_ready(struct conn *c, int revents);
+static void server_ready(struct conn *c, int revents);
+
+/* Free what closed since the last time: nothing of this batch names it any more. */
+void conn_bury(struct worker *w)
+{
+	while (w->dead) {
+		struct conn *c = w->dead;
+		w->dead = c->next_dead;
+		free(c);
 	}
 }
 
-/* Watch each socket for exactly what its relays want now. */
-static void conn_update_watchers(struct conn *c)
+void conn_poll(struct worker *w)
 {
-	conn_side_want(c, &c->client,
-		       (relay_wants_read(&c->up) ? EV_READ : 0) |
-			       (relay_wants_write(&c->down) ? EV_WRITE : 0));
-	conn_side_want(c, &c->server,
-		       (relay_wants_read(&c->down) ? EV_READ : 0) |
-			       (relay_wants_write(&c->up) ? EV_WRITE : 0));
+	struct epoll_event evs[CONN_EVENTS];
+	int n = epoll_wait(w->epfd, evs, CONN_EVENTS, 0);
+
+	/*
+	 * Clients first: bytes a client sent while its server's connect completed are then in
+	 * hand when the connect's outcome is taken, and go with the send that tells it.
+	 */
+	for (int i = 0; i < 2 * n; i++) {
+		uint64_t tag = evs[i % n].data.u64;
+		struct conn *c = (struct conn *)(uintptr_t)(tag & ~(uint64_t)1);
+		bool server = tag & 1;
+		struct side *s = server ? &c->server : &c->client;
+		uint32_t e = evs[i % n].events;
+		int got;
+
+		if (server != (i >= n))
+			continue; /* client events in the first pass, server ones in the second */
+		if (c->magic != CONN_MAGIC)
+			continue; /* closed by an earlier event of this batch */
+		/* An error or hang-up is news to whoever reads or writes, as in libev. */
+		got = (e & (EPOLLIN | EPOLLERR | EPOLLHUP) ? EV_READ : 0) |
+		      (e & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? EV_WRITE : 0);
+		got &= s->want;
+		if (!got) {
+			if (!s->want) { /* left in the set when it stopped wanting: out now */
+				(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+				s->polled = 0;
+			}
+			continue;
+		}
+		if (server)
+			server_ready(c, got);
+		else
+			client_ready(c, got);
+	}
+	conn_bury(w);
 }
+
+/* Watch each socket for exactly what its relays want now; false if it cannot be watched. */
+static bool conn_update_watchers(struct conn *c)
+{
+	return conn_side_want(c, &c->client,
+			      (relay_wants_read(&c->up) ? EV_READ : 0) |
+				      (relay_wants_write(&c->down) ? EV_WRITE : 0)) &&
+	       conn_side_want(c, &c->server,
+			      (relay_wants_read(&c->down) ? EV_READ : 0) |
+				      (relay_wants_write(&c->up) ? EV_WRITE : 0));
+}
+
+/* ---- closing --------------------------------------------------------------------------- */
 
 /* Close with SO_LINGER 0 so the peer sees a reset rather than an orderly end. */
 static void close_with_reset(int fd)
@@ -101,9 +178,10 @@ static void close_with_reset(int fd)
 	close(fd);
 }
 
-static void close_side(struct conn *c, struct side *s, bool reset)
+/* Closing the socket takes it out of the epoll set too. */
+static void close_side(struct side *s, bool reset)
 {
-	conn_side_want(c, s, 0);
+	s->want = s->polled = 0;
 	if (s->fd < 0)
 		return;
 	if (reset)
@@ -113,11 +191,10 @@ static void close_side(struct conn *c, struct side *s, bool reset)
 	s->fd = -1;
 }
 
-static void log_close(struct conn *c, enum conn_end end)
+static void log_close(struct conn *c, enum conn_end end, uint64_t up, uint64_t down)
 {
+	bool relayed = c->state == CONN_RELAYING;
 	char client[ADDR_TEXT_MAX];
-	ev_tstamp now = clock_mono();
-	double connect_ms = c->state == CONN_RELAYING ? (c->t_connected - c->t_start) * 1e3 : -1;
 
 	if (!log_enabled(WLOG_INFO))
 		return;
@@ -128,9 +205,10 @@ static void log_close(struct conn *c, enum conn_end end)
 	log_msg(WLOG_INFO,
 		"closed client=%s frontend=%s server=%s end=%s connect_ms=%.1f duration_ms=%.0f "
 		"to_server=%llu to_client=%llu client_paused=%u server_paused=%u attempts=%u",
-		client, c->fe->cfg->name, c->srv ? c->srv->name : "-", end_names[end], connect_ms,
-		(now - c->t_start) * 1e3, (unsigned long long)c->up.bytes,
-		(unsigned long long)c->down.bytes, c->up.pauses, c->down.pauses, c->n_tried);
+		client, c->fe->cfg->name, c->srv ? c->srv->name : "-", end_names[end],
+		relayed ? (double)c->connect_ms : -1.0, (clock_mono() - c->t_start) * 1e3,
+		(unsigned long long)up, (unsigned long long)down, relayed ? c->up.pauses : 0,
+		relayed ? c->down.pauses : 0, c->n_tried);
 }
 
 /* Give up a slot held on `s`: a waiting client, of any worker, may take it. */
@@ -140,11 +218,36 @@ static void release_slot(struct conn *c, struct server *s)
 	worker_slot_freed(c->w, c->pool);
 }
 
+/* What other workers see of this worker's queue: the ticket of its oldest client. */
+static void publish_head(struct pool_local *pl)
+{
+	struct idle_entry *head = idle_list_oldest(&pl->queue);
+
+	shared_store(&pl->head_ticket,
+		     head ? container_of(head, struct conn_wait, queued)->ticket : 0);
+}
+
 static void leave_queue(struct conn *c)
 {
-	idle_list_remove(&c->pool->local[c->w->id].queue, &c->queued);
+	struct pool_local *pl = &c->pool->local[c->w->id];
+
+	idle_list_remove(&pl->queue, &c->wait->queued);
+	publish_head(pl);
 	shared_sub(&c->pool->stats->queued, 1);
 	worker_queued(c->w, -1);
+}
+
+/* The waiting part, once the connection relays or closes. */
+static void free_wait(struct conn *c)
+{
+	struct conn_wait *wt = c->wait;
+
+	ev_timer_stop(c->w->loop, &wt->timer);
+	if (c->state == CONN_QUEUED)
+		leave_queue(c);
+	free(wt->pre);
+	free(wt);
+	c->wait = NULL;
 }
 
 /* A client refused before anything was relayed: reset, counted, logged at most once a second. */
@@ -165,39 +268,45 @@ static bool weir_cut(enum conn_end end)
 	       end == END_SHUTDOWN || end == END_LOCAL_ERROR || refused(end);
 }
 
-/* Tear the connection down and free it. The caller must not touch `c` afterwards. */
+/*
+ * Tear the connection down. It is freed once no event of the batch being handled can name it
+ * (conn_bury); the caller must not touch it afterwards.
+ */
 void conn_close(struct conn *c, enum conn_end end)
 {
 	struct worker *w = c->w;
 	struct generation *gen = c->fe->gen;
 	struct frontend_stats *st = c->fe->stats;
+	uint64_t up = 0, down = 0;
 
 	assert(c->magic == CONN_MAGIC);
-	ev_timer_stop(w->loop, &c->timer);
-	if (c->state == CONN_QUEUED)
-		leave_queue(c);
-	close_side(c, &c->server, end == END_CLIENT_RESET || weir_cut(end));
-	close_side(c, &c->client, end == END_SERVER_RESET || weir_cut(end));
-	relay_release(&c->up, &w->relay);
-	relay_release(&c->down, &w->relay);
-	free(c->pre);
+	close_side(&c->server, end == END_CLIENT_RESET || weir_cut(end));
+	close_side(&c->client, end == END_SERVER_RESET || weir_cut(end));
+	if (c->state == CONN_RELAYING) {
+		relay_release(&c->up, &w->relay);
+		relay_release(&c->down, &w->relay);
+		up = c->up.bytes - c->header_sent;
+		down = c->down.bytes;
+	} else {
+		free_wait(c);
+	}
 	if (c->source) {
 		pthread_mutex_lock(&st->lock);
 		source_release(c->source);
 		pthread_mutex_unlock(&st->lock);
 	}
-	c->up.bytes -= c->header_sent;
 	if (end != END_DENIED && end != END_LIMITED)
-		log_close(c, end); /* those two could flood the log: see refuse() */
+		log_close(c, end, up, down); /* those two could flood the log: see refuse() */
 	counter_add(&w->closed[end], 1);
-	shared_add(&st->bytes_to_server, c->up.bytes);
-	shared_add(&st->bytes_to_client, c->down.bytes);
+	shared_add(&st->bytes_to_server, up);
+	shared_add(&st->bytes_to_client, down);
 	shared_sub(&st->open, 1);
 	if (c->srv)
 		release_slot(c, c->srv);
 	idle_list_remove(activity_list(c), &c->activity);
-	c->magic = 0;
-	free(c);
+	c->magic = CONN_DEAD;
+	c->next_dead = w->dead;
+	w->dead = c;
 	gen->local[w->id].conns--;
 	worker_conn_closed(w, gen);
 	proxy_conn_release(w->p);
@@ -213,22 +322,26 @@ void conn_expire(struct conn *c)
 	conn_close(c, c->eof_seen ? END_LINGER : END_IDLE);
 }
 
-/* Something happened on the socket of `side`; `out` reads from it, `in` writes to it. */
+/* ---- relaying -------------------------------------------------------------------------- */
+
+/* Something happened on the socket of one side; `out` reads from it, `in` writes to it. */
 static void conn_side_ready(struct conn *c, bool client_side, int revents)
 {
 	struct relay *out = client_side ? &c->up : &c->down;
 	struct relay *in = client_side ? &c->down : &c->up;
+	int this = client_side ? c->client.fd : c->server.fd;
+	int other = client_side ? c->server.fd : c->client.fd;
 	enum relay_fault f = RELAY_FAULT_NONE;
 	bool out_was_done = relay_done(out);
 	bool this_side_failed = false;
 
 	if ((revents & EV_WRITE) && relay_wants_write(in)) {
-		f = relay_on_writable(in, &c->w->relay);
+		f = relay_on_writable(in, this, &c->w->relay);
 		this_side_failed = f != RELAY_FAULT_NONE;
 	}
 	if (f == RELAY_FAULT_NONE && (revents & EV_READ) && relay_wants_read(out)) {
 		out->eof_closes = relay_done(in);
-		f = relay_on_readable(out, &c->w->relay);
+		f = relay_on_readable(out, this, other, &c->w->relay);
 		this_side_failed = f == RELAY_FAULT_SRC;
 	}
 	if (f == RELAY_FAULT_LOCAL) {
@@ -258,42 +371,46 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 		conn_close(c, c->first_eof);
 		return;
 	}
-	conn_update_watchers(c);
+	if (!conn_update_watchers(c))
+		conn_close(c, END_LOCAL_ERROR);
 }
+
+/* ---- connecting ------------------------------------------------------------------------ */
 
 /*
  * What the server gets before the client's next byte: a PROXY header naming the client (its
  * length in *header), if the server wants one, then what was read of the client ahead of the
- * connect. NULL when there is nothing; -1 in *len when out of memory. c->pre stays: it is
- * still needed if this connect fails and another server is tried.
+ * connect. NULL when there is nothing; -1 in *len when out of memory. The waiting part keeps
+ * its copy: it is still needed if this connect fails and another server is tried.
  */
 static char *prefill(struct conn *c, uint32_t *len, uint32_t *header)
 {
+	struct conn_wait *wt = c->wait;
 	unsigned version = shared_load(&c->srv->send_proxy);
 	char *buf;
 	size_t n = 0;
 
 	*len = *header = 0;
-	if (!version && !c->pre_len)
+	if (!version && !wt->pre_len)
 		return NULL;
-	buf = malloc(PROXYPROTO_MAX + c->pre_len);
+	buf = malloc(PROXYPROTO_MAX + wt->pre_len);
 	if (!buf) {
 		*len = (uint32_t)-1;
 		return NULL;
 	}
 	if (version) {
-		if (!c->dst.sa.sa_family) {
-			c->dst_len = sizeof(c->dst);
-			if (getsockname(c->client.fd, &c->dst.sa, &c->dst_len) < 0)
-				c->dst_len = 0;
+		if (!wt->dst.sa.sa_family) {
+			wt->dst_len = sizeof(wt->dst);
+			if (getsockname(c->client.fd, &wt->dst.sa, &wt->dst_len) < 0)
+				wt->dst_len = 0;
 		}
-		n = proxyproto_build((int)version, &c->peer.sa, c->peer_len, &c->dst.sa, c->dst_len,
-				     buf, PROXYPROTO_MAX);
+		n = proxyproto_build((int)version, &c->peer.sa, c->peer_len, &wt->dst.sa,
+				     wt->dst_len, buf, PROXYPROTO_MAX);
 		*header = (uint32_t)n;
 	}
-	if (c->pre_len)
-		memcpy(buf + n, c->pre, c->pre_len);
-	*len = (uint32_t)n + c->pre_len;
+	if (wt->pre_len)
+		memcpy(buf + n, wt->pre, wt->pre_len);
+	*len = (uint32_t)n + wt->pre_len;
 	return buf;
 }
 
@@ -334,22 +451,20 @@ static void conn_connect_done(struct conn *c)
 		conn_connect_failed(c, error, END_CONNECT_FAILED);
 		return;
 	}
-	ev_timer_stop(c->w->loop, &c->timer);
 	health_connected(c->pool, c->srv);
+	free_wait(c); /* the relays take its place */
 	c->state = CONN_RELAYING;
-	c->t_connected = clock_mono();
-	relay_init(&c->up, c->client.fd, c->server.fd);
-	relay_init(&c->down, c->server.fd, c->client.fd);
-	free(c->pre);
-	c->pre = NULL;
-	c->pre_len = 0;
-	c->header_sent = header;
+	c->connect_ms = (float)((clock_mono() - c->t_start) * 1e3);
+	relay_init(&c->up);
+	relay_init(&c->down);
+	c->header_sent = (uint16_t)header;
 	c->up.bytes = (uint64_t)sent;
 	if (first && (uint32_t)sent < len)
 		relay_prefill(&c->up, first, (uint32_t)sent, len);
 	else
 		free(first);
-	conn_update_watchers(c);
+	if (!conn_update_watchers(c))
+		conn_close(c, END_LOCAL_ERROR);
 }
 
 /* A connect to `s` failed, at once or later: log it and count it against the server. */
@@ -364,15 +479,15 @@ static void count_failure(struct conn *c, struct server *s, int error, enum conn
 	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
 	shared_add(&s->connect_failures, 1);
 	health_connect_failed(c->pool, s, text);
-	c->connect_fail = why;
+	c->connect_fail = (uint8_t)why;
 }
 
 static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
 {
 	struct server *s = c->srv;
 
-	ev_timer_stop(c->w->loop, &c->timer);
-	close_side(c, &c->server, false);
+	ev_timer_stop(c->w->loop, &c->wait->timer);
+	close_side(&c->server, false);
 	c->srv = NULL;
 	release_slot(c, s);
 	count_failure(c, s, error, why);
@@ -388,12 +503,13 @@ static void conn_connect_failed(struct conn *c, int error, enum conn_end why)
  */
 static void client_waiting_ready(struct conn *c)
 {
+	struct conn_wait *wt = c->wait;
 	char *buf = c->w->relay.scratch, *grown;
-	ssize_t n = recv(c->client.fd, buf, CONN_PRE_MAX - c->pre_len, 0);
+	ssize_t n = recv(c->client.fd, buf, CONN_PRE_MAX - wt->pre_len, 0);
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
-	if (n <= 0 && c->pre_len == 0) {
+	if (n <= 0 && wt->pre_len == 0) {
 		log_msg(WLOG_DEBUG, "a client of %s left while waiting for a server",
 			c->fe->cfg->name);
 		conn_close(c, END_CLIENT_ABORT);
@@ -401,39 +517,33 @@ static void client_waiting_ready(struct conn *c)
 	}
 	if (n <= 0) {
 		/* It sent, then ended: the relay reads the end again after the bytes went. */
-		conn_side_want(c, &c->client, 0);
+		conn_side_stop(c, &c->client);
 		return;
 	}
-	grown = realloc(c->pre, c->pre_len + (size_t)n);
+	grown = realloc(wt->pre, wt->pre_len + (size_t)n);
 	if (!grown) {
 		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a client of %s",
 			    c->fe->cfg->name);
 		conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
-	memcpy(grown + c->pre_len, buf, (size_t)n);
-	c->pre = grown;
-	c->pre_len += (uint32_t)n;
-	if (c->pre_len >= CONN_PRE_MAX)
-		conn_side_want(c, &c->client, 0);
+	memcpy(grown + wt->pre_len, buf, (size_t)n);
+	wt->pre = grown;
+	wt->pre_len += (uint32_t)n;
+	if (wt->pre_len >= CONN_PRE_MAX)
+		conn_side_stop(c, &c->client);
 }
 
-static void server_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+static void server_ready(struct conn *c, int revents)
 {
-	struct conn *c = container_of(io, struct conn, server.io);
-
-	assert(c->magic == CONN_MAGIC);
 	if (c->state == CONN_RELAYING)
 		conn_side_ready(c, false, revents);
 	else
 		conn_connect_done(c);
 }
 
-static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
+static void client_ready(struct conn *c, int revents)
 {
-	struct conn *c = container_of(io, struct conn, client.io);
-
-	assert(c->magic == CONN_MAGIC);
 	if (c->state == CONN_RELAYING)
 		conn_side_ready(c, true, revents);
 	else if (c->state == CONN_HEADER || c->state == CONN_HELLO)
@@ -444,7 +554,7 @@ static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	struct conn *c = container_of(t, struct conn, timer);
+	struct conn *c = container_of(t, struct conn_wait, timer)->c;
 
 	assert(c->magic == CONN_MAGIC && c->state != CONN_RELAYING);
 	if (c->state == CONN_HEADER || c->state == CONN_HELLO)
@@ -455,11 +565,13 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 		conn_connect_failed(c, ETIMEDOUT, END_CONNECT_TIMEOUT);
 }
 
-static void start_timer(struct conn *c, uint64_t ms)
+void conn_start_timer(struct conn *c, uint64_t ms)
 {
-	ev_timer_stop(c->w->loop, &c->timer);
-	ev_timer_set(&c->timer, (ev_tstamp)ms / 1e3, 0.);
-	ev_timer_start(c->w->loop, &c->timer);
+	ev_timer *t = &c->wait->timer;
+
+	ev_timer_stop(c->w->loop, t);
+	ev_timer_set(t, (ev_tstamp)ms / 1e3, 0.);
+	ev_timer_start(c->w->loop, t);
 }
 
 /*
@@ -491,13 +603,16 @@ static int conn_start_connect(struct conn *c, struct server *s)
 		close(fd);
 		return r;
 	}
-	c->state = CONN_CONNECTING;
 	c->server.fd = fd;
+	/* The client stays watched: to read it ahead, and to notice one that leaves. */
+	if (!conn_side_want(c, &c->server, EV_WRITE) || !conn_side_want(c, &c->client, EV_READ)) {
+		close_side(&c->server, false);
+		return -ENOMEM;
+	}
+	c->state = CONN_CONNECTING;
 	c->srv = s;
 	shared_add(&s->total, 1);
-	conn_side_want(c, &c->server, EV_WRITE);
-	conn_side_want(c, &c->client, EV_READ); /* to notice a client that leaves meanwhile */
-	start_timer(c, c->pool->cfg->connect_timeout_ms);
+	conn_start_timer(c, c->pool->cfg->connect_timeout_ms);
 	return 0;
 }
 
@@ -509,17 +624,24 @@ static int conn_start_connect(struct conn *c, struct server *s)
 static void conn_wait(struct conn *c, bool at_head)
 {
 	struct pool *pool = c->pool;
+	struct conn_wait *wt = c->wait;
 
+	if (!conn_side_want(c, &c->client, EV_READ)) { /* to notice a client that leaves */
+		conn_close(c, END_LOCAL_ERROR);
+		return;
+	}
 	c->state = CONN_QUEUED;
-	if (at_head)
-		idle_list_push_front(&pool->local[c->w->id].queue, &c->queued);
-	else
-		idle_list_push(&pool->local[c->w->id].queue, &c->queued, clock_mono());
+	if (at_head) {
+		idle_list_push_front(&pool->local[c->w->id].queue, &wt->queued); /* its ticket */
+	} else {
+		wt->ticket = shared_add(&pool->tickets, 1);
+		idle_list_push(&pool->local[c->w->id].queue, &wt->queued, clock_mono());
+	}
+	publish_head(&pool->local[c->w->id]);
 	shared_add(&pool->stats->queued, 1);
 	worker_queued(c->w, 1);
-	if (!ev_is_active(&c->timer))
-		start_timer(c, c->pool->cfg->queue_timeout_ms);
-	conn_side_want(c, &c->client, EV_READ); /* to notice a client that leaves */
+	if (!ev_is_active(&wt->timer))
+		conn_start_timer(c, c->pool->cfg->queue_timeout_ms);
 }
 
 static bool unix_backlog_full(const struct server *s, int error)
@@ -530,9 +652,11 @@ static bool unix_backlog_full(const struct server *s, int error)
 /* Forget `s` as tried: a full backlog is no failure, and the client may wait for it. */
 static void untry(struct conn *c, const struct server *s)
 {
+	struct server **tried = c->wait->tried;
+
 	for (uint8_t i = 0; i < c->n_tried; i++) {
-		if (c->tried[i] == s) {
-			c->tried[i] = c->tried[--c->n_tried];
+		if (tried[i] == s) {
+			tried[i] = tried[--c->n_tried];
 			return;
 		}
 	}
@@ -551,14 +675,14 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 		return;
 	}
 	while (c->n_tried < CONN_MAX_ATTEMPTS && c->n_tried <= pool->cfg->retries + n_congested) {
-		struct server *s = pool_take(pool, c->tried, c->n_tried, &c->peer.sa);
+		struct server *s = pool_take(pool, c->wait->tried, c->n_tried, &c->peer.sa);
 		int r;
 
 		if (!s)
 			break;
 		if (c->n_tried > n_congested)
 			shared_add(&pool->stats->retries, 1);
-		c->tried[c->n_tried++] = s;
+		c->wait->tried[c->n_tried++] = s;
 		r = conn_start_connect(c, s);
 		if (r == 0)
 			return;
@@ -604,10 +728,12 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 		 socklen_t len)
 {
 	struct conn *c = calloc(1, sizeof(*c));
+	struct conn_wait *wt = c ? calloc(1, sizeof(*wt)) : NULL;
 
-	if (!c) {
+	if (!wt) {
 		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a new client of %s",
 			    fe->cfg->name);
+		free(c);
 		close_with_reset(fd);
 		proxy_conn_release(w->p);
 		return;
@@ -619,19 +745,19 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	c->client.fd = fd;
 	c->server.fd = -1;
 	c->pool = fe->pool;
-	c->peer_len = len < sizeof(c->peer) ? len : (socklen_t)sizeof(c->peer);
+	c->peer_len = (uint8_t)(len < sizeof(c->peer) ? len : sizeof(c->peer));
 	memcpy(&c->peer, peer, c->peer_len);
 	c->t_start = clock_mono();
 	/* TCP_NODELAY and keepalive came with the socket from the listener (listener.c). */
-	ev_io_init(&c->client.io, client_io_cb, fd, 0);
-	ev_io_init(&c->server.io, server_io_cb, -1, 0);
-	ev_init(&c->timer, timer_cb);
+	c->wait = wt;
+	wt->c = c;
+	ev_init(&wt->timer, timer_cb);
 	idle_list_push(&fe->local[w->id].active, &c->activity, c->t_start);
 	shared_add(&fe->stats->accepted, 1);
 	shared_add(&fe->stats->open, 1);
 	fe->gen->local[w->id].conns++;
 	worker_conn_opened(w, fe);
 	if (fe->cfg->accept_proxy || fe->n_routes)
-		start_timer(c, fe->cfg->header_timeout_ms);
+		conn_start_timer(c, fe->cfg->header_timeout_ms);
 	conn_begin(c);
 }

@@ -33,6 +33,14 @@ void conn_expire(struct conn *c);
 /* A waiting client's turn: try to connect it now (it may be put back if it cannot). */
 void conn_dequeue(struct conn *c);
 
+/*
+ * The worker's epoll set of connection sockets is ready: handle what happened (at most
+ * CONN_EVENTS events), then free the connections that closed meanwhile.
+ */
+void conn_poll(struct worker *w);
+/* Free connections closed since (from outside a batch of events: before the loop sleeps). */
+void conn_bury(struct worker *w);
+
 /* The connection an entry of the worker's activity lists, or of its queue, belongs to. */
 struct idle_entry;
 struct conn *conn_of_entry(struct idle_entry *e);

@@ -9,6 +9,7 @@
 
 #include <ev.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@
 #include "sni.h"
 
 #define CONN_MAGIC 0x636f6e6eu
+#define CONN_DEAD  0x64656164u /* closed, waiting to be freed (events may still name it) */
 /* Servers one client may try before it is closed. */
 #define CONN_MAX_ATTEMPTS 8
 
@@ -58,10 +60,17 @@ enum conn_end {
 };
 _Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX slots");
 
+/*
+ * One socket of a connection, watched in its worker's own epoll set (worker.h): not through
+ * libev's ev_io, whose 48 bytes a side, and libev's own bookkeeping per descriptor, would
+ * more than double what an idle connection costs.
+ */
 struct side {
 	int fd;
-	int events; /* what the watcher is started for; 0: stopped */
-	ev_io io;
+	uint8_t want;	/* EV_READ | EV_WRITE: what the connection wants to hear of now */
+	uint8_t polled; /* what the epoll set has for it (0: not in it); a side that stops
+			   wanting is left there until an event comes for it, which costs
+			   nothing if it never does or the socket closes first */
 };
 
 union peer_addr {
@@ -70,34 +79,54 @@ union peer_addr {
 	struct sockaddr_in6 in6;
 };
 
+/* What a connection needs only until it relays, freed once it does. */
+struct conn_wait {
+	struct conn *c;
+	ev_timer timer;		  /* header, queue or connect timeout */
+	struct idle_entry queued; /* in its pool's queue while CONN_QUEUED */
+	uint64_t ticket;	  /* its place among every worker's waiting clients */
+	struct server *tried[CONN_MAX_ATTEMPTS];
+	char *pre; /* bytes read from the client before a server was chosen */
+	uint32_t pre_len;
+	socklen_t dst_len;
+	union peer_addr dst; /* where it connected to, from its PROXY header; family 0: ask */
+};
+
+/*
+ * A connection: 208 bytes while it relays, however long it idles. What only waiting needs
+ * is in `wait`; the relays take its place once connected.
+ */
 struct conn {
 	uint32_t magic;
-	enum conn_state state;
-	bool eof_seen;		    /* one direction finished: first_eof says which */
-	enum conn_end first_eof;    /* END_CLIENT_CLOSED or END_SERVER_CLOSED */
-	enum conn_end connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
+	uint8_t state;	      /* enum conn_state */
+	uint8_t first_eof;    /* END_CLIENT_CLOSED or END_SERVER_CLOSED, once eof_seen */
+	uint8_t connect_fail; /* END_CONNECT_FAILED or _TIMEOUT, for the last attempt */
 	uint8_t n_tried;
+	bool eof_seen; /* one direction finished: first_eof says which */
+	uint8_t peer_len;
+	uint16_t header_sent; /* PROXY header bytes sent to the server (not the client's) */
 	struct worker *w;
-	struct idle_entry activity; /* in fe->active, or fe->lingering once eof_seen */
-	struct idle_entry queued;   /* in pool->queue while CONN_QUEUED */
 	struct frontend *fe;
-	struct pool *pool; /* its backend's: the frontend's, or the one its server name chose */
-	struct side client, server;
-	struct relay up;    /* client -> server */
-	struct relay down;  /* server -> client */
-	ev_timer timer;	    /* queue or connect timeout */
+	struct pool *pool;  /* its backend's: the frontend's, or the one its server name chose */
 	struct server *srv; /* holds one of its slots (counted in srv->active) */
-	struct server *tried[CONN_MAX_ATTEMPTS];
-	ev_tstamp t_start, t_connected;
-	union peer_addr peer; /* the client: from accept, or from its PROXY header */
-	socklen_t peer_len;
-	union peer_addr dst; /* where it connected to, from its PROXY header; family 0: ask */
-	socklen_t dst_len;
 	struct source_slot *source; /* its place in the per-source counts, if tracked */
-	char *pre;		    /* bytes read from the client before a server was chosen */
-	uint32_t pre_len;
-	uint32_t header_sent; /* PROXY header bytes sent to the server (not the client's) */
+	struct idle_entry activity; /* in its frontend's active list, or lingering once eof_seen */
+	struct side client, server;
+	double t_start;
+	union peer_addr peer; /* the client: from accept, or from its PROXY header */
+	union {
+		struct conn_wait *wait; /* until CONN_RELAYING */
+		struct {
+			struct relay up;   /* client -> server */
+			struct relay down; /* server -> client */
+			float connect_ms;
+		};
+		struct conn *next_dead; /* closed: in its worker's list of those to free */
+	};
 };
+
+/* Events taken from a worker's epoll set at a time. */
+#define CONN_EVENTS 64
 
 /* What is read of a client before connecting: a PROXY header and its TLS hello. */
 #define CONN_PRE_MAX (PROXYPROTO_MAX + SNI_HELLO_MAX)
@@ -107,8 +136,12 @@ extern struct log_limit conn_shortage_log;
 
 /* conn.c, for conn_preface.c. */
 void conn_close(struct conn *c, enum conn_end end);
-void conn_side_want(struct conn *c, struct side *s, int events);
+/* Watch `s` for `events` (0: not at all); false if the kernel will not watch it. */
+bool conn_side_want(struct conn *c, struct side *s, int events) WEIR_WUR;
+void conn_side_stop(struct conn *c, struct side *s);
 void conn_connect_next(struct conn *c, bool was_waiting);
+/* Start (or restart) the waiting part's timer. */
+void conn_start_timer(struct conn *c, uint64_t ms);
 
 /* conn_preface.c, for conn.c. */
 /* A new client: read its PROXY header, check it may come in, read its TLS hello, as the

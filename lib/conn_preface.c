@@ -64,12 +64,12 @@ static void after_admission(struct conn *c)
 	if (c->fe->n_routes) {
 		c->state = CONN_HELLO;
 		/* Part of it may have come with the PROXY header. */
-		if (c->pre_len && parse_hello(c))
+		if (c->wait->pre_len && parse_hello(c))
 			return;
-		conn_side_want(c, &c->client, EV_READ);
+		if (!conn_side_want(c, &c->client, EV_READ))
+			conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
-	conn_side_want(c, &c->client, 0);
 	c->state = CONN_CONNECTING;
 	conn_connect_next(c, false);
 }
@@ -77,12 +77,13 @@ static void after_admission(struct conn *c)
 /* The PROXY header: false while more is needed; true once decided (`c` may be gone). */
 static bool parse_header(struct conn *c)
 {
+	struct conn_wait *wt = c->wait;
 	struct proxyproto_info info;
 	const char *why = "no header";
 	enum proxyproto_result r =
-		proxyproto_parse(c->pre, c->pre_len, c->fe->cfg->accept_proxy, &info, &why);
+		proxyproto_parse(wt->pre, wt->pre_len, c->fe->cfg->accept_proxy, &info, &why);
 
-	if (r == PROXYPROTO_MORE && c->pre_len < PROXYPROTO_MAX)
+	if (r == PROXYPROTO_MORE && wt->pre_len < PROXYPROTO_MAX)
 		return false;
 	if (r != PROXYPROTO_OK) {
 		refuse(c, END_BAD_HEADER, "%s",
@@ -91,13 +92,13 @@ static bool parse_header(struct conn *c)
 	}
 	if (info.has_addr) {
 		memcpy(&c->peer, &info.src, info.src_len);
-		c->peer_len = info.src_len;
-		memcpy(&c->dst, &info.dst, info.dst_len);
-		c->dst_len = info.dst_len;
+		c->peer_len = (uint8_t)info.src_len;
+		memcpy(&wt->dst, &info.dst, info.dst_len);
+		wt->dst_len = info.dst_len;
 	}
 	/* The header is the proxy's; what follows it is the client's own. */
-	c->pre_len -= (uint32_t)info.length;
-	memmove(c->pre, c->pre + info.length, c->pre_len);
+	wt->pre_len -= (uint32_t)info.length;
+	memmove(wt->pre, wt->pre + info.length, wt->pre_len);
 	if (admit(c))
 		after_admission(c);
 	return true;
@@ -108,17 +109,16 @@ static bool parse_hello(struct conn *c)
 {
 	char name[SNI_NAME_MAX];
 	const char *why = "";
-	enum sni_result r = sni_parse(c->pre, c->pre_len, name, &why);
+	enum sni_result r = sni_parse(c->wait->pre, c->wait->pre_len, name, &why);
 
-	if (r == SNI_MORE && c->pre_len < CONN_PRE_MAX)
+	if (r == SNI_MORE && c->wait->pre_len < CONN_PRE_MAX)
 		return false;
 	if (r == SNI_BAD || r == SNI_MORE) {
 		refuse(c, END_BAD_HEADER, "%s", r == SNI_MORE ? "TLS hello too long" : why);
 		return true;
 	}
 	c->pool = r == SNI_FOUND ? gen_route_sni(c->fe, name) : c->fe->pool;
-	conn_side_want(c, &c->client, 0);
-	ev_timer_stop(c->w->loop, &c->timer);
+	ev_timer_stop(c->w->loop, &c->wait->timer);
 	c->state = CONN_CONNECTING;
 	conn_connect_next(c, false);
 	return true;
@@ -130,22 +130,23 @@ static bool parse_hello(struct conn *c)
  */
 void conn_read_preface(struct conn *c)
 {
+	struct conn_wait *wt = c->wait;
 	ssize_t n;
 
-	if (!c->pre && !(c->pre = malloc(CONN_PRE_MAX))) {
+	if (!wt->pre && !(wt->pre = malloc(CONN_PRE_MAX))) {
 		log_limited(&conn_shortage_log, WLOG_WARN, "out of memory for a client of %s",
 			    c->fe->cfg->name);
 		conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
-	n = recv(c->client.fd, c->pre + c->pre_len, CONN_PRE_MAX - c->pre_len, 0);
+	n = recv(c->client.fd, wt->pre + wt->pre_len, CONN_PRE_MAX - wt->pre_len, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
 		conn_close(c, n == 0 ? END_CLIENT_ABORT : END_CLIENT_RESET);
 		return;
 	}
-	c->pre_len += (uint32_t)n;
+	wt->pre_len += (uint32_t)n;
 	if (c->state == CONN_HEADER)
 		(void)parse_header(c);
 	else
@@ -157,7 +158,8 @@ void conn_begin(struct conn *c)
 	if (c->fe->cfg->accept_proxy) {
 		/* The proxy before us sends a header first; the client's address is in it. */
 		c->state = CONN_HEADER;
-		conn_side_want(c, &c->client, EV_READ);
+		if (!conn_side_want(c, &c->client, EV_READ))
+			conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
 	if (admit(c))

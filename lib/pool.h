@@ -129,6 +129,7 @@ struct backend_stats {
 struct pool_local {
 	struct idle_list queue; /* oldest first */
 	double congested_until; /* a unix server's backlog was full: retry the queue then */
+	uint64_t head_ticket;	/* the ticket of the oldest, 0: none (shared: see tickets) */
 } __attribute__((aligned(64)));
 
 struct pool {
@@ -138,6 +139,9 @@ struct pool {
 	const struct lb_ops *lb;
 	struct lb_tier tiers[2]; /* [0] primaries, [1] backups */
 	uint64_t cursor;	 /* rotation (shared_add): round robin's turn, ties' order */
+	/* Waiting clients take a ticket (shared_add) as they arrive, whichever worker has
+	 * them: a worker serves its oldest only if no other worker holds an older one. */
+	uint64_t tickets;
 	struct backend_stats *stats;
 	struct pool_local *local; /* one per worker (generation.c); NULL in unit tests */
 	struct health *health;	  /* its checks, for probes a worker asks for */

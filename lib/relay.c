@@ -10,11 +10,9 @@
 /* Reads per readiness event: enough to move bulk data, few enough to keep the loop fair. */
 #define RELAY_READS_PER_EVENT 4
 
-void relay_init(struct relay *r, int src, int dst)
+void relay_init(struct relay *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->src = src;
-	r->dst = dst;
 	r->state = RELAY_READING;
 }
 
@@ -38,11 +36,11 @@ void relay_release(struct relay *r, struct relay_ctx *ctx)
 	r->off = r->len = 0;
 }
 
-static void pass_eof(struct relay *r)
+static void pass_eof(struct relay *r, int dst)
 {
 	/* The consumer may already be gone (ENOTCONN): nothing left to tell it then. */
 	if (!r->eof_closes)
-		(void)shutdown(r->dst, SHUT_WR);
+		(void)shutdown(dst, SHUT_WR);
 	r->state = RELAY_DONE;
 }
 
@@ -59,21 +57,15 @@ static ssize_t send_some(int fd, const char *p, size_t n)
 	return w;
 }
 
-static enum relay_fault fault(struct relay *r, enum relay_fault which)
-{
-	r->error = errno;
-	return which;
-}
-
-enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx)
+enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct relay_ctx *ctx)
 {
 	size_t size = ctx->pool->size;
 
 	for (int i = 0; i < RELAY_READS_PER_EVENT && r->state == RELAY_READING; i++) {
-		ssize_t n = read(r->src, ctx->scratch, size), w;
+		ssize_t n = read(src, ctx->scratch, size), w;
 
 		if (n == 0) {
-			pass_eof(r);
+			pass_eof(r, dst);
 			break;
 		}
 		if (n < 0) {
@@ -81,18 +73,18 @@ enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			return fault(r, RELAY_FAULT_SRC);
+			return RELAY_FAULT_SRC;
 		}
-		w = send_some(r->dst, ctx->scratch, (size_t)n);
+		w = send_some(dst, ctx->scratch, (size_t)n);
 		if (w < 0)
-			return fault(r, RELAY_FAULT_DST);
+			return RELAY_FAULT_DST;
 		r->bytes += (uint64_t)w;
 		if (w < n) {
 			/* The consumer is full: keep the rest and stop reading until it drains. */
 			r->buf = bufpool_get(ctx->pool);
 			if (!r->buf) {
 				errno = ENOMEM;
-				return fault(r, RELAY_FAULT_LOCAL);
+				return RELAY_FAULT_LOCAL;
 			}
 			r->len = (uint32_t)(n - w);
 			r->off = 0;
@@ -107,14 +99,14 @@ enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx)
 	return RELAY_FAULT_NONE;
 }
 
-enum relay_fault relay_on_writable(struct relay *r, struct relay_ctx *ctx)
+enum relay_fault relay_on_writable(struct relay *r, int dst, struct relay_ctx *ctx)
 {
 	ssize_t w;
 
 	assert(relay_wants_write(r) && r->off < r->len);
-	w = send_some(r->dst, r->buf + r->off, r->len - r->off);
+	w = send_some(dst, r->buf + r->off, r->len - r->off);
 	if (w < 0)
-		return fault(r, RELAY_FAULT_DST);
+		return RELAY_FAULT_DST;
 	r->off += (uint32_t)w;
 	r->bytes += (uint64_t)w;
 	if (r->off == r->len) {

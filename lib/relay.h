@@ -33,17 +33,16 @@ enum relay_fault {
 	RELAY_FAULT_LOCAL, /* weir could not keep the bytes the consumer refused (memory) */
 };
 
+/* 32 bytes: the sockets are its owner's, passed in. */
 struct relay {
-	int src, dst;
-	enum relay_state state;
-	char *buf; /* pooled (or, prefilled, malloc'd), only while BLOCKED */
-	uint32_t off, len;
+	uint8_t state;	 /* enum relay_state */
 	bool owned;	 /* buf is a prefill, freed rather than returned to the pool */
 	bool eof_closes; /* the other way is done: EOF ends the connection, whose close sends
 			    the FIN (no shutdown needed) */
-	uint64_t bytes;	 /* delivered to the consumer */
 	uint32_t pauses; /* times the producer was paused for a slow consumer */
-	int error;	 /* errno of the fault */
+	char *buf;	 /* pooled (or, prefilled, malloc'd), only while BLOCKED */
+	uint32_t off, len;
+	uint64_t bytes; /* delivered to the consumer */
 };
 
 /* What every relay of a loop shares. */
@@ -52,7 +51,7 @@ struct relay_ctx {
 	char *scratch; /* pool->size bytes */
 };
 
-void relay_init(struct relay *r, int src, int dst);
+void relay_init(struct relay *r);
 /*
  * Bytes the consumer gets before anything read from the producer (a PROXY header, what was
  * read ahead of the connect), of which the first `sent` went already: `buf` (malloc'd) is
@@ -62,10 +61,12 @@ void relay_prefill(struct relay *r, char *buf, uint32_t sent, uint32_t len);
 /* Return the pending buffer, if any, to the pool. */
 void relay_release(struct relay *r, struct relay_ctx *ctx);
 
-/* The producer is readable. Returns RELAY_FAULT_NONE or which side failed. */
-enum relay_fault relay_on_readable(struct relay *r, struct relay_ctx *ctx) WEIR_WUR;
-/* The consumer is writable. */
-enum relay_fault relay_on_writable(struct relay *r, struct relay_ctx *ctx) WEIR_WUR;
+/* The producer `src` is readable. Returns RELAY_FAULT_NONE or which side failed (errno
+ * says why). */
+enum relay_fault relay_on_readable(struct relay *r, int src, int dst,
+				   struct relay_ctx *ctx) WEIR_WUR;
+/* The consumer `dst` is writable. */
+enum relay_fault relay_on_writable(struct relay *r, int dst, struct relay_ctx *ctx) WEIR_WUR;
 
 static inline bool relay_wants_read(const struct relay *r)
 {

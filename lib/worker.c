@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "conn.h"
 #include "listener.h"
@@ -213,6 +215,24 @@ static void congestion_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	worker_kick(container_of(t, struct worker, congestion));
 }
 
+/*
+ * Whether another worker has a client of `pool` that came before this worker's oldest: that
+ * worker is woken to serve it, and this one waits its turn.
+ */
+static bool older_elsewhere(struct worker *w, const struct pool *pool)
+{
+	uint64_t mine = shared_load(&pool->local[w->id].head_ticket);
+
+	for (unsigned k = 0; k < w->p->n_workers; k++) {
+		uint64_t theirs = k == w->id ? 0 : shared_load(&pool->local[k].head_ticket);
+		if (theirs && theirs < mine) {
+			worker_wake(&w->p->workers[k], WAKE_KICK);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Serve the waiting clients of `pool` that can be served now, oldest first. */
 static void dispatch_pool(struct worker *w, struct pool *pool, double now)
 {
@@ -221,7 +241,7 @@ static void dispatch_pool(struct worker *w, struct pool *pool, double now)
 	/* Bounded by the queue as it is now: a client put back (congestion) stops the walk. */
 	for (size_t n = pl->queue.n; n > 0; n--) {
 		struct idle_entry *e = idle_list_oldest(&pl->queue);
-		if (!e || pool_full(pool))
+		if (!e || pool_full(pool) || older_elsewhere(w, pool))
 			return;
 		if (now < pl->congested_until) {
 			/*
@@ -284,8 +304,14 @@ void worker_spare_lost(struct worker *w)
 		ev_timer_again(w->loop, &w->spare_retry);
 }
 
-static void log_flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+static void polled_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
+	conn_poll(container_of(io, struct worker, polled));
+}
+
+static void before_sleep_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	conn_bury(container_of(p, struct worker, before_sleep));
 	log_flush();
 }
 
@@ -330,6 +356,7 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 
 	/* Everything worker_fini undoes is valid from here on, so failures can just return. */
 	memset(w, 0, sizeof(*w));
+	w->epfd = -1;
 	w->id = id;
 	w->p = p;
 	w->state = WORKER_RUNNING;
@@ -345,8 +372,17 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 	w->spare_retry.repeat = WORKER_SPARE_RETRY;
 	ev_async_init(&w->wake, wake_cb);
 	ev_async_start(loop, &w->wake);
-	ev_prepare_init(&w->log_flush, log_flush_cb);
-	ev_prepare_start(loop, &w->log_flush);
+	ev_prepare_init(&w->before_sleep, before_sleep_cb);
+	ev_prepare_start(loop, &w->before_sleep);
+	/* Connections' sockets go in an epoll set of the worker's own, which libev watches:
+	 * per socket, that costs weir 8 bytes rather than libev's 64. */
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		err_set(err, "cannot create an epoll set: %s", strerror(errno));
+		return -errno;
+	}
+	ev_io_init(&w->polled, polled_cb, w->epfd, EV_READ);
+	ev_io_start(loop, &w->polled);
 	bufpool_init(&w->bufs, buffer_size, WORKER_SPARE_BUFFERS);
 	w->relay.pool = &w->bufs;
 	w->relay.scratch = malloc(buffer_size);
@@ -400,8 +436,12 @@ void worker_fini(struct worker *w)
 	worker_drain(w);
 	worker_cut_all(w, false);
 	worker_finish(w);
+	conn_bury(w);
 	ev_async_stop(w->loop, &w->wake);
-	ev_prepare_stop(w->loop, &w->log_flush);
+	ev_prepare_stop(w->loop, &w->before_sleep);
+	ev_io_stop(w->loop, &w->polled);
+	if (w->epfd >= 0)
+		close(w->epfd);
 	reserve_release(&w->spare);
 	free(w->watches);
 	free(w->relay.scratch);

@@ -68,15 +68,18 @@ struct worker {
 	struct bufpool bufs;
 	struct relay_ctx relay;
 	struct reserve spare;		 /* emergency descriptor for accept under EMFILE */
+	int epfd;			 /* the epoll set of its connections' sockets (conn.c) */
+	ev_io polled;			 /* ...which libev watches for it */
+	struct conn *dead;		 /* closed connections, freed once no event can name them */
 	bool held;			 /* listeners stopped: the connection limit is reached */
 	struct listener_watch **watches; /* the listening sockets it accepts from */
 	size_t n_watches;
-	ev_timer expiry;      /* the head of some activity list is due */
-	ev_timer reap;	      /* lets go of older generations with no connection left here */
-	ev_prepare dispatch;  /* capacity may have appeared: serve waiting clients */
-	ev_timer congestion;  /* a unix server's backlog was full: dispatch again then */
-	ev_timer spare_retry; /* the spare descriptor is lost: take it back */
-	ev_prepare log_flush; /* the log lines of an iteration go out together */
+	ev_timer expiry;	 /* the head of some activity list is due */
+	ev_timer reap;		 /* lets go of older generations with no connection left here */
+	ev_prepare dispatch;	 /* capacity may have appeared: serve waiting clients */
+	ev_timer congestion;	 /* a unix server's backlog was full: dispatch again then */
+	ev_timer spare_retry;	 /* the spare descriptor is lost: take it back */
+	ev_prepare before_sleep; /* free closed connections; write the iteration's log lines */
 	ev_async wake;
 	unsigned wake_bits; /* WAKE_* (shared) */
 	/* A call from the control thread, run on this loop. */

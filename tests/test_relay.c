@@ -46,8 +46,8 @@ static int setup(void **state)
 	bufpool_init(&r->pool, BUFSZ, 4);
 	r->ctx.pool = &r->pool;
 	r->ctx.scratch = r->scratch;
-	relay_init(&r->up, r->client[1], r->server[0]);
-	relay_init(&r->down, r->server[0], r->client[1]);
+	relay_init(&r->up);
+	relay_init(&r->down);
 	*state = r;
 	return 0;
 }
@@ -89,13 +89,15 @@ static void bytes_pass_unchanged_both_ways(void **state)
 
 	fill(out, sizeof(out), 0);
 	assert_int_equal(write(r->client[0], out, sizeof(out)), sizeof(out));
-	assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_NONE);
+	assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+			 RELAY_FAULT_NONE);
 	assert_int_equal(read_all(r->server[1], in, sizeof(in)), sizeof(in));
 	assert_memory_equal(in, out, sizeof(out));
 
 	fill(out, sizeof(out), 77);
 	assert_int_equal(write(r->server[1], out, sizeof(out)), sizeof(out));
-	assert_int_equal(relay_on_readable(&r->down, &r->ctx), RELAY_FAULT_NONE);
+	assert_int_equal(relay_on_readable(&r->down, r->server[0], r->client[1], &r->ctx),
+			 RELAY_FAULT_NONE);
 	assert_int_equal(read_all(r->client[0], in, sizeof(in)), sizeof(in));
 	assert_memory_equal(in, out, sizeof(out));
 
@@ -121,7 +123,8 @@ static void full_consumer_pauses_producer(void **state)
 		n = write(r->client[0], chunk, sizeof(chunk));
 		if (n > 0)
 			sent += (size_t)n;
-		assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_NONE);
+		assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+				 RELAY_FAULT_NONE);
 	}
 	assert_false(relay_wants_read(&r->up));
 	assert_true(relay_wants_write(&r->up));
@@ -142,9 +145,12 @@ static void full_consumer_pauses_producer(void **state)
 		if (n > 0)
 			received += (size_t)n;
 		if (relay_wants_write(&r->up))
-			assert_int_equal(relay_on_writable(&r->up, &r->ctx), RELAY_FAULT_NONE);
+			assert_int_equal(relay_on_writable(&r->up, r->server[0], &r->ctx),
+					 RELAY_FAULT_NONE);
 		else
-			assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_NONE);
+			assert_int_equal(
+				relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+				RELAY_FAULT_NONE);
 	}
 	assert_int_equal(received, sent);
 	for (size_t i = 0; i < sent; i += BUFSZ) {
@@ -164,9 +170,11 @@ static void eof_becomes_half_close(void **state)
 
 	assert_int_equal(write(r->client[0], "request", 7), 7);
 	assert_int_equal(shutdown(r->client[0], SHUT_WR), 0);
-	assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_NONE);
+	assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+			 RELAY_FAULT_NONE);
 	if (!relay_done(&r->up))
-		assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_NONE);
+		assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+				 RELAY_FAULT_NONE);
 	assert_true(relay_done(&r->up));
 	assert_false(relay_wants_read(&r->up));
 	/* The server sees the bytes, then EOF... */
@@ -174,7 +182,8 @@ static void eof_becomes_half_close(void **state)
 	assert_int_equal(read(r->server[1], buf, sizeof(buf)), 0);
 	/* ...and its answer still reaches the client. */
 	assert_int_equal(write(r->server[1], "response", 8), 8);
-	assert_int_equal(relay_on_readable(&r->down, &r->ctx), RELAY_FAULT_NONE);
+	assert_int_equal(relay_on_readable(&r->down, r->server[0], r->client[1], &r->ctx),
+			 RELAY_FAULT_NONE);
 	assert_int_equal(read(r->client[0], buf, sizeof(buf)), 8);
 	assert_memory_equal(buf, "response", 8);
 	assert_false(relay_done(&r->down));
@@ -187,23 +196,22 @@ static void consumer_gone_is_a_dst_fault(void **state)
 	close(r->server[1]);
 	r->server[1] = -1;
 	assert_int_equal(write(r->client[0], "x", 1), 1);
-	assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_DST);
-	assert_int_equal(r->up.error, EPIPE);
+	assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+			 RELAY_FAULT_DST);
+	assert_int_equal(errno, EPIPE);
 	/* Reading from the gone server is an EOF, not a fault. */
-	assert_int_equal(relay_on_readable(&r->down, &r->ctx), RELAY_FAULT_NONE);
+	assert_int_equal(relay_on_readable(&r->down, r->server[0], r->client[1], &r->ctx),
+			 RELAY_FAULT_NONE);
 	assert_true(relay_done(&r->down));
 }
 
 static void producer_error_is_a_src_fault(void **state)
 {
 	struct rig *r = *state;
-	int bad = r->up.src;
 
 	/* A descriptor that cannot be read stands in for a reset producer. */
-	r->up.src = -1;
-	assert_int_equal(relay_on_readable(&r->up, &r->ctx), RELAY_FAULT_SRC);
-	assert_int_equal(r->up.error, EBADF);
-	r->up.src = bad;
+	assert_int_equal(relay_on_readable(&r->up, -1, r->server[0], &r->ctx), RELAY_FAULT_SRC);
+	assert_int_equal(errno, EBADF);
 }
 
 int main(void)
