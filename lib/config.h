@@ -102,6 +102,7 @@ struct weir_config {
 	uint64_t drain_timeout_ms;
 	uint64_t max_connections; /* 0: derived from the descriptor limit */
 	uint64_t workers;	  /* 0: one per CPU weir may run on */
+	unsigned splice;	  /* enum relay_splice: 0 off, 1 auto, 2 on */
 	uint64_t buffer_size;
 	enum wlog_level log_level;
 	enum wlog_format log_format;

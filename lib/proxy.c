@@ -33,6 +33,9 @@ uint64_t proxy_connection_limit(const struct proxy *p, const struct generation *
 	size_t checks = gen_count_servers(g);
 	uint64_t budget;
 
+	/* Splicing workers hold up to p->pipes pipes each. */
+	if (g->cfg.splice)
+		fixed += (size_t)p->n_workers * p->pipes * 2;
 	/* A TCP address is a socket per worker; a unix one is shared (counted as if not). */
 	for (size_t i = 0; i < g->n_frontends; i++)
 		fixed += g->frontends[i].n_addrs * p->n_workers;
@@ -318,6 +321,9 @@ int proxy_init(struct proxy *p, struct ev_loop *loop, unsigned n_workers, unsign
 	p->fixed_fds = fixed_fds;
 	p->max_conns = UINT64_MAX;
 	p->state = PROXY_RUNNING;
+	/* Pipes take at most an eighth of the descriptors, the rest being for connections. */
+	p->pipes = nofile / 16 / (n_workers ? n_workers : 1);
+	p->pipes = p->pipes < WORKER_PIPES_MAX ? p->pipes : WORKER_PIPES_MAX;
 	ev_init(&p->drain, drain_cb);
 	ev_timer_init(&p->reap, reap_cb, 0., 0.);
 	ev_async_init(&p->wake, wake_cb);
@@ -336,7 +342,7 @@ int proxy_init(struct proxy *p, struct ev_loop *loop, unsigned n_workers, unsign
 			return -ENOMEM;
 		}
 		p->n_workers++;
-		r = worker_init(&p->workers[i], p, i, own, buffer_size, err);
+		r = worker_init(&p->workers[i], p, i, own, buffer_size, p->pipes, err);
 		if (r < 0)
 			return r;
 	}

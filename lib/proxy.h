@@ -62,6 +62,7 @@ struct proxy {
 	struct listener **listeners; /* the current set */
 	size_t n_listeners;
 	uint64_t nofile;    /* the descriptor limit weir runs with */
+	size_t pipes;	    /* pipes a worker may hold for splice */
 	size_t fixed_fds;   /* descriptors besides connections and listeners (stats, ...) */
 	uint64_t max_conns; /* shared_load */
 	uint64_t n_conns;   /* open over every worker (sequentially consistent) */

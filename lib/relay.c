@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,12 +28,14 @@ void relay_prefill(struct relay *r, char *buf, uint32_t sent, uint32_t len)
 
 void relay_release(struct relay *r, struct relay_ctx *ctx)
 {
-	if (r->buf && r->owned)
+	if (r->piped)
+		pipepool_put(ctx->pipes, r->pipe);
+	else if (r->buf && r->owned)
 		free(r->buf);
 	else if (r->buf)
 		bufpool_put(ctx->pool, r->buf);
 	r->buf = NULL;
-	r->owned = false;
+	r->owned = r->piped = false;
 	r->off = r->len = 0;
 }
 
@@ -57,24 +60,110 @@ static ssize_t send_some(int fd, const char *p, size_t n)
 	return w;
 }
 
+/* What a read (or a splice from the producer) that returned `n` means. */
+enum read_result {
+	GOT_BYTES,
+	GOT_RETRY,   /* interrupted */
+	GOT_NOTHING, /* the producer is empty for now, or ended (passed on) */
+	GOT_FAULT,   /* the producer failed (errno says why) */
+};
+
+static enum read_result read_result(struct relay *r, ssize_t n, int dst)
+{
+	if (n > 0)
+		return GOT_BYTES;
+	if (n == 0) {
+		pass_eof(r, dst);
+		return GOT_NOTHING;
+	}
+	if (errno == EINTR)
+		return GOT_RETRY;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? GOT_NOTHING : GOT_FAULT;
+}
+
+/* Move what the pipe holds on to the consumer: BLOCKED while some is left. */
+static enum relay_fault pipe_out(struct relay *r, int dst)
+{
+	struct splice_pipe *p = r->pipe;
+	ssize_t w;
+
+	do
+		w = splice(p->rd, NULL, dst, NULL, p->pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		return RELAY_FAULT_DST;
+	if (w > 0) {
+		p->pending -= (uint32_t)w;
+		r->bytes += (uint64_t)w;
+	}
+	if (p->pending && r->state == RELAY_READING) {
+		r->state = RELAY_BLOCKED;
+		r->pauses++;
+	} else if (!p->pending) {
+		r->state = RELAY_READING;
+	}
+	return RELAY_FAULT_NONE;
+}
+
+/* The producer's bytes through a pipe: read as the plain path does, never copied to weir. */
+static enum relay_fault splice_readable(struct relay *r, int src, int dst, struct relay_ctx *ctx)
+{
+	size_t chunk = ctx->pool->size;
+
+	for (int i = 0; i < RELAY_READS_PER_EVENT && r->state == RELAY_READING; i++) {
+		ssize_t n = splice(src, NULL, r->pipe->wr, NULL, chunk,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		enum read_result got = read_result(r, n, dst);
+		enum relay_fault f;
+
+		if (got == GOT_RETRY)
+			continue;
+		if (got == GOT_FAULT)
+			return RELAY_FAULT_SRC;
+		if (got == GOT_NOTHING)
+			break;
+		r->pipe->pending += (uint32_t)n;
+		if ((f = pipe_out(r, dst)) != RELAY_FAULT_NONE)
+			return f;
+		if ((size_t)n < chunk)
+			break; /* the socket is most likely empty */
+	}
+	/* Dry (or done): the pipe goes back for another connection's bulk. */
+	if (r->state != RELAY_BLOCKED)
+		relay_release(r, ctx);
+	return RELAY_FAULT_NONE;
+}
+
+/* Whether this read goes through a pipe: taken now if there is one to spare. */
+static bool use_pipe(struct relay *r, struct relay_ctx *ctx)
+{
+	if (r->piped)
+		return true;
+	if (ctx->splice == RELAY_SPLICE_OFF || (ctx->splice == RELAY_SPLICE_AUTO && !r->bulk))
+		return false;
+	r->pipe = pipepool_get(ctx->pipes);
+	r->piped = r->pipe != NULL;
+	return r->piped;
+}
+
 enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct relay_ctx *ctx)
 {
 	size_t size = ctx->pool->size;
 
+	if (use_pipe(r, ctx))
+		return splice_readable(r, src, dst, ctx);
 	for (int i = 0; i < RELAY_READS_PER_EVENT && r->state == RELAY_READING; i++) {
 		ssize_t n = read(src, ctx->scratch, size), w;
+		enum read_result got = read_result(r, n, dst);
 
-		if (n == 0) {
-			pass_eof(r, dst);
-			break;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
+		if (got == GOT_RETRY)
+			continue;
+		if (got == GOT_FAULT)
 			return RELAY_FAULT_SRC;
-		}
+		if (got == GOT_NOTHING)
+			break;
+		if ((size_t)n == size)
+			r->bulk = true; /* a whole buffer at once: in auto, later reads splice */
 		w = send_some(dst, ctx->scratch, (size_t)n);
 		if (w < 0)
 			return RELAY_FAULT_DST;
@@ -103,6 +192,8 @@ enum relay_fault relay_on_writable(struct relay *r, int dst, struct relay_ctx *c
 {
 	ssize_t w;
 
+	if (r->piped)
+		return pipe_out(r, dst);
 	assert(relay_wants_write(r) && r->off < r->len);
 	w = send_some(dst, r->buf + r->off, r->len - r->off);
 	if (w < 0)

@@ -7,6 +7,12 @@
  * (half-close); since the producer is not read while bytes are pending, EOF is only ever seen
  * after every earlier byte was written.
  *
+ * With splice on (or, in auto, once a read fills the whole scratch buffer: bulk data), the
+ * bytes go from the producer into a pipe and from the pipe to the consumer without being
+ * copied to weir (splice(2)); the pipe, taken from the loop's pool, plays the pending
+ * buffer's part, and goes back to the pool when the producer runs dry. Without a pipe to
+ * spare, the relay reads and writes as usual.
+ *
  * The relay does not know about event loops: it says what it wants (relay_wants_read/write)
  * and its owner watches the descriptors accordingly.
  */
@@ -17,6 +23,7 @@
 #include <stdint.h>
 
 #include "bufpool.h"
+#include "pipepool.h"
 #include "util.h"
 
 enum relay_state {
@@ -33,14 +40,25 @@ enum relay_fault {
 	RELAY_FAULT_LOCAL, /* weir could not keep the bytes the consumer refused (memory) */
 };
 
+enum relay_splice {
+	RELAY_SPLICE_OFF,
+	RELAY_SPLICE_AUTO, /* once a read shows bulk data */
+	RELAY_SPLICE_ON,
+};
+
 /* 32 bytes: the sockets are its owner's, passed in. */
 struct relay {
-	uint8_t state;	 /* enum relay_state */
-	bool owned;	 /* buf is a prefill, freed rather than returned to the pool */
-	bool eof_closes; /* the other way is done: EOF ends the connection, whose close sends
-			    the FIN (no shutdown needed) */
-	uint32_t pauses; /* times the producer was paused for a slow consumer */
-	char *buf;	 /* pooled (or, prefilled, malloc'd), only while BLOCKED */
+	uint8_t state;		/* enum relay_state */
+	uint8_t owned : 1;	/* buf is a prefill, freed rather than returned to the pool */
+	uint8_t eof_closes : 1; /* the other way is done: EOF ends the connection, whose
+				   close sends the FIN (no shutdown needed) */
+	uint8_t piped : 1;	/* `pipe` holds a pipe rather than `buf` a buffer */
+	uint8_t bulk : 1;	/* a read filled the scratch buffer: splice from now on (auto) */
+	uint32_t pauses;	/* times the producer was paused for a slow consumer */
+	union {
+		char *buf;		  /* pooled (or, prefilled, malloc'd), only while BLOCKED */
+		struct splice_pipe *pipe; /* while bytes move through one (piped) */
+	};
 	uint32_t off, len;
 	uint64_t bytes; /* delivered to the consumer */
 };
@@ -48,6 +66,8 @@ struct relay {
 /* What every relay of a loop shares. */
 struct relay_ctx {
 	struct bufpool *pool;
+	struct pipepool *pipes;
+	enum relay_splice splice;
 	char *scratch; /* pool->size bytes */
 };
 

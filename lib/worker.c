@@ -12,6 +12,8 @@
 
 /* Free buffers a loop keeps for reuse; more are returned to the allocator. */
 #define WORKER_SPARE_BUFFERS 64
+/* Pipes a worker may have for splice(2) at once (two descriptors each); idle ones kept. */
+#define WORKER_SPARE_PIPES 16
 /* How often a lost spare descriptor is tried again. */
 #define WORKER_SPARE_RETRY 0.25
 
@@ -350,7 +352,7 @@ void worker_wake(struct worker *w, unsigned bits)
 }
 
 int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *loop,
-		size_t buffer_size, struct weir_err *err)
+		size_t buffer_size, size_t pipes, struct weir_err *err)
 {
 	int r;
 
@@ -384,7 +386,9 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 	ev_io_init(&w->polled, polled_cb, w->epfd, EV_READ);
 	ev_io_start(loop, &w->polled);
 	bufpool_init(&w->bufs, buffer_size, WORKER_SPARE_BUFFERS);
+	pipepool_init(&w->pipes, pipes, WORKER_SPARE_PIPES, buffer_size);
 	w->relay.pool = &w->bufs;
+	w->relay.pipes = &w->pipes;
 	w->relay.scratch = malloc(buffer_size);
 	if (!w->relay.scratch) {
 		err_set(err, "out of memory");
@@ -413,6 +417,7 @@ void worker_switch(struct worker *w, struct generation *g, struct listener_watch
 		listener_stop_gently(&gone[i]->watch[w->id]);
 	g->local[w->id].older = old;
 	w->gen = g;
+	w->relay.splice = (enum relay_splice)g->cfg.splice;
 	if (old)
 		reap_soon(w); /* the old one may have no connection here already */
 	worker_rearm_expiry(w);
@@ -446,6 +451,7 @@ void worker_fini(struct worker *w)
 	free(w->watches);
 	free(w->relay.scratch);
 	bufpool_fini(&w->bufs);
+	pipepool_fini(&w->pipes);
 	pthread_mutex_destroy(&w->mail_lock);
 	pthread_cond_destroy(&w->mail_cond);
 	memset(w, 0, sizeof(*w));

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "bufpool.h"
+#include "pipepool.h"
 #include "config.h"
 #include "conn.h"
 #include "generation.h"
@@ -31,6 +32,9 @@
 struct proxy;
 struct listener;
 struct listener_watch;
+
+/* Pipes one worker may hold at once for splice (two descriptors each), at most. */
+#define WORKER_PIPES_MAX 128
 
 /* Kinds of accept() failure, counted for the stats. */
 enum accept_error {
@@ -66,6 +70,7 @@ struct worker {
 	size_t n_conns;		/* open on this worker (counter_add: the stats read it) */
 	size_t n_queued;	/* waiting for a slot (shared_load: others decide to wake it) */
 	struct bufpool bufs;
+	struct pipepool pipes;
 	struct relay_ctx relay;
 	struct reserve spare;		 /* emergency descriptor for accept under EMFILE */
 	int epfd;			 /* the epoll set of its connections' sockets (conn.c) */
@@ -99,10 +104,11 @@ struct worker {
 
 /*
  * Set up worker `id` of `p` on `loop` (which the caller keeps; a thread of its own is
- * started later by proxy_start): buffers, the spare descriptor, its watchers.
+ * started later by proxy_start): buffers, `pipes` pipes for splice at most, the spare
+ * descriptor, its watchers.
  */
 int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *loop,
-		size_t buffer_size, struct weir_err *err) WEIR_WUR;
+		size_t buffer_size, size_t pipes, struct weir_err *err) WEIR_WUR;
 /* After the loop has stopped: close every connection, let go of the generations. */
 void worker_fini(struct worker *w);
 

@@ -46,7 +46,7 @@ static const char usage_text[] =
 	"       tcpkit client ADDR [--mode MODE] [--connections C] [--bytes N] [--expect M]\n"
 	"                          [--rate BYTES_PER_SEC] [--seed S] [--timeout SEC]\n"
 	"                          [--requests R] [--size Z] [--duration SEC] [--ready-file FILE]\n"
-	"                          [--shutdown 0]\n"
+	"                          [--shutdown 0] [--rcvbuf SIZE]\n"
 	"       tcpkit --help\n"
 	"ADDR is HOST:PORT, [V6]:PORT or unix:/path. Sizes take k/m/g suffixes (powers of 1024).\n"
 	"\n"
@@ -81,6 +81,8 @@ static const char usage_text[] =
 	"Defaults: --bytes 1m, --expect = --bytes, --seed 1. MB/s means 10^6 bytes per second.\n"
 	"--shutdown 0: never half-close after sending; done once everything expected arrived\n"
 	"(for proxies that end both directions at the first end of stream).\n"
+	"--rcvbuf SIZE: the receive buffer of each client socket (a small one makes the proxy\n"
+	"hold what the client has not read yet, where the kernel would otherwise grow it).\n"
 	"Exit status: 0 success, 1 failure, 2 usage error.\n";
 /* clang-format on */
 
@@ -265,11 +267,14 @@ static bool parse_secs(const char *s, double *out)
 
 struct opts {
 	const char *addr, *mode, *port_file, *name, *ready_file;
-	uint64_t bytes, expect, rate, seed, requests, size, conns, backlog, shutdown;
+	uint64_t bytes, expect, rate, seed, requests, size, conns, backlog, shutdown, rcvbuf;
 	double timeout, duration;
 };
 
 enum { FOR_SERVER = 1, FOR_CLIENT = 2 };
+
+/* --rcvbuf: a client socket's receive buffer, set before it connects (0: the kernel's). */
+static int rcvbuf;
 /* clang-format off */
 #define OPT(name, kind, field, where) {name, kind, offsetof(struct opts, field), where}
 
@@ -294,6 +299,7 @@ static const struct opt_def {
 	OPT("duration", 1, duration, FOR_CLIENT),
 	OPT("ready-file", 2, ready_file, FOR_CLIENT),
 	OPT("shutdown", 0, shutdown, FOR_CLIENT),
+	OPT("rcvbuf", 0, rcvbuf, FOR_CLIENT),
 };
 /* clang-format on */
 
@@ -342,6 +348,7 @@ static void parse_opts(int argc, char **argv, int where, struct opts *o)
 	}
 	if (!o->addr)
 		usage_error("missing ADDR");
+	rcvbuf = (int)(o->rcvbuf < (1u << 30) ? o->rcvbuf : 1u << 30);
 }
 
 /* ---- addresses and sockets ---- */
@@ -416,6 +423,8 @@ static void tune_socket(int fd, int family)
 
 	if (family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 }
 
 /* Starts a nonblocking connect; *connected tells whether it already completed. soft: return -1
