@@ -68,7 +68,8 @@ struct frontend_cfg {
 	uint64_t max_conns_per_source, rate_per_source, rate; /* 0: no limit */
 	uint64_t backlog;				      /* 0: the kernel's maximum */
 	struct config_keepalive keepalive;
-	uint64_t seen; /* keys set in the file, by table index (duplicates) */
+	uint64_t defer_accept_ms; /* accept a client once it has sent something; 0: at once */
+	uint64_t seen;		  /* keys set in the file, by table index (duplicates) */
 };
 
 struct backend_cfg {

@@ -517,8 +517,10 @@ void listener_start(struct listener_watch *lw, struct frontend *fe, bool held)
 {
 	assert(lw->l->magic == LISTENER_MAGIC);
 	/* What every client of the frontend gets comes with the accepted socket. */
-	if (lw->fe != fe && lw->fd >= 0)
+	if (lw->fe != fe && lw->fd >= 0) {
 		sockopt_tcp(lw->fd, &fe->cfg->keepalive, false);
+		sockopt_defer_accept(lw->fd, fe->cfg->defer_accept_ms); /* unix: refused, fine */
+	}
 	lw->fe = fe;
 	listener_hold(lw, held);
 }

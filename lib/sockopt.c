@@ -25,3 +25,10 @@ void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
 }
+
+void sockopt_defer_accept(int fd, uint64_t ms)
+{
+	int secs = (int)((ms + 999) / 1000);
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}

@@ -3,6 +3,7 @@
 #define WEIR_SOCKOPT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -12,5 +13,11 @@
  * call for them. `fresh`: a new socket, whose keepalive is off already.
  */
 void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh);
+
+/*
+ * On a TCP listening socket: hand over a client only once it has sent something, or after
+ * `ms` (TCP_DEFER_ACCEPT, whole seconds); 0 turns it off. A unix socket refuses it.
+ */
+void sockopt_defer_accept(int fd, uint64_t ms);
 
 #endif

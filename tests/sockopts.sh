@@ -1,9 +1,11 @@
 #!/bin/sh
 # The socket options and small knobs operators expect, each seen from outside:
-#  keepalive on both sockets (ss shows the keepalive timer), source (the server connection
+#  keepalive on both sockets (ss shows the keepalive timer), defer-accept (a silent client is
+#  not accepted, one that speaks is), source (the server connection
 #  comes from the address given, per backend and per server), backlog (ss shows it), retries
 #  (how many other servers a client tries), queue-timeout, event-backend (libev has no epoll
 #  descriptor with poll or select), pid-file (written, removed, or exit 73).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
 start_server echo echo
@@ -31,6 +33,20 @@ hold_client src2
 ss -Htn state established "( dport = :$echo_port )" | grep -q "127.0.0.3:" ||
 	fail "the server's own source did not win over the backend's"
 release "$HELD" "the source client"
+stop_weir
+
+# Defer-accept: a client that says nothing is not handed to weir (it waits in the kernel); one
+# that speaks is served at once.
+start_weir -b "127.0.0.1:$echo_port" --defer-accept 3s --stats 127.0.0.1:0
+exec 3<>"/dev/tcp/127.0.0.1/$WEIR_PORT"
+sleep 1
+accepted=$(metric 'weir_frontend_connections_total{frontend="default"}')
+[ "$accepted" = 0 ] || fail "a silent client was accepted despite defer-accept ($accepted)"
+printf 'x' >&3
+reply=$(timeout 5 dd bs=1 count=1 <&3 2>/dev/null) || true
+exec 3<&-
+[ "$reply" = x ] || fail "the client that spoke after waiting was not served"
+served "with defer-accept"
 stop_weir
 
 # Backlog: every worker's socket has it.
