@@ -7,6 +7,9 @@ export LC_ALL=C
 : "${WEIR:?run through make check, or set WEIR to the weir binary}"
 : "${TCPKIT:?run through make check, or set TCPKIT to tests/tcpkit}"
 : "${WEIR_SANITIZED:=no}"
+# Any sanitizer (yes: ASan and UBSan; thread: TSan) makes weir slower: tests that time it
+# allow for that.
+[ "$WEIR_SANITIZED" = no ] || WEIR_SANITIZED=yes
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-test.XXXXXX")
 PIDS=""

@@ -82,6 +82,8 @@ for p in $readers; do
 done
 paused=$(closed_lines | grep -vc "server_paused=0" || true)
 echo "pipes scarce: 40 slow readers intact ($paused paused); at most $most pipe descriptors seen"
-[ "$most" -ge 20 ] || fail "only $most pipe descriptors: the pipes were not used"
+# (Under a sanitizer weir may be too slow for its readers ever to fall behind.)
+[ "$most" -ge 20 ] || [ "$WEIR_SANITIZED" = yes ] ||
+	fail "only $most pipe descriptors: the pipes were not used"
 [ "$most" -le 34 ] || fail "$most pipe descriptors: more than the 16 pipes allowed"
 stop_weir
