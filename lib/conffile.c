@@ -42,8 +42,29 @@ struct load {
 	bool failed;	      /* err holds the reason */
 	unsigned global_line; /* of the [global] header; 0: none yet */
 	size_t bytes;	      /* read so far */
+	char *text;	      /* the lines read, kept so that the file as loaded can be reread */
+	size_t text_len, text_cap;
 	char buf[LINE_READ_MAX + 2];
 };
+
+/* Keep a line (and its newline) of the file as read. */
+static bool keep_line(struct load *ld, const char *line, size_t len)
+{
+	if (ld->text_len + len + 1 > ld->text_cap) {
+		size_t cap = ld->text_cap ? ld->text_cap * 2 : 4096;
+		char *grown;
+		while (cap < ld->text_len + len + 1)
+			cap *= 2;
+		if (!(grown = realloc(ld->text, cap)))
+			return false;
+		ld->text = grown;
+		ld->text_cap = cap;
+	}
+	memcpy(ld->text + ld->text_len, line, len);
+	ld->text[ld->text_len + len] = '\n';
+	ld->text_len += len + 1;
+	return true;
+}
 
 static int fail_at(struct load *ld, const char *fmt, ...) WEIR_PRINTF(2, 3);
 
@@ -136,6 +157,10 @@ static ssize_t next_line(struct load *ld)
 		return -1;
 	}
 	ld->buf[len] = '\0';
+	if (!keep_line(ld, ld->buf, len)) {
+		fail_at(ld, "out of memory");
+		return -1;
+	}
 	return (ssize_t)len;
 }
 
@@ -267,7 +292,8 @@ static int check_unique_names(struct load *ld)
 	return r;
 }
 
-int config_load(struct weir_config *cfg, struct weir_err *err)
+int config_load_from(struct weir_config *cfg, const char *text, size_t text_len,
+		     struct weir_err *err)
 {
 	struct load ld = {.cfg = cfg, .err = err};
 	struct stat st;
@@ -287,7 +313,9 @@ int config_load(struct weir_config *cfg, struct weir_err *err)
 			err_set(err, "out of memory");
 			return -EINVAL;
 		}
-	ld.file = fopen(cfg->file, "re");
+	/* The file as loaded before, or the file as it is now. */
+	ld.file = text ? fmemopen((void *)(text_len ? text : "\n"), text_len ? text_len : 1, "r")
+		       : fopen(cfg->file, "re");
 	if (!ld.file) {
 		r = -errno;
 		err_set(err, "cannot read %s: %s", cfg->file, strerror(errno));
@@ -301,16 +329,22 @@ int config_load(struct weir_config *cfg, struct weir_err *err)
 	r = ini_parse_stream(read_line, &ld, handle_key, &ld);
 	fclose(ld.file);
 	if (!ld.failed && r == 0 && check_unique_names(&ld) < 0)
-		return -EINVAL;
-	if (ld.failed)
-		return -EINVAL;
-	if (r != 0) {
+		ld.failed = true;
+	if (!ld.failed && r != 0) {
 		ld.line = (unsigned)(r > 0 ? r : 0);
 		fail_at(&ld, "%s",
 			r > 0 ? "not a key = value line or a [section] header" : "out of memory");
+	}
+	if (ld.failed || config_apply_overrides(cfg, err) < 0 || config_check(cfg, err) < 0) {
+		free(ld.text);
 		return -EINVAL;
 	}
-	if (config_apply_overrides(cfg, err) < 0 || config_check(cfg, err) < 0)
-		return -EINVAL;
+	cfg->text = ld.text;
+	cfg->text_len = ld.text_len;
 	return 0;
+}
+
+int config_load(struct weir_config *cfg, struct weir_err *err)
+{
+	return config_load_from(cfg, NULL, 0, err);
 }

@@ -613,7 +613,74 @@ void config_free(struct weir_config *cfg)
 	free(cfg->group);
 	free(cfg->stats);
 	free(cfg->pid_file);
+	free(cfg->text);
+	for (size_t i = 0; i < cfg->n_ops; i++) {
+		free(cfg->ops[i].backend);
+		free(cfg->ops[i].server);
+	}
+	free(cfg->ops);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+static struct backend_cfg *backend_called(struct weir_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_backends; i++)
+		if (strcmp(cfg->backends[i].name, name) == 0)
+			return &cfg->backends[i];
+	return NULL;
+}
+
+int config_apply_op(struct weir_config *cfg, const struct config_op *op, struct weir_err *err)
+{
+	struct backend_cfg *be = backend_called(cfg, op->backend);
+	struct config_op *ops, *kept;
+	int r = 0;
+
+	if (!be) {
+		err_set(err, "no backend called '%s'", op->backend);
+		return -EINVAL;
+	}
+	if (op->kind != CONFIG_OP_ADD && op->spec >= be->n_servers) {
+		err_set(err, "backend '%s' has no server line %zu", op->backend, op->spec + 1);
+		return -EINVAL;
+	}
+	ops = grow_array(cfg->ops, cfg->n_ops, sizeof(*ops));
+	if (!ops) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	cfg->ops = ops;
+	kept = &ops[cfg->n_ops];
+	*kept = *op;
+	kept->backend = strdup(op->backend);
+	kept->server = op->server ? strdup(op->server) : NULL;
+	if (!kept->backend || (op->server && !kept->server)) {
+		free(kept->backend);
+		free(kept->server);
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	switch (op->kind) {
+	case CONFIG_OP_ADD:
+		r = push_server(be, op->server, err);
+		break;
+	case CONFIG_OP_DEL:
+		config_server_free(&be->servers[op->spec]);
+		memmove(&be->servers[op->spec], &be->servers[op->spec + 1],
+			(be->n_servers - op->spec - 1) * sizeof(*be->servers));
+		be->n_servers--;
+		break;
+	case CONFIG_OP_WEIGHT:
+		be->servers[op->spec].weight = op->weight;
+		break;
+	}
+	if (r < 0) {
+		free(kept->backend);
+		free(kept->server);
+		return r;
+	}
+	cfg->n_ops++;
+	return 0;
 }
 
 struct frontend_cfg *config_add_frontend(struct weir_config *cfg, const char *name, unsigned line)

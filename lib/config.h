@@ -17,13 +17,25 @@
 /* A server's send-proxy when the server line does not say: its backend's. */
 #define CONFIG_SEND_PROXY_BACKEND 3u
 
+/* How a server's name becomes addresses. */
+enum server_resolve {
+	RESOLVE_ONCE, /* at start-up and on reload, with the system's resolver */
+	RESOLVE_A,    /* `resolve`: again every resolve-interval, the answer applied live */
+	RESOLVE_SRV,  /* `resolve=srv`: an SRV name, giving addresses and ports */
+};
+
+/* A server name= given (or taken from the address): letters, digits and ._:- only. */
+#define SERVER_NAME_MAX 64
+
 struct server_spec {
-	char *addr; /* as written, syntax checked */
+	char *addr; /* as written, syntax checked (a bare name for resolve=srv) */
 	unsigned weight;
 	unsigned maxconn; /* 0: no limit */
 	bool backup;
 	unsigned send_proxy; /* 0 none, 1 v1, 2 v2, CONFIG_SEND_PROXY_BACKEND */
 	char *source;	     /* the address to connect from; NULL: the backend's */
+	char *name;	     /* name=; NULL: the address, as stats show it */
+	enum server_resolve resolve;
 };
 
 /* A listen key's value: ADDR[,mode=OCTAL][,user=NAME][,group=NAME] (options: unix only). */
@@ -119,8 +131,12 @@ struct weir_config {
 	size_t n_backends;
 
 	const char *file; /* -c FILE; NULL: command line only */
+	char *text;	  /* the file as it was read (every line, with its newline) */
+	size_t text_len;
 	struct config_override *overrides;
 	size_t n_overrides;
+	struct config_op *ops; /* changes made at run time since the file was read */
+	size_t n_ops;
 };
 
 enum config_scope {
@@ -218,6 +234,32 @@ int config_parse_args(struct weir_config *cfg, int argc, char **argv, enum confi
  * "FILE:LINE: message" in `err`; -ENOENT and the like if the file cannot be read.
  */
 int config_load(struct weir_config *cfg, struct weir_err *err) WEIR_WUR;
+/* The same from `text`, the file as it was read before (cfg->text of that load). */
+int config_load_from(struct weir_config *cfg, const char *text, size_t text_len,
+		     struct weir_err *err) WEIR_WUR;
+
+/*
+ * A change made at run time (the admin interface), kept with the configuration it changed
+ * and made again whenever that configuration is rebuilt (a change after it, DNS), until the
+ * file is read again (SIGHUP).
+ */
+enum config_op_kind {
+	CONFIG_OP_ADD,	  /* a server line at the end of the backend */
+	CONFIG_OP_DEL,	  /* the backend's server line `spec` removed */
+	CONFIG_OP_WEIGHT, /* the weight of its server line `spec` */
+};
+
+struct config_op {
+	enum config_op_kind kind;
+	char *backend; /* its name */
+	char *server;  /* ADD: the server as -b takes it */
+	size_t spec;   /* DEL, WEIGHT: the server line, counted after earlier changes */
+	unsigned weight;
+};
+
+/* Make `op` on `cfg` and keep a copy of it in cfg->ops. -EINVAL (err says why) or -ENOMEM. */
+int config_apply_op(struct weir_config *cfg, const struct config_op *op,
+		    struct weir_err *err) WEIR_WUR;
 
 /* What config_read found wrong, for the caller to turn into an exit status. */
 enum config_status {
@@ -235,6 +277,13 @@ enum config_status {
  */
 enum config_status config_read(struct weir_config *cfg, int argc, char **argv,
 			       enum config_action *action, struct weir_err *err) WEIR_WUR;
+/*
+ * The configuration as it ran: the command line, the file as read then (`text`, NULL
+ * without a file) and the changes made since (`ops`). Nothing is read from the disk.
+ */
+enum config_status config_reread(struct weir_config *cfg, int argc, char **argv, const char *text,
+				 size_t text_len, const struct config_op *ops, size_t n_ops,
+				 struct weir_err *err) WEIR_WUR;
 
 /* The value of a scalar key in `section`, written as it would be typed. */
 void config_format_value(const void *section, const struct config_key *key, char *buf, size_t len);

@@ -169,3 +169,24 @@ enum config_status config_read(struct weir_config *cfg, int argc, char **argv,
 	r = config_load(cfg, err);
 	return r == 0 ? CONFIG_OK : r == -EINVAL ? CONFIG_INVALID : CONFIG_UNREADABLE;
 }
+
+enum config_status config_reread(struct weir_config *cfg, int argc, char **argv, const char *text,
+				 size_t text_len, const struct config_op *ops, size_t n_ops,
+				 struct weir_err *err)
+{
+	enum config_action action;
+	int r;
+
+	if (config_init(cfg) < 0) {
+		err_set(err, "out of memory");
+		return CONFIG_NOMEM;
+	}
+	if (config_parse_args(cfg, argc, argv, &action, err) < 0)
+		return CONFIG_USAGE;
+	if (cfg->file && (r = config_load_from(cfg, text ? text : "", text_len, err)) < 0)
+		return r == -EINVAL ? CONFIG_INVALID : CONFIG_UNREADABLE;
+	for (size_t i = 0; i < n_ops; i++)
+		if ((r = config_apply_op(cfg, &ops[i], err)) < 0)
+			return r == -ENOMEM ? CONFIG_NOMEM : CONFIG_INVALID;
+	return CONFIG_OK;
+}

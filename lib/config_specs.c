@@ -4,6 +4,7 @@
  *
  *   listen: ADDR[,mode=OCTAL][,user=NAME][,group=NAME]      (options for unix: only)
  *   server: ADDR[,weight=N][,maxconn=N][,backup][,send-proxy=v1|v2][,source=IP]
+ *           [,name=NAME][,resolve|,resolve=srv]
  *           (the config file may separate the options with blanks instead of commas)
  */
 #include <arpa/inet.h>
@@ -135,6 +136,34 @@ static int server_option(const char *text, const char *opt, size_t len, struct s
 		}
 		return 0;
 	}
+	if (len > 5 && strncmp(opt, "name=", 5) == 0) {
+		if (*seen & 32)
+			goto duplicate;
+		*seen |= 32;
+		if (len - 5 >= SERVER_NAME_MAX || strspn(opt + 5, "abcdefghijklmnopqrstuvwxyz"
+								  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								  "0123456789._:-") < len - 5) {
+			err_set(err,
+				"server '%s': a name is 1 to %d letters, digits, '.', '_', ':' "
+				"or '-'",
+				text, SERVER_NAME_MAX - 1);
+			return -EINVAL;
+		}
+		spec->name = strndup(opt + 5, len - 5);
+		if (!spec->name) {
+			err_set(err, "out of memory");
+			return -ENOMEM;
+		}
+		return 0;
+	}
+	if ((len == 7 && strncmp(opt, "resolve", 7) == 0) ||
+	    (len == 11 && strncmp(opt, "resolve=srv", 11) == 0)) {
+		if (*seen & 64)
+			goto duplicate;
+		*seen |= 64;
+		spec->resolve = len == 7 ? RESOLVE_A : RESOLVE_SRV;
+		return 0;
+	}
 	if (len > 7 && strncmp(opt, "source=", 7) == 0) {
 		char ip[INET6_ADDRSTRLEN];
 		if (*seen & 16)
@@ -180,7 +209,7 @@ static int server_option(const char *text, const char *opt, size_t len, struct s
 	}
 	err_set(err,
 		"server '%s': unknown option '%.*s' (expected weight=N, maxconn=N, backup, "
-		"send-proxy=v1|v2 or source=IP)",
+		"send-proxy=v1|v2, source=IP, name=NAME, resolve or resolve=srv)",
 		text, (int)len, opt);
 	return -EINVAL;
 duplicate:
@@ -206,14 +235,36 @@ int config_parse_server(const char *text, struct server_spec *spec, struct weir_
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
-	r = addr_split(spec->addr, ADDR_CONNECT, &parts, err);
-	for (p = text + alen; r == 0 && *p;) {
+	for (p = text + alen, r = 0; r == 0 && *p;) {
 		size_t len;
 		p += strspn(p, seps);
 		len = strcspn(p, seps);
 		if (len)
 			r = server_option(text, p, len, spec, &seen, err);
 		p += len;
+	}
+	/* An SRV name has no port: the records give them. */
+	if (r == 0 && spec->resolve == RESOLVE_SRV) {
+		if (!spec->addr[0] || strchr(spec->addr, ':') || strchr(spec->addr, '/') ||
+		    strspn(spec->addr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				       "0123456789._-") != strlen(spec->addr)) {
+			err_set(err,
+				"server '%s': resolve=srv takes a name without a port "
+				"(_service._tcp.example.com)",
+				text);
+			r = -EINVAL;
+		}
+	} else if (r == 0) {
+		r = addr_split(spec->addr, ADDR_CONNECT, &parts, err);
+	}
+	if (r == 0 && spec->resolve == RESOLVE_A) {
+		unsigned char b[16];
+		if (parts.kind != ADDR_INET || inet_pton(AF_INET, parts.host, b) == 1 ||
+		    inet_pton(AF_INET6, parts.host, b) == 1 || strchr(parts.host, '%')) {
+			err_set(err, "server '%s': resolve needs a host name, not an address",
+				text);
+			r = -EINVAL;
+		}
 	}
 	if (r < 0)
 		config_server_free(spec);
@@ -224,7 +275,8 @@ void config_server_free(struct server_spec *spec)
 {
 	free(spec->addr);
 	free(spec->source);
-	spec->addr = spec->source = NULL;
+	free(spec->name);
+	spec->addr = spec->source = spec->name = NULL;
 }
 
 int config_check_source(const char *text, struct weir_err *err)

@@ -259,7 +259,18 @@ void reload_commit(struct reload *rl)
 	memset(rl, 0, sizeof(*rl));
 }
 
-/* ---- SIGHUP: read on a helper thread, apply on the loop ------------------------------ */
+/* ---- SIGHUP and run-time changes: read on a helper thread, apply on the loop -------- */
+
+/* A change asked for: the file read again (SIGHUP), or the running configuration rebuilt
+ * with one more run-time change (or none: DNS answers changed). Served in order. */
+struct reload_request {
+	struct reload_request *next;
+	bool from_file;
+	bool has_op;
+	struct config_op op;
+	reload_done_fn *done; /* told how it went; NULL: nobody waits */
+	void *ctx;
+};
 
 struct reload_job {
 	pthread_t thread;
@@ -271,15 +282,42 @@ struct reload_job {
 	int argc;
 	char **argv;
 	unsigned n_workers; /* a restart-only key: the running count, whatever the file says */
+	struct reload_request *req;
+	/* Rebuilding the running configuration: its file text and changes, copied. */
+	char *text;
+	size_t text_len;
+	struct config_op *ops;
+	size_t n_ops;
 	/* The result. */
 	int status; /* 0, or the read failed and err says why */
 	struct generation *next;
 	struct weir_err err;
 };
 
+static void op_free(struct config_op *op)
+{
+	free(op->backend);
+	free(op->server);
+	op->backend = op->server = NULL;
+}
+
+static void request_free(struct reload_request *req)
+{
+	if (!req)
+		return;
+	if (req->has_op)
+		op_free(&req->op);
+	free(req);
+}
+
 static void job_free(struct reload_job *job)
 {
 	gen_free(job->next);
+	request_free(job->req);
+	free(job->text);
+	for (size_t i = 0; i < job->n_ops; i++)
+		op_free(&job->ops[i]);
+	free(job->ops);
 	pthread_mutex_destroy(&job->lock);
 	free(job);
 }
@@ -290,9 +328,18 @@ static void *read_thread(void *arg)
 	struct reload_job *job = arg;
 	struct weir_config cfg;
 	enum config_action action;
+	enum config_status st;
 	bool abandoned;
 
-	if (config_read(&cfg, job->argc, job->argv, &action, &job->err) != CONFIG_OK)
+	if (job->req->from_file)
+		st = config_read(&cfg, job->argc, job->argv, &action, &job->err);
+	else
+		st = config_reread(&cfg, job->argc, job->argv, job->text, job->text_len, job->ops,
+				   job->n_ops, &job->err);
+	if (st == CONFIG_OK && job->req->has_op &&
+	    config_apply_op(&cfg, &job->req->op, &job->err) < 0)
+		st = CONFIG_INVALID;
+	if (st != CONFIG_OK)
 		job->status = -EINVAL;
 	else
 		job->status = gen_new(&job->next, &cfg, job->n_workers, &job->err);
@@ -328,7 +375,30 @@ static void notify_reloading(void)
 	notify(state);
 }
 
-static int start_read(struct reloader *r, struct weir_err *err)
+/* A copy of the running configuration's source, for a job that rebuilds it. */
+static int copy_source(struct reload_job *job, const struct weir_config *cfg)
+{
+	if (cfg->text && !(job->text = malloc(cfg->text_len ? cfg->text_len : 1)))
+		return -ENOMEM;
+	if (cfg->text)
+		memcpy(job->text, cfg->text, cfg->text_len);
+	job->text_len = cfg->text_len;
+	job->ops = calloc(cfg->n_ops + 1, sizeof(*job->ops));
+	if (!job->ops)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_ops; i++, job->n_ops++) {
+		job->ops[i] = cfg->ops[i];
+		job->ops[i].backend = strdup(cfg->ops[i].backend);
+		job->ops[i].server = cfg->ops[i].server ? strdup(cfg->ops[i].server) : NULL;
+		if (!job->ops[i].backend || (cfg->ops[i].server && !job->ops[i].server)) {
+			job->n_ops++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int start_job(struct reloader *r, struct reload_request *req, struct weir_err *err)
 {
 	struct reload_job *job = calloc(1, sizeof(*job));
 	sigset_t all, old;
@@ -344,6 +414,13 @@ static int start_read(struct reloader *r, struct weir_err *err)
 	job->argc = r->argc;
 	job->argv = r->argv;
 	job->n_workers = r->p->n_workers;
+	job->req = req;
+	if (!req->from_file && copy_source(job, &r->p->gen->cfg) < 0) {
+		job->req = NULL; /* the caller still has it */
+		job_free(job);
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
 	/* The thread takes no signals: they stay with the loop's thread. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -351,6 +428,7 @@ static int start_read(struct reloader *r, struct weir_err *err)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e) {
 		err_set(err, "cannot start a thread to read the configuration: %s", strerror(e));
+		job->req = NULL;
 		job_free(job);
 		return -e;
 	}
@@ -358,25 +436,62 @@ static int start_read(struct reloader *r, struct weir_err *err)
 	return 0;
 }
 
-static void reload_failed(struct reloader *r, const char *why)
+static void reload_failed(struct reloader *r, bool from_file, const char *why)
 {
 	char state[320];
 
 	r->failed++;
+	if (!from_file) {
+		log_msg(WLOG_WARN, "run-time change refused, nothing changed: %s", why);
+		return;
+	}
 	log_msg(WLOG_ERROR, "reload failed, keeping the running configuration: %s", why);
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=reload failed (%s); serving as before",
 		 why);
 	notify(state);
 }
 
+/* Tell whoever asked how it went, and forget the request. */
+static void answer(struct reload_request *req, bool ok, const char *msg)
+{
+	if (req->done)
+		req->done(req->ctx, ok, msg);
+	request_free(req);
+}
+
+/* Start the next request in line, if nothing runs; a request that cannot start fails. */
+static void start_next(struct reloader *r)
+{
+	struct weir_err err = {""};
+
+	while (!r->job && r->queue) {
+		struct reload_request *req = r->queue;
+		r->queue = req->next;
+		if (!r->queue)
+			r->queue_tail = &r->queue;
+		if (r->p->state != PROXY_RUNNING) {
+			answer(req, false, "weir is stopping");
+			continue;
+		}
+		if (req->from_file) {
+			notify_reloading();
+			log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
+		}
+		if (start_job(r, req, &err) < 0) {
+			reload_failed(r, req->from_file, err.msg);
+			answer(req, false, err.msg);
+		}
+	}
+}
+
 static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct reloader *r = container_of(a, struct reloader, done);
 	struct reload_job *job = r->job;
+	struct reload_request *req;
 	struct weir_err err = {""};
 	struct reload rl;
 	char state[160];
-
 	bool finished = false;
 
 	if (job) {
@@ -388,30 +503,35 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 		return;
 	pthread_join(job->thread, NULL);
 	r->job = NULL;
+	req = job->req;
+	job->req = NULL;
 	if (job->status < 0) {
-		reload_failed(r, job->err.msg);
+		reload_failed(r, req->from_file, job->err.msg);
+		answer(req, false, job->err.msg);
 	} else if (r->p->state != PROXY_RUNNING) {
-		reload_failed(r, "weir is stopping");
+		reload_failed(r, req->from_file, "weir is stopping");
+		answer(req, false, "weir is stopping");
 	} else if (reload_prepare(&rl, r->p, job->next, NULL, 0, &err) < 0) {
 		job->next = NULL; /* taken over by the prepare */
 		reload_abort(&rl);
-		reload_failed(r, err.msg);
+		reload_failed(r, req->from_file, err.msg);
+		answer(req, false, err.msg);
 	} else {
 		job->next = NULL;
 		reload_commit(&rl);
 		r->ok++;
-		log_msg(WLOG_INFO, "reloaded: %zu frontend(s), %zu server(s)",
-			r->p->gen->n_frontends, gen_count_servers(r->p->gen));
+		log_msg(WLOG_INFO, "%s: %zu frontend(s), %zu server(s)",
+			req->from_file ? "reloaded" : "changed", r->p->gen->n_frontends,
+			gen_count_servers(r->p->gen));
 		snprintf(state, sizeof(state),
 			 "READY=1\nSTATUS=serving %zu frontend(s), %zu server(s)",
 			 r->p->gen->n_frontends, gen_count_servers(r->p->gen));
-		notify(state);
+		if (req->from_file)
+			notify(state);
+		answer(req, true, "");
 	}
 	job_free(job);
-	if (r->again && r->p->state == PROXY_RUNNING) {
-		r->again = false;
-		reloader_request(r);
-	}
+	start_next(r);
 }
 
 void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv)
@@ -420,34 +540,84 @@ void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv)
 	r->p = p;
 	r->argc = argc;
 	r->argv = argv;
+	r->queue_tail = &r->queue;
 	ev_async_init(&r->done, done_cb);
 	ev_async_start(p->loop, &r->done);
 }
 
+static void enqueue(struct reloader *r, struct reload_request *req)
+{
+	*r->queue_tail = req;
+	r->queue_tail = &req->next;
+	start_next(r);
+}
+
 void reloader_request(struct reloader *r)
 {
-	struct weir_err err = {""};
+	struct reload_request *req;
 
 	if (r->p->state != PROXY_RUNNING) {
 		log_msg(WLOG_INFO, "SIGHUP while stopping: not reloading");
 		return;
 	}
-	if (r->job) {
-		/* The file may have changed after the running read opened it: read it again. */
+	/* The file may have changed after a running read opened it: read it once more, once. */
+	for (req = r->queue; req; req = req->next)
+		if (req->from_file)
+			return;
+	if (r->job)
 		log_msg(WLOG_INFO, "SIGHUP: a reload is under way; another follows it");
-		r->again = true;
+	req = calloc(1, sizeof(*req));
+	if (!req) {
+		reload_failed(r, true, "out of memory");
 		return;
 	}
-	notify_reloading();
-	log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
-	if (start_read(r, &err) < 0)
-		reload_failed(r, err.msg);
+	req->from_file = true;
+	enqueue(r, req);
+}
+
+void reloader_change(struct reloader *r, const struct config_op *op, reload_done_fn *done,
+		     void *ctx)
+{
+	struct reload_request *req = calloc(1, sizeof(*req));
+
+	if (req && op) {
+		req->has_op = true;
+		req->op = *op;
+		req->op.backend = strdup(op->backend);
+		req->op.server = op->server ? strdup(op->server) : NULL;
+		if (!req->op.backend || (op->server && !req->op.server)) {
+			request_free(req);
+			req = NULL;
+		}
+	}
+	if (!req) {
+		if (done)
+			done(ctx, false, "out of memory");
+		return;
+	}
+	req->done = done;
+	req->ctx = ctx;
+	enqueue(r, req);
+}
+
+void reloader_forget(struct reloader *r, void *ctx)
+{
+	for (struct reload_request *req = r->queue; req; req = req->next)
+		if (req->ctx == ctx)
+			req->done = NULL;
+	if (r->job && r->job->req && r->job->req->ctx == ctx)
+		r->job->req->done = NULL;
 }
 
 void reloader_fini(struct reloader *r)
 {
 	struct reload_job *job = r->job;
 
+	while (r->queue) {
+		struct reload_request *req = r->queue;
+		r->queue = req->next;
+		request_free(req);
+	}
 	if (job) {
 		bool finished;
 		pthread_mutex_lock(&job->lock);

@@ -54,22 +54,36 @@ int reload_prepare(struct reload *rl, struct proxy *p, struct generation *next,
 void reload_commit(struct reload *rl);
 void reload_abort(struct reload *rl);
 
-/* The SIGHUP side: a read in flight on a helper thread, applied on the loop when done. */
+/* The SIGHUP side, and run-time changes: a read in flight on a helper thread, applied on
+ * the loop when done; further requests wait their turn. */
 struct reload_job;
+struct reload_request;
+
+/* How a run-time change went: ok, or why not (one sentence). */
+typedef void reload_done_fn(void *ctx, bool ok, const char *why);
 
 struct reloader {
 	struct proxy *p;
 	int argc;
 	char **argv;
 	ev_async done;
-	struct reload_job *job; /* the read in flight, if any */
-	bool again;		/* another SIGHUP came while it ran: read once more after */
-	unsigned ok, failed;	/* reloads done, for the stats */
+	struct reload_job *job;	      /* the read in flight, if any */
+	struct reload_request *queue; /* waiting their turn, oldest first */
+	struct reload_request **queue_tail;
+	unsigned ok, failed; /* reloads and changes done, for the stats */
 };
 
 void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv);
 /* Read the configuration again and switch to it if it is sound (SIGHUP). */
 void reloader_request(struct reloader *r);
+/*
+ * Rebuild the running configuration with `op` made on it as well (NULL: no change, names
+ * resolved again), off the loop like a reload; then done(ctx, ...) unless forgotten.
+ */
+void reloader_change(struct reloader *r, const struct config_op *op, reload_done_fn *done,
+		     void *ctx);
+/* Whoever `ctx` is no longer waits (its change still goes ahead). */
+void reloader_forget(struct reloader *r, void *ctx);
 /* Stop: a read still in flight is abandoned (its thread frees what it made). */
 void reloader_fini(struct reloader *r);
 
