@@ -8,9 +8,11 @@
 #include <string.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "generation.h"
 #include "log.h"
@@ -204,7 +206,7 @@ static void block_signals(bool block)
 struct app {
 	struct proxy p;
 	struct reloader reloader;
-	struct stats stats;
+	struct stats stats, admin;
 };
 
 /* SIGUSR1: one line of numbers in the log. */
@@ -288,9 +290,17 @@ static int start(struct app *app, struct generation *gen, const struct identity 
 	reload_commit(&rl);
 	free(inherited);
 	if (app->p.gen->cfg.stats &&
-	    (r = stats_open(&app->stats, &app->p, app->p.gen->cfg.stats, &err)) < 0) {
+	    (r = stats_open(&app->stats, &app->p, app->p.gen->cfg.stats,
+			    app->p.gen->cfg.stats_admin, &app->reloader, "stats", &err)) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOENT ? EXIT_CONFIG : EXIT_OSERR;
+	}
+	if (app->p.gen->cfg.admin && (r = stats_open(&app->admin, &app->p, app->p.gen->cfg.admin,
+						     true, &app->reloader, "admin", &err)) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		return r == -EAGAIN		      ? EXIT_UNAVAILABLE
+		       : r == -ENOENT || r == -EINVAL ? EXIT_CONFIG
+						      : EXIT_OSERR;
 	}
 	if (pid_file && (r = write_pid_file(pid_file)) != 0)
 		return r;
@@ -324,12 +334,13 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	struct weir_err err = {""};
 	struct app app;
 	ev_signal sigint, sigterm, sighup, sigusr1;
-	size_t stats_fds = gen->cfg.stats ? 1 + STATS_MAX_CLIENTS : 0;
+	size_t stats_fds = (gen->cfg.stats ? 1 + STATS_MAX_CLIENTS : 0) +
+			   (gen->cfg.admin ? 1 + STATS_MAX_CLIENTS : 0);
 	char state[128];
 	int status;
 
 	memset(&app, 0, sizeof(app));
-	app.stats.fd = -1;
+	app.stats.fd = app.admin.fd = -1;
 	if (!loop) {
 		char name[16];
 		config_format_value(&gen->cfg, config_find("event-backend"), name, sizeof(name));
@@ -378,8 +389,9 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	ev_signal_stop(loop, &sighup);
 	ev_signal_stop(loop, &sigusr1);
 out:
-	reloader_fini(&app.reloader);
+	stats_close(&app.admin);
 	stats_close(&app.stats);
+	reloader_fini(&app.reloader);
 	proxy_fini(&app.p);
 	if (pid_file && status != EXIT_CANTCREAT)
 		(void)unlink(pid_file);
@@ -387,6 +399,109 @@ out:
 	log_detach(0.5); /* a reader that stalled does not hold up the exit */
 	ev_loop_destroy(loop);
 	return status;
+}
+
+/* The admin socket weir ctl talks to unless told otherwise. */
+#define CTL_SOCKET "/run/weir/admin.sock"
+
+static void ctl_usage(FILE *out)
+{
+	fprintf(out, "Usage: weir ctl [--socket ADDR] COMMAND...\n"
+		     "Send COMMAND to a running weir's admin socket (--admin) and print the "
+		     "answer.\n"
+		     "ADDR is unix:/path or a loopback host:port (default unix:" CTL_SOCKET ").\n\n"
+		     "Commands:\n"
+		     "  show servers\n"
+		     "  show conns\n"
+		     "  set server BACKEND/SERVER state ready|drain|maint\n"
+		     "  set server BACKEND/SERVER weight N\n"
+		     "  add server BACKEND ADDR[,options]\n"
+		     "  del server BACKEND/SERVER\n"
+		     "  shutdown sessions server BACKEND/SERVER\n\n"
+		     "Exit status: 0 done, 1 the command was refused (the reason on stderr),\n"
+		     "64 usage error, 69 weir cannot be reached. See weir(8).\n");
+}
+
+/* weir ctl: one command, its answer printed; the last line says how it went. */
+static int ctl_main(int argc, char **argv)
+{
+	const char *where = "unix:" CTL_SOCKET;
+	char line[4200], buf[65536], *last;
+	struct weir_err err = {""};
+	struct addr *a = NULL;
+	size_t n_addrs, len = 0, got = 0, cap = 0;
+	char *answer = NULL;
+	int i = 1, fd;
+	ssize_t k;
+
+	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		ctl_usage(stdout);
+		return 0;
+	}
+	if (argc > 2 && (!strcmp(argv[1], "--socket") || !strcmp(argv[1], "-s"))) {
+		where = argv[2];
+		i = 3;
+	}
+	if (i >= argc) {
+		fprintf(stderr, "weir ctl: which command? Try 'weir ctl --help'.\n");
+		return EXIT_USAGE;
+	}
+	for (; i < argc; i++) {
+		int w = snprintf(line + len, sizeof(line) - len, "%s%s", len ? " " : "", argv[i]);
+		if (w < 0 || (size_t)w >= sizeof(line) - len - 1) {
+			fprintf(stderr, "weir ctl: the command is too long\n");
+			return EXIT_USAGE;
+		}
+		len += (size_t)w;
+	}
+	line[len++] = '\n';
+	if (addr_resolve(where, ADDR_CONNECT, &a, &n_addrs, &err) < 0) {
+		fprintf(stderr, "weir ctl: %s\n", err.msg);
+		return EXIT_USAGE;
+	}
+	fd = socket(a[0].ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)&a[0].ss, a[0].len) < 0) {
+		fprintf(stderr, "weir ctl: cannot reach weir at %s: %s\n", where, strerror(errno));
+		free(a);
+		return EXIT_UNAVAILABLE;
+	}
+	free(a);
+	if (write(fd, line, len) != (ssize_t)len) {
+		fprintf(stderr, "weir ctl: cannot send the command: %s\n", strerror(errno));
+		close(fd);
+		return EXIT_UNAVAILABLE;
+	}
+	while ((k = read(fd, buf, sizeof(buf))) > 0) {
+		if (got + (size_t)k + 1 > cap) {
+			char *grown = realloc(answer, cap = (got + (size_t)k + 1) * 2);
+			if (!grown) {
+				fprintf(stderr, "weir ctl: out of memory\n");
+				free(answer);
+				close(fd);
+				return EXIT_OSERR;
+			}
+			answer = grown;
+		}
+		memcpy(answer + got, buf, (size_t)k);
+		got += (size_t)k;
+	}
+	close(fd);
+	if (!answer || got == 0 || answer[got - 1] != '\n') {
+		fprintf(stderr, "weir ctl: no complete answer from weir\n");
+		free(answer);
+		return EXIT_UNAVAILABLE;
+	}
+	answer[got - 1] = '\0';
+	last = strrchr(answer, '\n');
+	last = last ? last + 1 : answer;
+	fwrite(answer, 1, (size_t)(last - answer), stdout);
+	if (strcmp(last, "ok") == 0) {
+		free(answer);
+		return 0;
+	}
+	fprintf(stderr, "weir ctl: %s\n", strncmp(last, "error: ", 7) == 0 ? last + 7 : last);
+	free(answer);
+	return 1;
 }
 
 int main(int argc, char **argv)
@@ -399,6 +514,8 @@ int main(int argc, char **argv)
 	int r;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return ctl_main(argc - 1, argv + 1);
 	block_signals(true);
 	switch (config_read(&cfg, argc, argv, &action, &err)) {
 	case CONFIG_OK:

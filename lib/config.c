@@ -61,7 +61,12 @@ const struct config_key config_keys[] = {
 	{"log-format", NULL, 0, G(log_format), CT_LOGFORMAT, "text", 0, 0, "FORMAT", "text or json",
 	 false, NULL, NULL},
 	{"stats", NULL, 0, G(stats), CT_ADDR, NULL, 0, 0, "ADDR",
-	 "serve GET /metrics and /stats on ADDR (loopback, unix:/path)", true, NULL, NULL},
+	 "serve the status page, /metrics and /stats on ADDR (loopback, unix:/path)", true, NULL,
+	 NULL},
+	{"stats-admin", NULL, 0, G(stats_admin), CT_CHOICE, "off", 0, 0, "on|off",
+	 "let the status page's buttons change servers (POST /admin)", true, "off|on", NULL},
+	{"admin", NULL, 0, G(admin), CT_ADDR, NULL, 0, 0, "ADDR",
+	 "take commands (weir ctl) on ADDR: unix:/path (mode 0600) or loopback", true, NULL, NULL},
 	{"user", NULL, 0, G(user), CT_STRING, NULL, 0, 0, "USER",
 	 "run as USER once listening (and as its group)", true, NULL, NULL},
 	{"group", NULL, 0, G(group), CT_STRING, NULL, 0, 0, "GROUP", "run as GROUP once listening",
@@ -612,6 +617,7 @@ void config_free(struct weir_config *cfg)
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->stats);
+	free(cfg->admin);
 	free(cfg->pid_file);
 	free(cfg->text);
 	for (size_t i = 0; i < cfg->n_ops; i++) {

@@ -121,6 +121,8 @@ struct weir_config {
 	enum wlog_format log_format;
 	char *user, *group;	/* to run as once listening; NULL: stay as started */
 	char *stats;		/* address of the stats endpoint; NULL: none */
+	unsigned stats_admin;	/* 1: the stats endpoint takes commands too */
+	char *admin;		/* address of the admin socket; NULL: none */
 	unsigned event_backend; /* 0 auto, 1 epoll, 2 poll, 3 select */
 	char *pid_file;
 	uint64_t seen;

@@ -301,8 +301,11 @@ void conn_close(struct conn *c, enum conn_end end)
 	shared_add(&st->bytes_to_server, up);
 	shared_add(&st->bytes_to_client, down);
 	shared_sub(&st->open, 1);
-	if (c->srv)
+	if (c->srv) {
+		shared_add(&c->srv->bytes_to_server, up);
+		shared_add(&c->srv->bytes_to_client, down);
 		release_slot(c, c->srv);
+	}
 	idle_list_remove(activity_list(c), &c->activity);
 	c->magic = CONN_DEAD;
 	c->next_dead = w->dead;
@@ -310,6 +313,33 @@ void conn_close(struct conn *c, enum conn_end end)
 	gen->local[w->id].conns--;
 	worker_conn_closed(w, gen);
 	proxy_conn_release(w->p);
+}
+
+struct server *conn_server(const struct conn *c)
+{
+	return c->srv;
+}
+
+void conn_describe(const struct conn *c, char *buf, size_t len)
+{
+	static const char *const states[] = {[CONN_HEADER] = "header",
+					     [CONN_HELLO] = "hello",
+					     [CONN_QUEUED] = "queued",
+					     [CONN_CONNECTING] = "connecting",
+					     [CONN_RELAYING] = "relaying"};
+	bool relaying = c->state == CONN_RELAYING;
+	char client[ADDR_TEXT_MAX];
+
+	if (c->peer.sa.sa_family == AF_UNIX)
+		strcpy(client, "unix");
+	else
+		addr_format(&c->peer.sa, c->peer_len, client, sizeof(client));
+	snprintf(buf, len, "%s %s %s%s%s %s%s %.0f %llu %llu", c->fe->cfg->name, client,
+		 c->srv ? c->pool->cfg->name : "-", c->srv ? "/" : "", c->srv ? c->srv->label : "",
+		 states[c->state], c->eof_seen ? "+half-closed" : "",
+		 (clock_mono() - c->t_start) * 1e3,
+		 (unsigned long long)(relaying ? c->up.bytes - c->header_sent : 0),
+		 (unsigned long long)(relaying ? c->down.bytes : 0));
 }
 
 void conn_cut(struct conn *c, bool drain_deadline)

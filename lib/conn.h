@@ -28,6 +28,13 @@ const char *conn_end_name(unsigned end);
  * second SIGTERM. Both peers see a reset: the stream did not end, weir ended it.
  */
 void conn_cut(struct conn *c, bool drain_deadline);
+/* The server it goes to (NULL while it has none). */
+struct server;
+struct server *conn_server(const struct conn *c);
+/* One line about it for `show conns`, without a newline: frontend, client, server, state,
+ * age, bytes each way. */
+void conn_describe(const struct conn *c, char *buf, size_t len);
+
 /* Close a connection whose idle (or, half-closed, linger) timeout has passed; a reset too. */
 void conn_expire(struct conn *c);
 /* A waiting client's turn: try to connect it now (it may be put back if it cannot). */

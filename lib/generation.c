@@ -423,6 +423,8 @@ void gen_adopt(struct generation *next)
 			if (!s)
 				continue;
 			s->refs++;
+			s->spec = fresh->spec; /* the control thread's alone, as the label */
+			memcpy(s->label, fresh->label, sizeof(s->label));
 			shared_store(&s->weight, fresh->weight);
 			shared_store(&s->maxconn, fresh->maxconn);
 			shared_store(&s->backup, fresh->backup);

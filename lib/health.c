@@ -226,6 +226,10 @@ static void check_begin(struct health_check *c)
 
 	if (!c->h->active && shared_load(&s->state) == SERVER_UP)
 		return; /* passive: nothing to probe */
+	if (shared_load(&s->admin) == ADMIN_MAINT) {
+		schedule(c, interval_of(c->h)); /* in maintenance: not checked, asked again later */
+		return;
+	}
 	c->sent = c->got = 0;
 	c->fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {

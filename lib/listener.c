@@ -525,6 +525,27 @@ void listener_start(struct listener_watch *lw, struct frontend *fe, bool held)
 	listener_hold(lw, held);
 }
 
+bool listener_bound_any_port(const struct listener *l, const struct addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct addr bound;
+
+	if (addr_is_unix(a) || port_of(&a->ss) != 0 ||
+	    getsockname(l->watch[0].fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    ss.ss_family != a->ss.ss_family)
+		return false;
+	/* The listener's address with the port a asks for (none), compared whole. */
+	memcpy(&bound.ss, &ss, len);
+	bound.len = len;
+	if (ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&bound.ss)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&bound.ss)->sin_port = 0;
+	return addr_equal((const struct sockaddr *)&a->ss, a->len, (struct sockaddr *)&bound.ss,
+			  bound.len);
+}
+
 bool listener_bound_at(const struct listener *l, const struct addr *a)
 {
 	struct sockaddr_storage ss;

@@ -62,6 +62,7 @@ struct listener {
 	bool passed;		  /* passed in by socket activation: the descriptor is systemd's */
 	bool shared;		  /* one socket for every worker (unix, passed) */
 	char passed_name[64];	  /* the frontend it was passed for (FileDescriptorName=) */
+	char frontend[256];	  /* the frontend it serves, by name (the control thread's) */
 	struct listener_watch *watch; /* one per worker */
 	unsigned n_watch;
 };
@@ -93,6 +94,8 @@ void listener_disown(struct listener *l);
 
 /* The address the socket is bound to, for matching; false if it cannot be read. */
 bool listener_bound_at(const struct listener *l, const struct addr *a);
+/* For `a` with port 0 (any): whether `l` is bound to its address, on whatever port. */
+bool listener_bound_any_port(const struct listener *l, const struct addr *a);
 
 /* On the watch's worker: accept clients for `fe` from now on (unless `held`); may be called
  * again to hand over. */

@@ -297,18 +297,24 @@ static size_t next_json(struct metrics_cursor *cur, const struct proxy *p, char 
 			}
 			s = pool->servers[cur->b - 1];
 			metrics_escape(s->name, METRICS_JSON, e2, sizeof(e2));
-			return item(
-				out,
-				"%s{\"address\":\"%s\",\"state\":\"%s\",\"weight\":%u,"
-				"\"maxconn\":%u,\"backup\":%s,\"connections\":%u,\"total\":%llu,"
-				"\"connect_failures\":%llu,\"last_change\":%lld}",
-				cur->b++ > 1 ? "," : "", e2,
-				shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
-				shared_load(&s->weight), shared_load(&s->maxconn),
-				shared_load(&s->backup) ? "true" : "false", shared_load(&s->active),
-				(unsigned long long)shared_load(&s->total),
-				(unsigned long long)shared_load(&s->connect_failures),
-				(long long)shared_load(&s->changed));
+			metrics_escape(s->label, METRICS_JSON, e1, sizeof(e1));
+			return item(out,
+				    "%s{\"name\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
+				    "\"admin\":\"%s\",\"weight\":%u,\"maxconn\":%u,\"backup\":%s,"
+				    "\"connections\":%u,\"total\":%llu,\"connect_failures\":%llu,"
+				    "\"bytes_to_server\":%llu,\"bytes_to_client\":%llu,"
+				    "\"last_change\":%lld}",
+				    cur->b++ > 1 ? "," : "", e1, e2,
+				    shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
+				    server_admin_name(shared_load(&s->admin)),
+				    shared_load(&s->weight), shared_load(&s->maxconn),
+				    shared_load(&s->backup) ? "true" : "false",
+				    shared_load(&s->active),
+				    (unsigned long long)shared_load(&s->total),
+				    (unsigned long long)shared_load(&s->connect_failures),
+				    (unsigned long long)shared_load(&s->bytes_to_server),
+				    (unsigned long long)shared_load(&s->bytes_to_client),
+				    (long long)shared_load(&s->changed));
 		}
 		case J_TAIL: {
 			/* A configuration always has a frontend and a backend: both arrays opened.
@@ -334,7 +340,8 @@ static size_t next_json(struct metrics_cursor *cur, const struct proxy *p, char 
 					"%s{\"id\":%u,\"connections\":%zu,\"accepted\":%llu}",
 					k ? "," : "", k, shared_load(&p->workers[k].n_conns),
 					(unsigned long long)shared_load(&p->workers[k].accepted));
-			n += (size_t)snprintf(out + n, ITEM_MAX - n, "]}\n");
+			n += (size_t)snprintf(out + n, ITEM_MAX - n, "],\"admin\":%s}\n",
+					      cur->admin ? "true" : "false");
 			cur->section = J_DONE;
 			return n;
 		}

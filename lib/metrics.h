@@ -29,6 +29,7 @@ struct metrics_cursor {
 	unsigned section;
 	size_t a, b, c; /* positions within the section */
 	bool done;
+	bool admin; /* JSON: say that this endpoint takes commands (POST /admin) */
 };
 
 /* Start a document of the current configuration, every worker's counts summed. */

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -8,6 +9,13 @@
 
 #include "htab.h"
 #include "pool.h"
+
+const char *server_admin_name(enum server_admin a)
+{
+	static const char *const names[] = {"ready", "drain", "maint"};
+
+	return names[a];
+}
 
 static const struct lb_ops *const all_lb[] = {&lb_roundrobin, &lb_leastconn, &lb_random, &lb_source,
 					      &lb_hash};
@@ -72,12 +80,50 @@ struct occurrence_key {
 	unsigned occurrence;
 };
 
+static bool same_key(const void *entry, const void *key)
+{
+	const struct occurrence_key *a = entry, *b = key;
+
+	return a->occurrence == b->occurrence && strcmp(a->name, b->name) == 0;
+}
+
 static bool same_occurrence(const void *entry, const void *key)
 {
 	const struct server *s = entry;
 	const struct occurrence_key *k = key;
 
 	return s->occurrence == k->occurrence && strcmp(s->name, k->name) == 0;
+}
+
+/* A label per server, unique in the pool: its name= or address, "#2" on for repeats. */
+static int label_servers(struct pool *pool, const struct server_spec *specs)
+{
+	struct occurrence_key *keys = calloc(pool->n + 1, sizeof(*keys));
+	struct htab t;
+
+	if (!keys || htab_init(&t, pool->n) < 0) {
+		free(keys);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pool->n; i++) {
+		struct server *s = pool->servers[i];
+		struct occurrence_key *k = &keys[i];
+		uint64_t h;
+		void **slot;
+		k->name = specs[s->spec].name ? specs[s->spec].name : s->name;
+		h = hash_str(k->name, 1);
+		while (*(slot = htab_slot(&t, h + k->occurrence, same_key, k)))
+			k->occurrence++;
+		*slot = k;
+		if (k->occurrence)
+			snprintf(s->label, sizeof(s->label), "%.*s#%u", SERVER_NAME_MAX - 1,
+				 k->name, k->occurrence + 1);
+		else
+			snprintf(s->label, sizeof(s->label), "%.*s", SERVER_NAME_MAX - 1, k->name);
+	}
+	htab_fini(&t);
+	free(keys);
+	return 0;
 }
 
 /* Number each server among the earlier ones of the pool with the same address. */
@@ -199,6 +245,7 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 				r = -ENOMEM;
 				break;
 			}
+			s->spec = (uint32_t)i;
 			pool->servers[pool->n++] = s;
 			if (specs[i].source &&
 			    source_addr(specs[i].source, &s->addr, &s->source) < 0) {
@@ -212,6 +259,8 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 	}
 	if (r == 0)
 		r = number_duplicates(pool);
+	if (r == 0)
+		r = label_servers(pool, specs);
 	if (r == 0)
 		r = layout(pool);
 	if (r == -ENOMEM)
@@ -278,7 +327,7 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 	unsigned maxconn = shared_load(&s->maxconn);
 
 	if (shared_load(&s->backup) != pick->backup || shared_load(&s->weight) == 0 ||
-	    shared_load(&s->state) != SERVER_UP)
+	    shared_load(&s->state) != SERVER_UP || shared_load(&s->admin) != ADMIN_READY)
 		return false;
 	if (maxconn && shared_load(&s->active) >= maxconn)
 		return false;
@@ -360,7 +409,8 @@ bool pool_full(const struct pool *pool)
 	for (size_t i = 0; i < pool->n; i++) {
 		const struct server *s = pool->servers[i];
 		unsigned maxconn = shared_load(&s->maxconn);
-		if (shared_load(&s->weight) == 0 || shared_load(&s->state) != SERVER_UP)
+		if (shared_load(&s->weight) == 0 || shared_load(&s->state) != SERVER_UP ||
+		    shared_load(&s->admin) != ADMIN_READY)
 			continue;
 		if (!maxconn || shared_load(&s->active) < maxconn)
 			return false;

@@ -39,12 +39,23 @@ enum server_state {
 	SERVER_DOWN, /* gets no clients until a check (or, without checks, a probe) passes */
 };
 
+/* What the operator says of a server (the admin interface); kept across reloads. */
+enum server_admin {
+	ADMIN_READY,
+	ADMIN_DRAIN, /* no new clients; its open connections finish */
+	ADMIN_MAINT, /* the same, and no health checks either */
+};
+
+const char *server_admin_name(enum server_admin a);
+
 struct health_check;
 struct health;
 
 struct server {
-	unsigned refs; /* pools listing it: one per configuration since it appeared */
-	char name[ADDR_TEXT_MAX];
+	unsigned refs;		  /* pools listing it: one per configuration since it appeared */
+	char name[ADDR_TEXT_MAX]; /* its address, as logs and stats show it */
+	char label[SERVER_NAME_MAX + 8]; /* BACKEND/label: name= or the address (#N if twice) */
+	uint32_t spec;			 /* its server line in the backend's configuration */
 	struct addr addr;
 	unsigned occurrence; /* how many earlier servers of its backend have the same address */
 	struct addr source;  /* the address to connect from; len 0: any (part of its identity) */
@@ -53,6 +64,7 @@ struct server {
 	unsigned maxconn; /* 0: no limit */
 	bool backup;
 	unsigned send_proxy; /* PROXY header version to send first; 0: none */
+	uint8_t admin;	     /* enum server_admin (shared) */
 	/* Health: written under the health lock (health.c), read with shared_load. */
 	enum server_state state;
 	unsigned fails;		    /* consecutive failed connects or checks */
@@ -63,6 +75,7 @@ struct server {
 	unsigned active; /* open connections and connects in flight */
 	uint64_t total;	 /* connections ever given to this server */
 	uint64_t connect_failures;
+	uint64_t bytes_to_server, bytes_to_client; /* of its connections that closed (shared) */
 	struct server *twin; /* while a reload is prepared: the running server this one is */
 };
 
@@ -189,8 +202,8 @@ int pool_build_backend(struct pool *pool, const struct backend_cfg *be,
 		       struct weir_err *err) WEIR_WUR;
 
 /*
- * Whether `s` may take this client: right tier, not tried yet, weight > 0, under maxconn
- * and UP.
+ * Whether `s` may take this client: right tier, not tried yet, ready (not drained),
+ * weight > 0, under maxconn and UP.
  */
 bool pool_usable(const struct pool *pool, const struct server *s, const struct lb_pick *pick);
 

@@ -69,11 +69,18 @@ static int plan_address(struct reload *rl, struct frontend *fe, const struct lis
 
 	if (planned(rl, fe, &la->a))
 		return 0; /* a socket passed under the frontend's name is bound there */
-	for (size_t i = 0; i < p->n_listeners; i++) {
-		if (!rl->kept[i] && listener_bound_at(p->listeners[i], &la->a)) {
+	/* A listener bound there is kept; so is one the frontend asked "any port" of before
+	 * (port 0): asking the same again keeps the port the kernel gave it. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < p->n_listeners; i++) {
+			struct listener *old = p->listeners[i];
+			if (rl->kept[i] || !(pass ? strcmp(old->frontend, fe->cfg->name) == 0 &&
+							     listener_bound_any_port(old, &la->a)
+						  : listener_bound_at(old, &la->a)))
+				continue;
 			rl->kept[i] = true;
-			r = listener_set_access(p->listeners[i], la, err);
-			return r < 0 ? r : plan_add(rl, p->listeners[i], fe, false, err);
+			r = listener_set_access(old, la, err);
+			return r < 0 ? r : plan_add(rl, old, fe, false, err);
 		}
 	}
 	for (size_t k = 0; k < rl->n_in; k++) {
@@ -225,9 +232,12 @@ void reload_commit(struct reload *rl)
 		gen_adopt(next);
 		warn_fixed(&cur->cfg, &next->cfg);
 	}
-	for (size_t i = 0; i < rl->n; i++)
+	for (size_t i = 0; i < rl->n; i++) {
 		log_msg(WLOG_INFO, "%slistening on %s (frontend %s)", rl->fresh[i] ? "" : "still ",
 			rl->listeners[i]->name, rl->owners[i]->cfg->name);
+		snprintf(rl->listeners[i]->frontend, sizeof(rl->listeners[i]->frontend), "%s",
+			 rl->owners[i]->cfg->name);
+	}
 	for (size_t k = 0; k < rl->n_in; k++) {
 		if (rl->in[k].used)
 			continue;

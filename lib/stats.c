@@ -6,23 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "addr.h"
+#include "ctl.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
 #include "proxy.h"
 
-#define STATS_CLIENT_MAGIC 0x73746174u
-#define STATS_BACKOFF	   0.5	/* after accept() fails for want of descriptors or memory */
-#define STATS_SEND_TIMEOUT 10.0 /* an answer that makes no progress for this long is dropped */
-#define STATS_LINGER	   1.0	/* after answering, what the client still sends is read away */
-#define STATS_CHUNK	   (64 * 1024)
+#define STATS_CLIENT_MAGIC   0x73746174u
+#define STATS_BACKOFF	     0.5  /* after accept() fails for want of descriptors or memory */
+#define STATS_SEND_TIMEOUT   10.0 /* an answer that makes no progress for this long is dropped */
+#define STATS_LINGER	     1.0  /* after answering, what the client still sends is read away */
+#define STATS_CHUNK	     (64 * 1024)
+#define STATS_CHANGE_TIMEOUT 60.0 /* a command that changes the configuration, at most */
 
 enum client_state {
 	CLIENT_READING,	  /* the request */
+	CLIENT_WAITING,	  /* a command's change is on its way (reload.h) */
 	CLIENT_WRITING,	  /* the answer, a chunk at a time */
 	CLIENT_LINGERING, /* answered and shut down: reading until the client closes */
 };
@@ -37,10 +41,12 @@ struct stats_client {
 	ev_timer timer;
 	size_t got;
 	char req[STATS_REQUEST_MAX];
-	char *out; /* STATS_CHUNK bytes while writing */
+	char *out; /* STATS_CHUNK bytes while writing (or the whole answer to a command) */
 	size_t len, sent;
 	bool rendering; /* the body comes from `cur`, chunk after chunk */
 	struct metrics_cursor cur;
+	bool http;	    /* a command came as POST /admin: answer in HTTP */
+	struct ctl_out ctl; /* a command's answer */
 };
 
 /* --- the request ------------------------------------------------------------------------ */
@@ -76,24 +82,51 @@ static int parse_request_line(const char *p, size_t n, struct stats_request *req
 		    version[7] > '9')
 			return 400;
 	}
-	if (!(m == 3 && strncmp(p, "GET", 3) == 0) && !(m == 4 && strncmp(p, "HEAD", 4) == 0))
-		return 405;
-	req->head = m == 4;
 	plen = strcspn(target, "? ");
 	if (plen > t)
 		plen = t;
+	if (m == 4 && strncmp(p, "POST", 4) == 0)
+		return plen == 6 && strncmp(target, "/admin", 6) == 0
+			       ? (req->doc = STATS_DOC_ADMIN, 200)
+			       : 405;
+	if (!(m == 3 && strncmp(p, "GET", 3) == 0) && !(m == 4 && strncmp(p, "HEAD", 4) == 0))
+		return 405;
+	req->head = m == 4;
 	if (plen == 8 && strncmp(target, "/metrics", 8) == 0)
 		req->doc = STATS_DOC_METRICS;
 	else if (plen == 6 && strncmp(target, "/stats", 6) == 0)
 		req->doc = STATS_DOC_JSON;
+	else if (plen == 1)
+		req->doc = STATS_DOC_PAGE;
 	else
 		return 404;
 	return 200;
 }
 
+/* A Content-Length header's value ("Content-Length: 12"), or -1 if the line is another. */
+static long content_length(const char *p, size_t n)
+{
+	static const char name[] = "content-length:";
+	long v = 0;
+	size_t i;
+
+	if (n < sizeof(name) - 1 || strncasecmp(p, name, sizeof(name) - 1) != 0)
+		return -1;
+	for (i = sizeof(name) - 1; i < n && (p[i] == ' ' || p[i] == '\t'); i++)
+		;
+	if (i == n)
+		return -2;
+	for (; i < n && p[i] >= '0' && p[i] <= '9' && v <= STATS_REQUEST_MAX; i++)
+		v = v * 10 + (p[i] - '0');
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i == n ? v : -2;
+}
+
 int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 {
 	size_t line = 0, start = 0;
+	long length = -1; /* POST: the body's; -2: not a number */
 
 	memset(req, 0, sizeof(*req));
 	if (len > STATS_REQUEST_MAX)
@@ -120,15 +153,31 @@ int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 			if (req->status == 400)
 				return 1;
 		} else if (n == 0) {
-			return 1; /* the end of the headers: decided */
+			/* The end of the headers: decided, but for a POST's body. */
+			if (req->doc != STATS_DOC_ADMIN || req->status != 200)
+				return 1;
+			if (length < 0) {
+				req->status = length == -1 ? 411 : 400;
+				return 1;
+			}
+			if ((size_t)length + i + 1 > STATS_REQUEST_MAX) {
+				req->status = 413;
+				return 1;
+			}
+			req->body = i + 1;
+			req->body_len = (size_t)length;
+			return len >= req->body + req->body_len;
 		} else {
 			size_t name = 0;
+			long v = content_length(buf + start, n);
 			while (name < n && is_token_char(buf[start + name]))
 				name++;
-			if (name == 0 || name == n || buf[start + name] != ':') {
+			if (name == 0 || name == n || buf[start + name] != ':' || v == -2) {
 				req->status = 400;
 				return 1;
 			}
+			if (v >= 0)
+				length = v;
 		}
 		line++;
 		start = i + 1;
@@ -146,6 +195,9 @@ static void client_close(struct stats_client *c)
 {
 	struct stats *st = c->st;
 
+	if (c->state == CLIENT_WAITING)
+		reloader_forget(st->r, c); /* the change goes ahead; nobody hears how it went */
+	ctl_out_free(&c->ctl);
 	ev_io_stop(st->p->loop, &c->io);
 	ev_timer_stop(st->p->loop, &c->timer);
 	close(c->fd);
@@ -186,6 +238,12 @@ static const char *reason(int status)
 		return "Method Not Allowed";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 403:
+		return "Forbidden";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
 	default:
 		return "Bad Request";
 	}
@@ -194,12 +252,18 @@ static const char *reason(int status)
 static void answer(struct stats_client *c, const struct stats_request *req)
 {
 	static const char *const bodies[] = {[0] = "bad request\n",
-					     [1] = "try /metrics or /stats\n",
-					     [2] = "only GET and HEAD\n",
-					     [3] = "request too large\n"};
+					     [1] = "try /, /metrics or /stats\n",
+					     [2] = "only GET and HEAD (and POST /admin)\n",
+					     [3] = "request too large\n",
+					     [4] = "this listener takes no commands\n",
+					     [5] = "a command needs a Content-Length\n",
+					     [6] = "command too long\n"};
 	const char *body = req->status == 404	? bodies[1]
 			   : req->status == 405 ? bodies[2]
 			   : req->status == 431 ? bodies[3]
+			   : req->status == 403 ? bodies[4]
+			   : req->status == 411 ? bodies[5]
+			   : req->status == 413 ? bodies[6]
 						: bodies[0];
 
 	c->out = malloc(STATS_CHUNK);
@@ -209,7 +273,14 @@ static void answer(struct stats_client *c, const struct stats_request *req)
 	}
 	c->state = CLIENT_WRITING;
 	c->sent = 0;
-	if (req->status == 200) {
+	if (req->status == 200 && req->doc == STATS_DOC_PAGE) {
+		c->len = (size_t)snprintf(c->out, STATS_CHUNK,
+					  "HTTP/1.0 200 OK\r\nContent-Type: text/html; "
+					  "charset=utf-8\r\nContent-Length: %zu\r\n"
+					  "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+					  strlen(stats_status_page),
+					  req->head ? "" : stats_status_page);
+	} else if (req->status == 200) {
 		/* No length: the body is rendered as it goes, and ends when the connection does. */
 		c->len = (size_t)snprintf(c->out, STATS_CHUNK,
 					  "HTTP/1.0 200 OK\r\nContent-Type: %s\r\nConnection: "
@@ -220,6 +291,7 @@ static void answer(struct stats_client *c, const struct stats_request *req)
 			metrics_begin(&c->cur, c->st->p,
 				      req->doc == STATS_DOC_JSON ? METRICS_JSON
 								 : METRICS_PROMETHEUS);
+			c->cur.admin = c->st->admin;
 			c->rendering = true;
 		}
 	} else {
@@ -271,13 +343,86 @@ static void client_write(struct stats_client *c)
 	}
 }
 
+/* A command's answer is complete: send it, as plain lines or as an HTTP answer. */
+static void send_ctl(struct stats_client *c)
+{
+	static const char ok[] = "ok\n";
+	struct ctl_out *o = &c->ctl;
+	bool good = !o->failed && o->len >= sizeof(ok) - 1 &&
+		    (o->len == sizeof(ok) - 1 || o->buf[o->len - sizeof(ok)] == '\n') &&
+		    memcmp(o->buf + o->len - (sizeof(ok) - 1), ok, sizeof(ok) - 1) == 0;
+	char head[160];
+	size_t h = 0;
+
+	if (o->failed)
+		ctl_out_free(o), ctl_finish(o, false, "out of memory");
+	if (c->http)
+		h = (size_t)snprintf(head, sizeof(head),
+				     "HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: "
+				     "%zu\r\nConnection: close\r\n\r\n",
+				     good ? "200 OK" : "400 Bad Request", o->len);
+	free(c->out);
+	c->out = malloc(h + o->len + 1);
+	if (!c->out) {
+		client_close(c);
+		return;
+	}
+	memcpy(c->out, head, h);
+	memcpy(c->out + h, o->buf ? o->buf : "", o->len);
+	c->len = h + o->len;
+	c->sent = 0;
+	ctl_out_free(o);
+	c->state = CLIENT_WRITING;
+	watch(c, EV_WRITE, STATS_SEND_TIMEOUT);
+}
+
+static void change_done(void *ctx, bool ok, const char *why)
+{
+	struct stats_client *c = ctx;
+
+	assert(c->magic == STATS_CLIENT_MAGIC && c->state == CLIENT_WAITING);
+	ctl_finish(&c->ctl, ok, why);
+	send_ctl(c);
+}
+
+/* Run the command in text[0..len) (one line; a newline may end it). */
+static void run_command(struct stats_client *c, const char *text, size_t len)
+{
+	char line[CTL_LINE_MAX + 1];
+
+	snprintf(line, sizeof(line), "%.*s", (int)(len < CTL_LINE_MAX ? len : CTL_LINE_MAX), text);
+	if (ctl_run(c->st->p, c->st->r, line, &c->ctl, change_done, c) == CTL_DONE) {
+		send_ctl(c);
+		return;
+	}
+	/* Reading on only to notice a client that leaves. */
+	c->state = CLIENT_WAITING;
+	watch(c, EV_READ, STATS_CHANGE_TIMEOUT);
+}
+
+/*
+ * Whether what the client sent is a command line rather than an HTTP request: anything that
+ * does not start as one of the requests taken (GET, HEAD, POST), once enough is in to tell.
+ */
+static bool is_command(const char *buf, size_t len)
+{
+	static const char *const methods[] = {"GET ", "HEAD ", "POST "};
+
+	for (size_t i = 0; i < ARRAY_SIZE(methods); i++) {
+		size_t m = strlen(methods[i]);
+		if (strncmp(buf, methods[i], len < m ? len : m) == 0)
+			return false; /* a request, or maybe one: read on */
+	}
+	return true;
+}
+
 static void client_read(struct stats_client *c)
 {
 	struct stats_request req;
 	char discard[4096];
 	ssize_t n;
 
-	if (c->state == CLIENT_LINGERING) {
+	if (c->state == CLIENT_LINGERING || c->state == CLIENT_WAITING) {
 		n = recv(c->fd, discard, sizeof(discard), 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			client_close(c);
@@ -290,8 +435,26 @@ static void client_read(struct stats_client *c)
 		return;
 	}
 	c->got += (size_t)n;
-	if (stats_parse_request(c->req, c->got, &req))
-		answer(c, &req);
+	if (c->st->admin && is_command(c->req, c->got)) {
+		const char *nl = memchr(c->req, '\n', c->got);
+		if (nl)
+			run_command(c, c->req, (size_t)(nl - c->req));
+		else if (c->got == sizeof(c->req))
+			run_command(c, "", 0); /* answered: an empty command */
+		return;
+	}
+	if (!stats_parse_request(c->req, c->got, &req))
+		return;
+	if (req.status == 200 && req.doc == STATS_DOC_ADMIN) {
+		if (!c->st->admin) {
+			req.status = 403;
+		} else {
+			c->http = true;
+			run_command(c, c->req + req.body, req.body_len);
+			return;
+		}
+	}
+	answer(c, &req);
 }
 
 static void client_io_cb(struct ev_loop *loop, ev_io *io, int revents)
@@ -382,7 +545,8 @@ static bool is_local(const struct addr *a)
 	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
 }
 
-int stats_open(struct stats *st, struct proxy *p, const char *spec, struct weir_err *err)
+int stats_open(struct stats *st, struct proxy *p, const char *spec, bool admin, struct reloader *rl,
+	       const char *what, struct weir_err *err)
 {
 	struct addr *a;
 	size_t n;
@@ -396,8 +560,21 @@ int stats_open(struct stats *st, struct proxy *p, const char *spec, struct weir_
 	if (r < 0)
 		return r;
 	st->p = p;
+	st->r = rl;
+	st->admin = admin;
+	if (admin && !is_local(&a[0]) && strcmp(what, "admin") == 0) {
+		err_set(err, "admin on %s: only a unix socket or a loopback address", spec);
+		free(a);
+		return -EINVAL;
+	}
 	addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
-	r = listener_socket(&a[0], st->name, SOMAXCONN, err);
+	{
+		/* The admin socket file: its owner's alone. */
+		mode_t old = admin ? umask(0177) : 0;
+		r = listener_socket(&a[0], st->name, SOMAXCONN, err);
+		if (admin)
+			umask(old);
+	}
 	if (r < 0) {
 		free(a);
 		return r;
@@ -408,13 +585,17 @@ int stats_open(struct stats *st, struct proxy *p, const char *spec, struct weir_
 		addr_format((struct sockaddr *)&bound, blen, st->name, sizeof(st->name));
 	if (!is_local(&a[0]))
 		log_msg(WLOG_WARN,
-			"stats on %s is open to the network: it has no authentication; prefer "
+			"%s on %s is open to the network: it has no authentication; prefer "
 			"loopback or a unix socket",
-			st->name);
+			what, st->name);
 	free(a);
 	ev_io_init(&st->io, accept_cb, st->fd, EV_READ);
 	ev_io_start(p->loop, &st->io);
-	log_msg(WLOG_INFO, "stats on %s (GET /metrics, GET /stats)", st->name);
+	if (strcmp(what, "admin") == 0)
+		log_msg(WLOG_INFO, "admin on %s (weir ctl --socket PATH help)", st->name);
+	else
+		log_msg(WLOG_INFO, "%s on %s (GET /, /metrics, /stats%s)", what, st->name,
+			admin ? "; POST /admin" : "");
 	return 0;
 }
 

@@ -144,6 +144,26 @@ void worker_cut_all(struct worker *w, bool drain_deadline)
 	}
 }
 
+void worker_each_conn(struct worker *w, bool (*fn)(struct conn *c, void *arg), void *arg)
+{
+	FOR_EACH_GEN(w, g)
+	{
+		for (size_t i = 0; i < g->n_frontends; i++) {
+			struct fe_local *fl = &g->frontends[i].local[w->id];
+			struct idle_list *lists[] = {&fl->active, &fl->lingering};
+			for (size_t k = 0; k < ARRAY_SIZE(lists); k++) {
+				/* The next one is taken first: `fn` may close this one. */
+				for (struct idle_entry *e = idle_list_oldest(lists[k]), *next; e;
+				     e = next) {
+					next = e->next;
+					if (!fn(conn_of_entry(e), arg))
+						return;
+				}
+			}
+		}
+	}
+}
+
 /*
  * Older generations with no connection of this worker's left are let go from a timer of
  * their own, never from inside a close: the close may be in the middle of a loop over that

@@ -130,6 +130,12 @@ void worker_cut_all(struct worker *w, bool drain_deadline);
 /* Stop the loop's watchers and, on a thread of its own, leave the loop. */
 void worker_finish(struct worker *w);
 
+/*
+ * On the worker's thread: call fn on each of its connections, oldest first, until it returns
+ * false. `fn` may close the connection it is given (and only that one).
+ */
+void worker_each_conn(struct worker *w, bool (*fn)(struct conn *c, void *arg), void *arg);
+
 /* Re-arm the idle timer for what is open now (a reload changed the timeouts). */
 void worker_rearm_expiry(struct worker *w);
 

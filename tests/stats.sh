@@ -40,8 +40,8 @@ http_get "$sport" /stats >"$TMP/stats.json"
 grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "/stats: $(cat "$TMP/status")"
 grep -q '"frontends":\[{"name":"default","backend":"default","connections":0,"total":5,"bytes_to_server":500000,"bytes_to_client":500000,"denied":0,"source_limited":0}\]' \
 	"$TMP/stats.json" || fail "/stats frontends wrong: $(cat "$TMP/stats.json")"
-grep -q "{\"address\":\"127.0.0.1:$dead\",\"state\":\"DOWN\"" "$TMP/stats.json" ||
-	fail "/stats does not show the dead server DOWN"
+grep -q "{\"name\":\"127.0.0.1:$dead\",\"address\":\"127.0.0.1:$dead\",\"state\":\"DOWN\",\"admin\":\"ready\"" \
+	"$TMP/stats.json" || fail "/stats does not show the dead server DOWN"
 grep -q '"closed":{"client-closed":5,' "$TMP/stats.json" || fail "/stats closed counts wrong"
 
 http_get "$sport" /nope >/dev/null

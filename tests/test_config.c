@@ -242,7 +242,8 @@ static void keys_are_found_by_name(void **state)
 /* The keys weir.conf(5) says change only on restart, and no others. */
 static void restart_only_keys(void **state)
 {
-	static const char *const fixed[] = {"buffer-size", "stats",	    "user",   "group",
+	static const char *const fixed[] = {"buffer-size", "stats",	    "stats-admin",
+					    "admin",	   "user",	    "group",
 					    "pid-file",	   "event-backend", "workers"};
 	size_t n = 0;
 

@@ -1,0 +1,330 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "ctl.h"
+#include "log.h"
+#include "units.h"
+
+#define CTL_WORDS 8
+
+void ctl_printf(struct ctl_out *out, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (out->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(out->buf ? out->buf + out->len : NULL, out->cap - out->len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (out->len + (size_t)n < out->cap) {
+			out->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = out->cap ? out->cap * 2 : 4096;
+			char *grown;
+			while (cap <= out->len + (size_t)n)
+				cap *= 2;
+			grown = realloc(out->buf, cap);
+			if (!grown) {
+				out->failed = true;
+				return;
+			}
+			out->buf = grown;
+			out->cap = cap;
+		}
+	}
+}
+
+void ctl_finish(struct ctl_out *out, bool ok, const char *why)
+{
+	if (ok)
+		ctl_printf(out, "ok\n");
+	else
+		ctl_printf(out, "error: %s\n", why);
+}
+
+void ctl_out_free(struct ctl_out *out)
+{
+	free(out->buf);
+	memset(out, 0, sizeof(*out));
+}
+
+/* The line cut into at most CTL_WORDS blank-separated words (in `buf`); their number. */
+static size_t split(const char *line, char *buf, size_t size, char **words)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	snprintf(buf, size, "%s", line);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	for (char *w = strtok_r(buf, " \t", &save); w && n < CTL_WORDS;
+	     w = strtok_r(NULL, " \t", &save))
+		words[n++] = w;
+	return strtok_r(NULL, " \t", &save) ? CTL_WORDS + 1 : n;
+}
+
+/* The current configuration's backend called `name`, or -1. */
+static long backend_index(const struct generation *g, const char *name)
+{
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		if (strcmp(g->cfg.backends[b].name, name) == 0)
+			return (long)b;
+	return -1;
+}
+
+/* "BACKEND/SERVER" of the current configuration, or NULL with the reason in `err`. */
+static struct server *find_server(const struct proxy *p, const char *ref, size_t *backend,
+				  struct weir_err *err)
+{
+	const char *slash = strchr(ref, '/');
+	char name[256];
+	long b;
+
+	if (!slash || slash == ref || !slash[1] || (size_t)(slash - ref) >= sizeof(name)) {
+		err_set(err, "'%s' is not BACKEND/SERVER", ref);
+		return NULL;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(slash - ref), ref);
+	if ((b = backend_index(p->gen, name)) < 0) {
+		err_set(err, "no backend called '%s'", name);
+		return NULL;
+	}
+	*backend = (size_t)b;
+	for (size_t i = 0; i < p->gen->pools[b].n; i++)
+		if (strcmp(p->gen->pools[b].servers[i]->label, slash + 1) == 0)
+			return p->gen->pools[b].servers[i];
+	err_set(err, "backend '%s' has no server '%s'", name, slash + 1);
+	return NULL;
+}
+
+static void show_servers(const struct proxy *p, struct ctl_out *out)
+{
+	const struct generation *g = p->gen;
+
+	ctl_printf(out, "# server address state health weight connections total "
+			"connect_failures bytes_to_server bytes_to_client\n");
+	for (size_t b = 0; b < g->cfg.n_backends; b++) {
+		const struct pool *pool = &g->pools[b];
+		for (size_t i = 0; i < pool->n; i++) {
+			const struct server *s = pool->servers[i];
+			ctl_printf(out, "%s/%s %s %s %s %u %u %llu %llu %llu %llu\n",
+				   g->cfg.backends[b].name, s->label, s->name,
+				   server_admin_name(shared_load(&s->admin)),
+				   shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
+				   shared_load(&s->weight), shared_load(&s->active),
+				   (unsigned long long)shared_load(&s->total),
+				   (unsigned long long)shared_load(&s->connect_failures),
+				   (unsigned long long)shared_load(&s->bytes_to_server),
+				   (unsigned long long)shared_load(&s->bytes_to_client));
+		}
+	}
+}
+
+/* Each worker lists its own connections into its own part; the parts are joined after. */
+struct conn_listing {
+	struct ctl_out *parts;
+};
+
+static bool list_one(struct conn *c, void *arg)
+{
+	struct ctl_out *out = arg;
+	char line[512];
+
+	conn_describe(c, line, sizeof(line));
+	ctl_printf(out, "%s\n", line);
+	return !out->failed;
+}
+
+static void list_worker(struct worker *w, void *arg)
+{
+	struct conn_listing *l = arg;
+
+	worker_each_conn(w, list_one, &l->parts[w->id]);
+}
+
+static bool show_conns(struct proxy *p, struct ctl_out *out)
+{
+	struct conn_listing l = {calloc(p->n_workers, sizeof(struct ctl_out))};
+
+	if (!l.parts)
+		return false;
+	proxy_each(p, list_worker, &l);
+	ctl_printf(out, "# worker frontend client server state age_ms to_server to_client\n");
+	for (unsigned k = 0; k < p->n_workers; k++) {
+		struct ctl_out *part = &l.parts[k];
+		/* Each line of the part, with its worker in front. */
+		for (size_t at = 0; at < part->len;) {
+			size_t n = strcspn(part->buf + at, "\n");
+			ctl_printf(out, "%u %.*s\n", k, (int)n, part->buf + at);
+			at += n + 1;
+		}
+		out->failed |= part->failed;
+		ctl_out_free(part);
+	}
+	free(l.parts);
+	return !out->failed;
+}
+
+/* Cut every connection to one server, on each worker. */
+struct cut_server {
+	const struct server *s;
+	size_t *cut; /* one count per worker */
+};
+
+static bool cut_one(struct conn *c, void *arg)
+{
+	struct cut_server *cs = arg;
+
+	if (conn_server(c) == cs->s) {
+		conn_cut(c, false);
+		cs->cut[0]++;
+	}
+	return true;
+}
+
+static void cut_worker(struct worker *w, void *arg)
+{
+	struct cut_server *cs = arg, mine = {cs->s, &cs->cut[w->id]};
+
+	worker_each_conn(w, cut_one, &mine);
+}
+
+static bool set_state(struct server *s, const char *backend, const char *word, struct weir_err *err)
+{
+	static const char *const names[] = {"ready", "drain", "maint"};
+
+	for (unsigned a = 0; a < ARRAY_SIZE(names); a++) {
+		if (strcmp(word, names[a]) != 0)
+			continue;
+		if (shared_load(&s->admin) != a)
+			log_msg(WLOG_INFO, "server %s/%s is now %s (admin)", backend, s->label,
+				names[a]);
+		shared_store(&s->admin, (uint8_t)a);
+		return true;
+	}
+	err_set(err, "state must be ready, drain or maint, not '%s'", word);
+	return false;
+}
+
+/* The server line of `s` may go: every server it gave is drained and has no connection. */
+static bool drained(const struct pool *pool, const struct server *s, struct weir_err *err)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct server *t = pool->servers[i];
+		if (t->spec != s->spec)
+			continue;
+		if (shared_load(&t->admin) == ADMIN_READY) {
+			err_set(err, "server %s is ready: set it to drain (or maint) first",
+				t->label);
+			return false;
+		}
+		if (shared_load(&t->active)) {
+			err_set(err,
+				"server %s still has %u connection(s): wait, or shut them down",
+				t->label, shared_load(&t->active));
+			return false;
+		}
+	}
+	return true;
+}
+
+static const char help[] =
+	"show servers\n"
+	"show conns\n"
+	"set server BACKEND/SERVER state ready|drain|maint\n"
+	"set server BACKEND/SERVER weight N\n"
+	"add server BACKEND ADDR[,weight=N][,maxconn=N][,backup][,name=NAME]...\n"
+	"del server BACKEND/SERVER\n"
+	"shutdown sessions server BACKEND/SERVER\n";
+
+enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, struct ctl_out *out,
+			reload_done_fn *done, void *ctx)
+{
+	char buf[CTL_LINE_MAX + 1], *w[CTL_WORDS];
+	struct weir_err err = {""};
+	struct config_op op = {0};
+	struct server *s = NULL;
+	size_t n = split(line, buf, sizeof(buf), w), b = 0;
+	bool ok = true;
+
+	if (n == 1 && strcmp(w[0], "help") == 0) {
+		ctl_printf(out, "%s", help);
+	} else if (n == 2 && strcmp(w[0], "show") == 0 && strcmp(w[1], "servers") == 0) {
+		show_servers(p, out);
+	} else if (n == 2 && strcmp(w[0], "show") == 0 && strcmp(w[1], "conns") == 0) {
+		if (!(ok = show_conns(p, out)))
+			err_set(&err, "out of memory");
+	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
+		   strcmp(w[3], "state") == 0) {
+		ok = (s = find_server(p, w[2], &b, &err)) &&
+		     set_state(s, p->gen->cfg.backends[b].name, w[4], &err);
+	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
+		   strcmp(w[3], "weight") == 0) {
+		uint64_t v;
+		if ((ok = (s = find_server(p, w[2], &b, &err)) != NULL) &&
+		    (units_parse_uint(w[4], &v) < 0 || v > 256)) {
+			err_set(&err, "weight must be a number from 0 to 256, not '%s'", w[4]);
+			ok = false;
+		}
+		if (ok) {
+			op = (struct config_op){CONFIG_OP_WEIGHT, p->gen->cfg.backends[b].name,
+						NULL, s->spec, (unsigned)v};
+			reloader_change(r, &op, done, ctx);
+			return CTL_LATER;
+		}
+	} else if (n == 4 && strcmp(w[0], "add") == 0 && strcmp(w[1], "server") == 0) {
+		struct server_spec spec;
+		/* Checked here, for an answer that says what is wrong with it right away. */
+		if (backend_index(p->gen, w[2]) < 0) {
+			err_set(&err, "no backend called '%s'", w[2]);
+			ok = false;
+		} else if (config_parse_server(w[3], &spec, &err) < 0) {
+			ok = false;
+		} else {
+			config_server_free(&spec);
+			op = (struct config_op){CONFIG_OP_ADD, w[2], w[3], 0, 0};
+			reloader_change(r, &op, done, ctx);
+			return CTL_LATER;
+		}
+	} else if (n == 3 && strcmp(w[0], "del") == 0 && strcmp(w[1], "server") == 0) {
+		if ((ok = (s = find_server(p, w[2], &b, &err)) &&
+			  drained(&p->gen->pools[b], s, &err))) {
+			op = (struct config_op){CONFIG_OP_DEL, p->gen->cfg.backends[b].name, NULL,
+						s->spec, 0};
+			reloader_change(r, &op, done, ctx);
+			return CTL_LATER;
+		}
+	} else if (n == 4 && strcmp(w[0], "shutdown") == 0 && strcmp(w[1], "sessions") == 0 &&
+		   strcmp(w[2], "server") == 0) {
+		if ((ok = (s = find_server(p, w[3], &b, &err)) != NULL)) {
+			size_t *cut = calloc(p->n_workers, sizeof(*cut)), total = 0;
+			struct cut_server cs = {s, cut};
+			if (!cut) {
+				err_set(&err, "out of memory");
+				ok = false;
+			} else {
+				proxy_each(p, cut_worker, &cs);
+				for (unsigned k = 0; k < p->n_workers; k++)
+					total += cut[k];
+				free(cut);
+				log_msg(WLOG_INFO, "server %s: %zu connection(s) shut down (admin)",
+					w[3], total);
+				ctl_printf(out, "%zu connection(s) shut down\n", total);
+			}
+		}
+	} else {
+		err_set(&err, n ? "unknown command (try help)" : "empty command (try help)");
+		ok = false;
+	}
+	ctl_finish(out, ok, err.msg);
+	return CTL_DONE;
+}
