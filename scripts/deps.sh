@@ -3,8 +3,12 @@
 
 WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev libcmocka-dev mandoc iproute2"
 # What only the tests need: jq and promtool (in Debian's prometheus) check the stats output;
-# openssl plays TLS clients and servers; haproxy is a real PROXY protocol peer.
-WEIR_TEST_DEPS="jq prometheus openssl haproxy"
+# openssl plays TLS clients and servers; haproxy is a real PROXY protocol peer; chromium
+# (with node and npm, for puppeteer-core) shows the status page; dnsmasq answers DNS;
+# c-ares resolves without blocking (libc-ares-dev to build against).
+WEIR_TEST_DEPS="jq prometheus openssl haproxy chromium dnsmasq"
+# A node from elsewhere (NodeSource) has its own npm; Debian's needs its npm package.
+command -v node >/dev/null 2>&1 || WEIR_TEST_DEPS="$WEIR_TEST_DEPS nodejs npm"
 
 # deps_install [PACKAGES]: install what is missing of PACKAGES (default: the build's).
 deps_install() {

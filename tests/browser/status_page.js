@@ -1,0 +1,67 @@
+// The status page in a real browser (headless Chromium through puppeteer-core):
+//   node status_page.js URL SERVER_PID SCREENSHOT
+// loads URL (weir's stats listener, with stats-admin on), checks that both servers show UP,
+// kills SERVER_PID (the server of default/alpha) and waits for alpha to turn DOWN, clicks
+// beta's drain button and waits for beta to show drain (and /stats to agree), then saves a
+// screenshot. Prints what it saw and how long each step took; exits 1 on any failure.
+'use strict';
+const puppeteer = require('puppeteer-core');
+
+const [url, serverPid, screenshot] = process.argv.slice(2);
+const fail = (msg) => { console.error('FAIL: ' + msg); process.exit(1); };
+
+async function cell(page, server, what) {
+	return page.$eval(`tr[data-server="${server}"] td.${what} .badge`, (e) => e.textContent)
+		.catch(() => null);
+}
+
+async function waitFor(what, ms, test) {
+	const start = Date.now();
+	for (;;) {
+		if (await test()) return Date.now() - start;
+		if (Date.now() - start > ms) fail(`${what}: not within ${ms} ms`);
+		await new Promise((r) => setTimeout(r, 50));
+	}
+}
+
+(async () => {
+	const browser = await puppeteer.launch({
+		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+		args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+		headless: true,
+	});
+	try {
+		const page = await browser.newPage();
+		const errors = [];
+		page.on('pageerror', (e) => errors.push(String(e)));
+		page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+		await page.setViewport({width: 1400, height: 560});
+		await page.goto(url, {waitUntil: 'load'});
+		await waitFor('both servers UP on the page', 5000, async () =>
+			(await cell(page, 'default/alpha', 'state')) === 'UP' &&
+			(await cell(page, 'default/beta', 'state')) === 'UP');
+		if (!(await page.$('tr[data-server="default/beta"] button[data-state="drain"]')))
+			fail('no drain button although stats-admin is on');
+
+		process.kill(Number(serverPid));
+		const down = await waitFor('alpha DOWN after its server was killed', 5000,
+			async () => (await cell(page, 'default/alpha', 'state')) === 'DOWN');
+		console.log(`alpha shown DOWN ${down} ms after its server was killed`);
+
+		await page.click('tr[data-server="default/beta"] button[data-state="drain"]');
+		const drained = await waitFor('beta shown as drain after the click', 5000,
+			async () => (await cell(page, 'default/beta', 'admin')) === 'drain');
+		console.log(`beta shown as drain ${drained} ms after the click`);
+		const stats = await page.evaluate(async () => (await fetch('/stats')).json());
+		const beta = stats.backends[0].servers.find((s) => s.name === 'beta');
+		if (!beta || beta.admin !== 'drain') fail('/stats does not say beta is drained');
+		const msg = await page.$eval('#msg', (e) => e.textContent);
+		if (!/: ok$/.test(msg)) fail(`the page said "${msg}" after the click`);
+
+		await page.screenshot({path: screenshot});
+		if (errors.length) fail('the page reported errors: ' + errors.join('; '));
+		console.log('status page ok');
+	} finally {
+		await browser.close();
+	}
+})().catch((e) => fail(String(e && e.stack || e)));
