@@ -11,6 +11,7 @@
 #include "conn_impl.h"
 #include "health.h"
 #include "proxy.h"
+#include "reserve.h"
 #include "sockopt.h"
 #include "worker.h"
 
@@ -612,7 +613,7 @@ void conn_start_timer(struct conn *c, uint64_t ms)
 static int conn_start_connect(struct conn *c, struct server *s)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 	int one = 1;
 
 	if (fd < 0)

@@ -9,6 +9,7 @@
 
 #include "health.h"
 #include "log.h"
+#include "reserve.h"
 
 #define CHECK_MAGIC 0x63686b21u
 
@@ -231,7 +232,7 @@ static void check_begin(struct health_check *c)
 		return;
 	}
 	c->sent = c->got = 0;
-	c->fd = socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->fd = reserve_check(socket(s->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 	if (c->fd < 0) {
 		check_postponed(c);
 		return;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,31 +109,45 @@ static bool accept_error_is_transient(int error)
 
 /*
  * Out of descriptors: give up the spare, accept the pending client into its slot and close
- * it at once, so it sees a prompt close instead of waiting in the backlog, then take the
- * spare back. False if there was no spare to give (taking it back failed earlier and still
- * fails) or nothing was pending. A spare not taken back is retried on the worker's timer.
+ * it at once, so it sees a prompt close instead of waiting in the backlog; its slot becomes
+ * the spare again (reserve_refill). False if there was no spare to give (taking it back
+ * failed earlier and still fails) or nothing was pending. A spare not taken back is retried
+ * on the worker's timer.
+ *
+ * The descriptor table is shared by every worker: one lock keeps two workers' sheds from
+ * interleaving, so while one holds the slot free the other cannot take it and, with the
+ * slot its own spare frees, set up a connection that keeps both (losing both spares while
+ * the backlog waits). Taken only when the table is full, never on the accept path itself.
  */
+static pthread_mutex_t shed_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static bool shed_one(struct listener_watch *lw)
 {
 	struct reserve *spare = &lw->w->spare;
 	int fd;
 
-	if (!reserve_available(spare) && reserve_acquire(spare) < 0)
+	pthread_mutex_lock(&shed_lock);
+	if (!reserve_available(spare) && reserve_acquire(spare) < 0) {
+		pthread_mutex_unlock(&shed_lock);
 		return false;
+	}
 	reserve_release(spare);
 	fd = accept4(lw->fd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd >= 0) {
-		close(fd);
 		counter_add(&lw->w->shed, 1);
-	}
-	if (reserve_acquire(spare) < 0)
+		if (reserve_refill(spare, fd) < 0)
+			worker_spare_lost(lw->w);
+	} else if (reserve_acquire(spare) < 0) {
 		worker_spare_lost(lw->w);
+	}
+	pthread_mutex_unlock(&shed_lock);
 	return fd >= 0;
 }
 
 /* Log the first error of an episode only: under a flood, one line, not one per client. */
 static void note_trouble(struct listener_watch *lw, int error)
 {
+	lw->trouble_at = ev_now(lw->w->loop);
 	if (lw->trouble == error)
 		return;
 	lw->trouble = error;
@@ -199,13 +214,17 @@ static bool accept_some(struct listener_watch *lw, int batch, bool closing)
 			worker_at_limit(w);
 			return true;
 		}
-		fd = accept4(lw->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = reserve_check(accept4(lw->fd, (struct sockaddr *)&peer, &len,
+					   SOCK_NONBLOCK | SOCK_CLOEXEC));
 		error = errno;
 		if (fd >= 0) {
-			if (lw->trouble)
+			/* Out of descriptors, accept fails and works by turns: the episode
+			 * ends once it has worked for a second, not at the first success. */
+			if (lw->trouble && ev_now(w->loop) - lw->trouble_at >= 1.) {
 				log_msg(WLOG_INFO, "accept on %s works again (%llu clients shed)",
 					lw->l->name, (unsigned long long)shared_load(&w->shed));
-			lw->trouble = 0;
+				lw->trouble = 0;
+			}
 			worker_accepted(w);
 			conn_accept(w, lw->fe, fd, (struct sockaddr *)&peer, len);
 			continue;

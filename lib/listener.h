@@ -52,6 +52,7 @@ struct listener_watch {
 	struct frontend *fe; /* whose clients arrive here; NULL until started */
 	bool held;	     /* not accepting: the connection limit is reached */
 	int trouble;	     /* errno of the accept error episode under way (logged once) */
+	double trouble_at;   /* when accept last failed: an episode ends a second after */
 } __attribute__((aligned(64)));
 
 struct listener {

@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "stats.h"
 #include "proxy.h"
+#include "reserve.h"
 
 #define STATS_CLIENT_MAGIC   0x73746174u
 #define STATS_BACKOFF	     0.5  /* after accept() fails for want of descriptors or memory */
@@ -501,7 +502,7 @@ static bool make_room(struct stats *st)
 static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct stats *st = container_of(io, struct stats, io);
-	int fd = accept4(st->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = reserve_check(accept4(st->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
 	struct stats_client *c, **tail;
 
 	if (fd < 0) {

@@ -467,7 +467,7 @@ void worker_fini(struct worker *w)
 	ev_io_stop(w->loop, &w->polled);
 	if (w->epfd >= 0)
 		close(w->epfd);
-	reserve_release(&w->spare);
+	reserve_fini(&w->spare);
 	free(w->watches);
 	free(w->relay.scratch);
 	bufpool_fini(&w->bufs);

@@ -1,7 +1,7 @@
 /*
- * The accept path under faults, with accept4() and open() scripted through -Wl,--wrap: out of
- * descriptors the pending client is accepted into the spare's slot and closed at once, the
- * spare is taken back (or retried later if that fails), and the listener backs off instead of
+ * The accept path under faults, with accept4(), open() and dup3() scripted through
+ * -Wl,--wrap: out of descriptors the pending client is accepted into the spare's slot and
+ * closed at once, the spare is taken back (or retried later if that fails), and the listener backs off instead of
  * spinning; transient errors are skipped; one event accepts a bounded batch.
  */
 #include <errno.h>
@@ -34,14 +34,16 @@ struct step {
 	int error; /* REAL, or the errno to fail with */
 };
 
-static struct step accept_script[256], open_script[16];
-static size_t accept_len, accept_pos, open_len, open_pos;
+static struct step accept_script[256], open_script[16], dup_script[16];
+static size_t accept_len, accept_pos, open_len, open_pos, dup_len, dup_pos;
 static size_t accept_calls;
 
 int __real_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
 int __wrap_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags);
 int __real_open(const char *path, int flags, ...);
 int __wrap_open(const char *path, int flags, ...);
+int __real_dup3(int fd, int to, int flags);
+int __wrap_dup3(int fd, int to, int flags);
 
 int __wrap_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
@@ -68,6 +70,18 @@ int __wrap_open(const char *path, int flags, ...)
 	return -1;
 }
 
+int __wrap_dup3(int fd, int to, int flags)
+{
+	struct step s = {REAL};
+
+	if (dup_pos < dup_len)
+		s = dup_script[dup_pos++];
+	if (s.error == REAL)
+		return __real_dup3(fd, to, flags);
+	errno = s.error;
+	return -1;
+}
+
 static void script_accept(size_t n, const int *errors)
 {
 	for (size_t i = 0; i < n; i++)
@@ -83,6 +97,14 @@ static void script_open(size_t n, const int *errors)
 		open_script[i].error = errors[i];
 	open_len = n;
 	open_pos = 0;
+}
+
+static void script_dup(size_t n, const int *errors)
+{
+	for (size_t i = 0; i < n; i++)
+		dup_script[i].error = errors[i];
+	dup_len = n;
+	dup_pos = 0;
 }
 
 /* --- a worker with one listener on loopback ------------------------------------------------ */
@@ -205,9 +227,13 @@ static void failed_reacquire_is_retried_later(void **state)
 	struct rig *r = *state;
 	int c1 = pending_client(r), c2 = pending_client(r);
 	static const int errors[] = {EMFILE, REAL, EMFILE, REAL, EAGAIN};
-	static const int open_fails[] = {EMFILE};
+	static const int open_fails[] = {EMFILE}, dup_fails[] = {EBUSY};
 
-	/* Taking the spare back fails once: the reservation is unavailable, not assumed. */
+	/*
+	 * Taking the spare back fails once (the client's slot cannot become the spare, and
+	 * opening another fails): the reservation is unavailable, not assumed.
+	 */
+	script_dup(1, dup_fails);
 	script_open(1, open_fails);
 	script_accept(2, errors);
 	accept_ready(r);
