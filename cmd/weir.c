@@ -14,6 +14,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "dns.h"
 #include "generation.h"
 #include "log.h"
 #include "metrics.h"
@@ -137,11 +138,30 @@ static void print_summary(const struct weir_config *cfg, const struct pool *pool
 	}
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		const struct pool *pool = &pools[i];
-		printf("\n[backend %s]\n", cfg->backends[i].name);
+		const struct backend_cfg *be = &cfg->backends[i];
+		printf("\n[backend %s]\n", be->name);
+		/* A name looked up again and again stays a name, with what it gives now. */
+		for (size_t k = 0; k < be->n_servers; k++) {
+			const struct server_spec *sp = &be->servers[k];
+			if (sp->resolve == RESOLVE_ONCE)
+				continue;
+			printf("server = %s %s weight=%u maxconn=%u%s%s%s\n", sp->addr,
+			       sp->resolve == RESOLVE_SRV ? "resolve=srv" : "resolve", sp->weight,
+			       sp->maxconn, sp->backup ? " backup" : "", sp->name ? " name=" : "",
+			       sp->name ? sp->name : "");
+			for (size_t j = 0; j < pool->n; j++)
+				if (pool->servers[j]->spec == k)
+					printf("# %s: now %s\n", sp->addr, pool->servers[j]->name);
+		}
 		for (size_t j = 0; j < pool->n; j++) {
 			const struct server *s = pool->servers[j];
+			const struct server_spec *sp = &be->servers[s->spec];
+			if (sp->resolve != RESOLVE_ONCE)
+				continue;
 			printf("server = %s weight=%u maxconn=%u%s", s->name, s->weight, s->maxconn,
 			       s->backup ? " backup" : "");
+			if (sp->name)
+				printf(" name=%s", sp->name);
 			if (s->send_proxy)
 				printf(" send-proxy=v%u", s->send_proxy);
 			if (s->source.len) {
@@ -362,6 +382,10 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 		goto out;
 	}
 	status = start(&app, gen, id, pid_file);
+	if (!status && dns_start(loop, &app.p, &app.reloader, &err) < 0) {
+		fprintf(stderr, "weir: %s\n", err.msg);
+		status = EXIT_OSERR;
+	}
 	if (status)
 		goto out;
 	ev_signal_init(&sigint, stop_cb, SIGINT);
@@ -389,6 +413,7 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	ev_signal_stop(loop, &sighup);
 	ev_signal_stop(loop, &sigusr1);
 out:
+	dns_stop();
 	stats_close(&app.admin);
 	stats_close(&app.stats);
 	reloader_fini(&app.reloader);
@@ -546,7 +571,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_init(2, cfg.log_level, cfg.log_format);
-	if (privs_lookup(&cfg, &id, &err) < 0) {
+	if (privs_lookup(&cfg, &id, &err) < 0 || dns_setup(cfg.resolvers, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		config_free(&cfg);
 		return EXIT_CONFIG;
@@ -559,7 +584,10 @@ int main(int argc, char **argv)
 	if (action == CONFIG_CHECK) {
 		print_summary(&gen->cfg, gen->pools);
 		gen_free(gen);
+		dns_cleanup();
 		return 0;
 	}
-	return run(argc, argv, gen, &id);
+	r = run(argc, argv, gen, &id);
+	dns_cleanup();
+	return r;
 }

@@ -6,6 +6,7 @@
 #include "addr.h"
 #include "acl.h"
 #include "config.h"
+#include "dns.h"
 #include "htab.h"
 #include "pool.h"
 #include "units.h"
@@ -65,6 +66,11 @@ const struct config_key config_keys[] = {
 	 NULL},
 	{"stats-admin", NULL, 0, G(stats_admin), CT_CHOICE, "off", 0, 0, "on|off",
 	 "let the status page's buttons change servers (POST /admin)", true, "off|on", NULL},
+	{"resolvers", NULL, 0, G(resolvers), CT_STRING, NULL, 0, 0, "IP[:PORT],...",
+	 "name servers for resolve servers (default: the system's)", true, NULL,
+	 dns_check_resolvers},
+	{"resolve-interval", NULL, 0, G(resolve_interval_ms), CT_DURATION, "5s", 100, 3600000,
+	 "DUR", "look up resolve servers again every DUR", false, NULL, NULL},
 	{"admin", NULL, 0, G(admin), CT_ADDR, NULL, 0, 0, "ADDR",
 	 "take commands (weir ctl) on ADDR: unix:/path (mode 0600) or loopback", true, NULL, NULL},
 	{"user", NULL, 0, G(user), CT_STRING, NULL, 0, 0, "USER",
@@ -618,6 +624,7 @@ void config_free(struct weir_config *cfg)
 	free(cfg->group);
 	free(cfg->stats);
 	free(cfg->admin);
+	free(cfg->resolvers);
 	free(cfg->pid_file);
 	free(cfg->text);
 	for (size_t i = 0; i < cfg->n_ops; i++) {

@@ -123,6 +123,8 @@ struct weir_config {
 	char *stats;		/* address of the stats endpoint; NULL: none */
 	unsigned stats_admin;	/* 1: the stats endpoint takes commands too */
 	char *admin;		/* address of the admin socket; NULL: none */
+	char *resolvers;	/* name servers for resolve servers; NULL: the system's */
+	uint64_t resolve_interval_ms;
 	unsigned event_backend; /* 0 auto, 1 epoll, 2 poll, 3 select */
 	char *pid_file;
 	uint64_t seen;

@@ -8,6 +8,7 @@
 
 #include "generation.h"
 #include "htab.h"
+#include "log.h"
 
 /* A resolved listen address and the frontend that asked for it. */
 struct listen_key {
@@ -420,6 +421,14 @@ void gen_adopt(struct generation *next)
 		}
 		for (size_t i = 0; i < pool->n; i++) {
 			struct server *fresh = pool->servers[i], *s = fresh->twin;
+			if (!s && pool->active_checks) {
+				/* New to a running weir, with checks on: a check lets it in. */
+				fresh->state = SERVER_DOWN;
+				fresh->passes = pool->rise - 1;
+				log_msg(WLOG_INFO, "server %s/%s is new: it takes clients once a "
+						   "check passes",
+					next->cfg.backends[b].name, fresh->label);
+			}
 			if (!s)
 				continue;
 			s->refs++;

@@ -118,7 +118,8 @@ int gen_new(struct generation **out, struct weir_config *cfg, unsigned n_workers
 int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err) WEIR_WUR;
 /*
  * Reload, commit: `next` takes over the matched twins (shared from now on, with the new
- * weight, maxconn and backup) in place of its own fresh copies. Cannot fail.
+ * weight, maxconn and backup) in place of its own fresh copies; a server new to the running
+ * weir, in a backend with active checks, waits DOWN for its first check. Cannot fail.
  */
 void gen_adopt(struct generation *next);
 

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dns.h"
 #include "htab.h"
 #include "pool.h"
 
@@ -227,7 +228,10 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 		struct addr *addrs;
 		size_t na;
 
-		r = addr_resolve(specs[i].addr, ADDR_CONNECT, &addrs, &na, err);
+		/* Names that change (resolve) are looked up again and again (dns.h). */
+		r = specs[i].resolve == RESOLVE_ONCE
+			    ? addr_resolve(specs[i].addr, ADDR_CONNECT, &addrs, &na, err)
+			    : dns_addresses(&specs[i], &addrs, &na, err);
 		if (r < 0)
 			break;
 		if (pool->n + na > cap) {

@@ -1,12 +1,12 @@
 # Sourced by scripts/quickstart and scripts/check: install, once, what building and testing
 # weir needs on Debian 12. Nothing is assumed to be on the machine beforehand.
 
-WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev libcmocka-dev mandoc iproute2"
+WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev libc-ares-dev libcmocka-dev mandoc iproute2"
 # What only the tests need: jq and promtool (in Debian's prometheus) check the stats output;
 # openssl plays TLS clients and servers; haproxy is a real PROXY protocol peer; chromium
 # (with node and npm, for puppeteer-core) shows the status page; dnsmasq answers DNS;
 # c-ares resolves without blocking (libc-ares-dev to build against).
-WEIR_TEST_DEPS="jq prometheus openssl haproxy chromium dnsmasq"
+WEIR_TEST_DEPS="jq prometheus openssl haproxy chromium dnsmasq-base"
 # A node from elsewhere (NodeSource) has its own npm; Debian's needs its npm package.
 command -v node >/dev/null 2>&1 || WEIR_TEST_DEPS="$WEIR_TEST_DEPS nodejs npm"
 

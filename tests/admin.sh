@@ -105,7 +105,11 @@ ctl set server app/a weight 3 >/dev/null || fail "set weight failed"
 ctl add server app "127.0.0.1:$pc,name=c" >/dev/null || fail "add server failed"
 ctl show servers >"$TMP/servers"
 grep -q "^app/a 127.0.0.1:$pa ready UP 3 " "$TMP/servers" || fail "weight not set: $(cat "$TMP/servers")"
-grep -q "^app/c 127.0.0.1:$pc ready UP 1 " "$TMP/servers" || fail "c not added: $(cat "$TMP/servers")"
+# With checks on, a new server waits for one to pass.
+grep -q "^app/c 127.0.0.1:$pc ready DOWN 1 " "$TMP/servers" ||
+	fail "c not added, waiting for a check: $(cat "$TMP/servers")"
+wait_for sh -c "'$WEIR' ctl --socket 'unix:$sock' show servers | grep -q '^app/c .* ready UP'" ||
+	fail "the added server never passed its check"
 ctl set server app/c state drain >/dev/null
 ctl del server app/c >/dev/null || fail "deleting drained, idle c failed"
 ctl show servers | grep -q "^app/c " && fail "c is still there after del"

@@ -59,6 +59,7 @@ static const char usage_text[] =
 	"  source     send N bytes as fast as it can (one buffer resent: not a checked pattern)\n"
 	"  blackhole  never accept, and fill the accept queue at start: later connects hang\n"
 	"             (their SYNs are dropped), as to a host that has gone away (TCP only)\n"
+	"  udp-silent a UDP port that reads what comes and never answers (a mute name server)\n"
 	"client modes (all but flood fail with exit 1 after --timeout SEC, default 60):\n"
 	"  echo       C connections (default 1) each send N bytes of pattern(S+i) and verify\n"
 	"             the echo\n"
@@ -493,9 +494,19 @@ static void write_file_atomic(const char *path, const char *text)
 
 /* ---- server ---- */
 
-static const char *const server_modes[] = {"echo", "sink-send", "send",	 "sink",
-					   "http", "blackhole", "source"};
-enum smode { S_ECHO, S_SINK_SEND, S_SEND, S_SINK, S_HTTP, S_BLACKHOLE, S_SOURCE, S_NMODES };
+static const char *const server_modes[] = {"echo", "sink-send", "send",	  "sink",
+					   "http", "blackhole", "source", "udp-silent"};
+enum smode {
+	S_ECHO,
+	S_SINK_SEND,
+	S_SEND,
+	S_SINK,
+	S_HTTP,
+	S_BLACKHOLE,
+	S_SOURCE,
+	S_UDP_SILENT,
+	S_NMODES
+};
 
 struct sconn {
 	int fd;
@@ -722,6 +733,22 @@ static int server_main(int argc, char **argv)
 	s.name = o.name;
 	resolve(o.addr, true, &ep);
 
+	if (s.mode == S_UDP_SILENT) {
+		/* A UDP port that takes what comes and never answers: a name server gone mute. */
+		if ((lfd = socket(ep.family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+		    bind(lfd, (struct sockaddr *)&ep.ss, ep.len) < 0 ||
+		    getsockname(lfd, (struct sockaddr *)&ss, &sslen) < 0)
+			fail("udp %s: %s", o.addr, strerror(errno));
+		snprintf(portbuf, sizeof(portbuf), "%u\n",
+			 ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							: ((struct sockaddr_in *)&ss)->sin_port));
+		install_stop_handlers();
+		write_file_atomic(o.port_file, portbuf);
+		while (!g_stop)
+			usleep(SIGNAL_POLL_MS * 1000);
+		close(lfd);
+		return 0;
+	}
 	if ((lfd = socket(ep.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		fail("socket: %s", strerror(errno));
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

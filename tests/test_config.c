@@ -242,9 +242,9 @@ static void keys_are_found_by_name(void **state)
 /* The keys weir.conf(5) says change only on restart, and no others. */
 static void restart_only_keys(void **state)
 {
-	static const char *const fixed[] = {"buffer-size", "stats",	    "stats-admin",
-					    "admin",	   "user",	    "group",
-					    "pid-file",	   "event-backend", "workers"};
+	static const char *const fixed[] = {"buffer-size",   "stats",  "stats-admin", "admin",
+					    "resolvers",     "user",   "group",	      "pid-file",
+					    "event-backend", "workers"};
 	size_t n = 0;
 
 	for (size_t i = 0; i < config_n_keys; i++)

@@ -1,0 +1,133 @@
+#!/bin/sh
+# Servers from DNS, with dnsmasq on loopback as the name server whose answers change:
+#  - `resolve`: a name's addresses are the servers; one added to the answer takes clients,
+#    one removed takes no new clients while a connection it has finishes untouched;
+#  - a dead name server changes nothing (logged once), and answers coming back are used;
+#  - a name server that never answers does not hold up relaying;
+#  - `resolve=srv`: SRV records give hosts and ports, and a changed record moves the server;
+#  - with -w 2 and -w 1.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+command -v dnsmasq >/dev/null || fail "dnsmasq is needed (scripts/deps.sh installs it)"
+
+dport=$(free_port)
+P=$(free_port)
+Q=$(free_port)
+# Echo servers on three loopback addresses, the same port: a name's A records pick them.
+for ip in 127.0.0.2 127.0.0.3 127.0.0.4; do
+	"$TCPKIT" server "$ip:$P" --port-file "$TMP/$ip.port" --mode echo 2>>"$TMP/servers.log" &
+	PIDS="$PIDS $!"
+done
+"$TCPKIT" server "127.0.0.4:$Q" --port-file "$TMP/q.port" --mode echo 2>>"$TMP/servers.log" &
+PIDS="$PIDS $!"
+for f in 127.0.0.2 127.0.0.3 127.0.0.4 q; do
+	wait_for test -s "$TMP/$f.port" || fail "echo server $f did not start"
+done
+
+# dns_start SRV_PORT: dnsmasq answering from $TMP/hosts, and SRV _app._tcp.test -> app.test.
+dns_start() {
+	dnsmasq -k --port="$dport" --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+		--no-hosts --addn-hosts="$TMP/hosts" --srv-host="_app._tcp.test,app.test,$1" \
+		--user=root --cache-size=0 --pid-file="$TMP/dnsmasq.pid" \
+		--log-facility="$TMP/dnsmasq.log" &
+	DNS_PID=$!
+	PIDS="$PIDS $DNS_PID"
+	wait_for grep -qs "read $TMP/hosts" "$TMP/dnsmasq.log" || fail "dnsmasq did not start"
+}
+dns_stop() {
+	kill "$DNS_PID"
+	reap "$DNS_PID" 50 "dnsmasq"
+	DNS_PID=""
+}
+hosts() { # IP...: app.test has these addresses from now on
+	: >"$TMP/hosts"
+	for ip in "$@"; do echo "$ip app.test" >>"$TMP/hosts"; done
+	[ -z "${DNS_PID:-}" ] || kill -HUP "$DNS_PID"
+}
+ctl() {
+	"$WEIR" ctl --socket "unix:$TMP/admin.sock" "$@"
+}
+servers() { # the servers weir has now, "ip:port" sorted
+	ctl show servers | awk 'NR > 1 { print $2 }' | sort | tr '\n' ' '
+}
+has_servers() { # WANT: for wait_for
+	[ "$(servers)" = "$1" ]
+}
+
+hosts 127.0.0.2
+dns_start "$P"
+
+for workers in 2 1; do
+	rm -f "$TMP/admin.sock"
+	start_weir -b "app.test:$P,resolve" --resolvers "127.0.0.1:$dport" \
+		--resolve-interval 300ms -w "$workers" --admin "unix:$TMP/admin.sock"
+	[ "$(servers)" = "127.0.0.2:$P " ] || fail "-w $workers: at start, servers $(servers)"
+	served "-w $workers: from the first answer"
+
+	# An address more: it takes clients.
+	hosts 127.0.0.2 127.0.0.3
+	wait_for has_servers "127.0.0.2:$P 127.0.0.3:$P " ||
+		fail "-w $workers: the added address did not become a server: $(servers)"
+	for i in $(seq 6); do served "-w $workers: with two servers"; done
+	wait_for closed_at_least 7 || fail "-w $workers: clients not logged"
+	closed_lines | grep -q "server=127.0.0.3:$P " || fail "-w $workers: no client reached .3"
+
+	# One address less: its held connections carry on, new clients go to the other.
+	hold_client held 4
+	ss -Htn state established "( dst 127.0.0.2 and dport = :$P )" | grep -q . ||
+		fail "-w $workers: no held connection on .2"
+	hosts 127.0.0.3
+	wait_for has_servers "127.0.0.3:$P " ||
+		fail "-w $workers: the removed address is still a server: $(servers)"
+	ss -Htn state established "( dst 127.0.0.2 and dport = :$P )" | grep -q . ||
+		fail "-w $workers: the held connections to the removed server were cut"
+	before=$(closed_lines | wc -l)
+	for i in 1 2 3; do served "-w $workers: after the removal"; done
+	wait_for closed_at_least $((before + 3)) || fail "-w $workers: clients not logged"
+	closed_lines | tail -n 3 | grep -q "server=127.0.0.2:" &&
+		fail "-w $workers: a new client went to the removed server"
+	release "$HELD" "the held clients"
+	wait_for closed_at_least $((before + 7)) || fail "-w $workers: held clients not logged"
+	closed_lines | grep "server=127.0.0.2:" | grep -q "end=shutdown\|end=drain" &&
+		fail "-w $workers: a connection of the removed server was cut"
+	stop_weir
+	hosts 127.0.0.2
+done
+
+# A dead name server: nothing changes, said once; its return is heard.
+start_weir -b "app.test:$P,resolve" --resolvers "127.0.0.1:$dport" --resolve-interval 200ms \
+	--admin "unix:$TMP/admin.sock"
+dns_stop
+sleep 2
+[ "$(servers)" = "127.0.0.2:$P " ] || fail "a dead name server changed the servers: $(servers)"
+[ "$(grep -c "resolve app.test: .*keeping its 1 server" "$TMP/weir.log")" = 1 ] ||
+	fail "a dead name server was not logged once: $(grep "resolve app.test" "$TMP/weir.log")"
+served "with the name server dead"
+hosts 127.0.0.4
+dns_start "$P"
+wait_for has_servers "127.0.0.4:$P " || fail "answers after the name server came back unused"
+grep -q "resolve app.test: answers again" "$TMP/weir.log" || fail "the return was not logged"
+stop_weir
+
+# A name server that takes queries and never answers (c-ares waits out its timeouts every
+# round): relaying goes on as if nothing happened.
+start_server mute udp-silent
+start_weir -b "127.0.0.4:$Q" -b "app.test:$P,resolve" --resolvers "127.0.0.1:$SERVER_PORT" \
+	--resolve-interval 200ms --admin "unix:$TMP/admin.sock"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode rr --requests 20000 --timeout 60 >"$TMP/rr.out" ||
+	fail "round trips failed with a silent name server: $(cat "$TMP/rr.out")"
+max=$(sed -n 's/.*max \([0-9]*\) us.*/\1/p' "$TMP/rr.out")
+echo "round trips with a silent name server: $(cat "$TMP/rr.out")"
+[ "$max" -lt 500000 ] || fail "a round trip paused $max us: the lookups held up the loop"
+stop_weir
+
+# SRV: the record gives the port; a changed record moves the server.
+start_weir -b "_app._tcp.test,resolve=srv" --resolvers "127.0.0.1:$dport" \
+	--resolve-interval 300ms --admin "unix:$TMP/admin.sock"
+[ "$(servers)" = "127.0.0.4:$P " ] || fail "SRV at start: servers $(servers)"
+served "from an SRV record"
+dns_stop
+dns_start "$Q"
+wait_for has_servers "127.0.0.4:$Q " || fail "the SRV record's new port was not followed: $(servers)"
+served "after the SRV record changed"
+stop_weir
