@@ -39,6 +39,7 @@ static void usage(FILE *out)
 	fprintf(out, "Usage: weir [OPTIONS] -l ADDR [-l ADDR ...] -b SERVER [-b SERVER ...]\n"
 		     "       weir -c FILE [OPTIONS]\n"
 		     "       weir -t [-c FILE | -l ADDR ... -b SERVER ...]\n"
+		     "       weir ctl [--socket ADDR] COMMAND...   (weir ctl help)\n"
 		     "TCP proxy and load balancer: relays every client of ADDR to one of the "
 		     "SERVERs.\n\n"
 		     "Options:\n");
@@ -63,6 +64,9 @@ static void usage(FILE *out)
 		"print this help and exit", "-V, --version", "print version information and exit");
 	fprintf(out, "ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
 		     "unix:/path; a unix listener may add ,mode=0660 ,user=NAME ,group=NAME.\n"
+		     "SERVER is ADDR with options: ,weight=N ,maxconn=N ,backup ,name=NAME\n"
+		     ",send-proxy=v1|v2 ,source=IP, and ,resolve or ,resolve=srv for a name\n"
+		     "looked up again while weir runs.\n"
 		     "Durations take ms, s, m, h or d (bare numbers are seconds); sizes take\n"
 		     "k, m or g.\n\n"
 		     "Exit status: 0 ok, 64 usage error, 66 config file unreadable, 69 resolver\n"

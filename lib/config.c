@@ -21,7 +21,7 @@ const struct config_key config_keys[] = {
 	{"listen", NULL, 'l', F(listens), CT_LISTEN, NULL, 0, 0, "ADDR",
 	 "accept clients on ADDR (host:port, :port, [v6]:port, unix:/path)", false, NULL, NULL},
 	{"server", "backend", 'b', B(servers), CT_SERVER, NULL, 0, 0, "SERVER",
-	 "proxy to SERVER: ADDR[,weight=N][,maxconn=N][,backup]", false, NULL, NULL},
+	 "proxy to SERVER: ADDR[,OPTION...] (see SERVER below)", false, NULL, NULL},
 	{"backend", "", 0, F(backend), CT_NAME, NULL, 0, 0, "NAME",
 	 "the [backend NAME] section that serves this frontend", false, NULL, NULL},
 	{"balance", NULL, 'B', B(balance), CT_BALANCE, "roundrobin", 0, 0, "ALGO",
