@@ -41,6 +41,8 @@ rm -rf "$probe"
 
 inih_cflags=$(pkg-config --cflags inih 2>/dev/null || true)
 inih_libs=$(pkg-config --libs inih 2>/dev/null || echo -linih)
+cares_cflags=$(pkg-config --cflags libcares 2>/dev/null || true)
+cares_libs=$(pkg-config --libs libcares 2>/dev/null || echo -lcares)
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 warn="-Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes"
@@ -56,7 +58,7 @@ for src in "$top"/lib/*.c; do
 	obj="$out/obj/$(basename "$src" .c).o"
 	# shellcheck disable=SC2086 # word splitting of the flag lists is intended
 	"$clang" "$@" $san -fsanitize=fuzzer-no-link $warn -Wno-unused-parameter $inih_cflags \
-		$extra -c "$src" -o "$obj"
+		$cares_cflags $extra -c "$src" -o "$obj"
 done
 
 n=0
@@ -70,8 +72,8 @@ for src in "$fuzzdir"/fuzz_*.c; do
 	*) wrap= ;;
 	esac
 	# shellcheck disable=SC2086
-	"$clang" "$@" $san -fsanitize=fuzzer $warn -Werror $inih_cflags $extra \
-		"$src" "$out"/obj/*.o -o "$out/$name" $wrap -lev $inih_libs -lm
+	"$clang" "$@" $san -fsanitize=fuzzer $warn -Werror $inih_cflags $cares_cflags $extra \
+		"$src" "$out"/obj/*.o -o "$out/$name" $wrap -lev $inih_libs $cares_libs -lm
 	n=$((n + 1))
 done
 echo "fuzz: built $n harnesses in $out"
