@@ -1,8 +1,9 @@
 /*
- * config_parse_server ("ADDR[,weight=N][,maxconn=N][,backup]", options after commas or
- * blanks) and config_parse_listen ("ADDR[,mode=OCTAL][,user=NAME][,group=NAME]") on any
- * string: what they accept obeys their documented bounds, and writing an accepted spec out
- * again (as weir -t does for servers) parses back to the same spec.
+ * config_parse_server ("ADDR[,weight=N][,maxconn=N][,backup][,send-proxy=v1|v2|none]
+ * [,source=IP][,name=NAME][,resolve|,resolve=srv]", options after commas or blanks) and
+ * config_parse_listen ("ADDR[,mode=OCTAL][,user=NAME][,group=NAME]") on any string: what
+ * they accept obeys their documented bounds, and writing an accepted spec out again (as weir
+ * -t does for servers) parses back to the same spec.
  */
 #include <errno.h>
 
@@ -10,20 +11,8 @@
 #include "config.h"
 #include "fuzz.h"
 
-/*
- * Servers gained send-proxy= and source= (and config_server_free); CONFIG_SEND_PROXY_BACKEND
- * comes with them. Without them, a server_spec owns only its address.
- */
-#ifdef CONFIG_SEND_PROXY_BACKEND
-#define SERVER_OPTIONS 1
-#else
-#define SERVER_OPTIONS 0
-static void config_server_free(struct server_spec *spec)
-{
-	free(spec->addr);
-	spec->addr = NULL;
-}
-#endif
+/* What a resolve=srv name and a name= may hold. */
+#define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
 static bool same_str(const char *a, const char *b)
 {
@@ -33,11 +22,9 @@ static bool same_str(const char *a, const char *b)
 static bool same_server(const struct server_spec *a, const struct server_spec *b)
 {
 	return strcmp(a->addr, b->addr) == 0 && a->weight == b->weight &&
-	       a->maxconn == b->maxconn && a->backup == b->backup
-#if SERVER_OPTIONS
-	       && a->send_proxy == b->send_proxy && same_str(a->source, b->source)
-#endif
-		;
+	       a->maxconn == b->maxconn && a->backup == b->backup &&
+	       a->send_proxy == b->send_proxy && same_str(a->source, b->source) &&
+	       same_str(a->name, b->name) && a->resolve == b->resolve;
 }
 
 /* `spec` written out, options separated by `sep`. */
@@ -48,7 +35,6 @@ static void write_server(char *buf, size_t size, const struct server_spec *spec,
 
 	if (spec->backup)
 		n += snprintf(buf + n, size - (size_t)n, "%cbackup", sep);
-#if SERVER_OPTIONS
 	if (spec->send_proxy != CONFIG_SEND_PROXY_BACKEND)
 		n += snprintf(buf + n, size - (size_t)n, "%csend-proxy=%s", sep,
 			      spec->send_proxy == 1   ? "v1"
@@ -56,7 +42,11 @@ static void write_server(char *buf, size_t size, const struct server_spec *spec,
 						      : "none");
 	if (spec->source)
 		n += snprintf(buf + n, size - (size_t)n, "%csource=%s", sep, spec->source);
-#endif
+	if (spec->name)
+		n += snprintf(buf + n, size - (size_t)n, "%cname=%s", sep, spec->name);
+	if (spec->resolve != RESOLVE_ONCE)
+		n += snprintf(buf + n, size - (size_t)n, "%cresolve%s", sep,
+			      spec->resolve == RESOLVE_SRV ? "=srv" : "");
 	(void)n;
 }
 
@@ -84,27 +74,34 @@ static void check_server(const char *text)
 
 	if (r < 0) {
 		FUZZ_CHECK(r == -EINVAL, "config_parse_server(\"%s\") returned %d", text, r);
-		FUZZ_CHECK(!spec.addr && err.msg[0], "config_parse_server(\"%s\") failed untidily",
-			   text);
-#if SERVER_OPTIONS
-		FUZZ_CHECK(!spec.source, "config_parse_server(\"%s\") failed untidily", text);
-#endif
+		FUZZ_CHECK(!spec.addr && !spec.source && !spec.name && err.msg[0],
+			   "config_parse_server(\"%s\") failed untidily", text);
 		return;
 	}
 	FUZZ_CHECK(r == 0 && spec.addr, "config_parse_server(\"%s\") returned %d", text, r);
-	FUZZ_CHECK(addr_split(spec.addr, ADDR_CONNECT, &parts, &err) == 0,
-		   "server \"%s\": address \"%s\" does not split: %s", text, spec.addr, err.msg);
+	if (spec.resolve == RESOLVE_SRV) {
+		/* A name without a port: the SRV records give addresses and ports. */
+		FUZZ_CHECK(spec.addr[0] && strspn(spec.addr, NAME_CHARS) == strlen(spec.addr),
+			   "server \"%s\": resolve=srv with \"%s\"", text, spec.addr);
+	} else {
+		FUZZ_CHECK(addr_split(spec.addr, ADDR_CONNECT, &parts, &err) == 0,
+			   "server \"%s\": address \"%s\" does not split: %s", text, spec.addr,
+			   err.msg);
+		FUZZ_CHECK(spec.resolve == RESOLVE_ONCE || parts.kind == ADDR_INET,
+			   "server \"%s\": resolve with an address that is not host:port", text);
+	}
 	FUZZ_CHECK(strncmp(spec.addr, text, strlen(spec.addr)) == 0 &&
 			   strcspn(spec.addr, ", \t") == strlen(spec.addr),
 		   "server \"%s\": address \"%s\" is not its first word", text, spec.addr);
 	FUZZ_CHECK(spec.weight <= 256 && spec.maxconn <= 1000000,
 		   "server \"%s\": weight %u, maxconn %u", text, spec.weight, spec.maxconn);
-#if SERVER_OPTIONS
 	FUZZ_CHECK(spec.send_proxy <= 2 || spec.send_proxy == CONFIG_SEND_PROXY_BACKEND,
 		   "server \"%s\": send_proxy %u", text, spec.send_proxy);
 	FUZZ_CHECK(!spec.source || config_check_source(spec.source, &err) == 0,
 		   "server \"%s\": source \"%s\"", text, spec.source);
-#endif
+	FUZZ_CHECK(!spec.name || (spec.name[0] && strlen(spec.name) < SERVER_NAME_MAX &&
+				  strspn(spec.name, NAME_CHARS ":") == strlen(spec.name)),
+		   "server \"%s\": name \"%s\"", text, spec.name);
 	/* As weir -t prints it, and as a command line gives it. */
 	if (!(again = malloc(size)))
 		abort();
