@@ -64,6 +64,8 @@ for src in "$top"/lib/*.c; do
 		$cares_cflags $extra -c "$src" -o "$obj"
 done
 
+# No harness left from an earlier build: run.sh runs every fuzz_* here.
+rm -f "$out"/fuzz_*
 n=0
 for src in "$fuzzdir"/fuzz_*.c; do
 	name=$(basename "$src" .c)
