@@ -5,8 +5,9 @@ WEIR_BUILD_DEPS="gcc make autoconf automake pkg-config libev-dev libinih-dev lib
 # What only the tests need: jq and promtool (in Debian's prometheus) check the stats output;
 # openssl plays TLS clients and servers; haproxy is a real PROXY protocol peer; chromium
 # (with node and npm, for puppeteer-core) shows the status page; dnsmasq answers DNS;
-# c-ares resolves without blocking (libc-ares-dev to build against).
-WEIR_TEST_DEPS="jq prometheus openssl haproxy chromium dnsmasq-base"
+# c-ares resolves without blocking (libc-ares-dev to build against); clang, with the
+# libFuzzer and sanitizer runtimes of libclang-rt-14-dev, builds the fuzzing harnesses.
+WEIR_TEST_DEPS="jq prometheus openssl haproxy chromium dnsmasq-base clang libclang-rt-14-dev"
 # A node from elsewhere (NodeSource) has its own npm; Debian's needs its npm package.
 command -v node >/dev/null 2>&1 || WEIR_TEST_DEPS="$WEIR_TEST_DEPS nodejs npm"
 
