@@ -56,7 +56,8 @@ static int parse(const char *text, struct rule *r, struct weir_err *err)
 	}
 	len = bits;
 	if (slash) {
-		if (!slash[1] || slash[1] == '+' || slash[1] == '-' || slash[1] == ' ')
+		/* Digits only: strtoul would also take blanks and a sign before them. */
+		if (slash[1] < '0' || slash[1] > '9')
 			goto bad;
 		len = strtoul(slash + 1, &end, 10);
 		if (*end || len > bits)

@@ -38,7 +38,7 @@ static enum sni_result take_name(const unsigned char *p, size_t n, char name[SNI
 			return bad(why, "TLS: bad character in the server name");
 		name[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 	}
-	if (p[0] == '.')
+	if (p[0] == '.' || p[n - 1] == '.') /* "a.." is "a." with an empty last label */
 		return bad(why, "TLS: empty label in the server name");
 	name[n] = '\0';
 	return SNI_FOUND;

@@ -95,7 +95,9 @@ static void bad_prefixes(void **state)
 {
 	static const char *const bad[] = {"10.0.0.0/33", "10.0.0.1/8",	"bogus",
 					  "10.0.0.0/",	 "/8",		"::1/129",
-					  "10.0.0.0/-1", "10.0.0.0/ 8", "10.0.0.0/8x"};
+					  "10.0.0.0/-1", "10.0.0.0/ 8", "10.0.0.0/8x",
+					  /* strtoul's blanks and signs (found by fuzz_acl) */
+					  "10.0.0.0/\t8", "10.0.0.0/\t+8", "10.0.0.0/+8", "10.0.0.0/\v8"};
 	struct weir_err err;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)

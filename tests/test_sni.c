@@ -103,6 +103,14 @@ static void malformed_hellos(void **state)
 	buf[at + 3] = '/';
 	assert_int_equal(sni_parse(buf, n, name, &why), SNI_BAD);
 	assert_non_null(why);
+	/* One final dot is a fully qualified name; two leave an empty last label (found by
+	 * tests/fuzz/fuzz_sni). */
+	memcpy(buf, hello_tls13, n);
+	memcpy(buf + at + 13, "m.", 2);
+	assert_int_equal(sni_parse(buf, n, name, NULL), SNI_FOUND);
+	assert_string_equal(name, "www.example.cm");
+	memcpy(buf + at + 13, "..", 2);
+	assert_int_equal(sni_parse(buf, n, name, NULL), SNI_BAD);
 	/* The name's length running past its list. */
 	memcpy(buf, hello_tls13, n);
 	buf[at - 1] = 0xff;
