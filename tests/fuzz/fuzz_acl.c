@@ -16,16 +16,6 @@
 #include "acl.h"
 #include "fuzz.h"
 
-/*
- * -DFUZZ_TOLERATE_KNOWN_BUGS (build.sh's default) looks past a bug in lib/acl.c that this
- * harness found, so that a run can look for others: acl_parse_prefix refuses a space, '+' or
- * '-' after the "/" but leaves the rest to strtoul, which skips a tab (or \v, \f, \r)
- * and a sign, so "10.0.0.0/\t8" and "10.0.0.0/\t+8" are taken.
- */
-#ifdef FUZZ_TOLERATE_KNOWN_BUGS
-FUZZ_KNOWN_BUGS("1 in lib/acl.c (fuzz_acl.c)")
-#endif
-
 /* Rules and addresses at most, per input. */
 #define MAX_ITEMS 64
 
@@ -70,22 +60,11 @@ static bool reference_prefix(const char *text, struct rule *r)
 	if (slash) {
 		const char *d = slash + 1;
 		size_t v = 0;
-		bool minus = false;
-#ifdef FUZZ_TOLERATE_KNOWN_BUGS
-		/* A known bug: after "/", strtoul's blanks (but a space) and then a sign pass. */
-		if (strchr("\t\v\f\r", *d) && *d) {
-			d += strspn(d, " \t\v\f\r");
-			if (*d == '+' || *d == '-')
-				minus = *d++ == '-';
-		}
-#endif
 		if (!*d || strspn(d, "0123456789") != strlen(d))
 			return false;
 		for (; *d; d++)
 			if ((v = v * 10 + (size_t)(*d - '0')) > bits)
 				return false;
-		if (minus && v)
-			return false;
 		r->len = (unsigned)v;
 	}
 	r->first = from_bytes(bytes, bits / 8);

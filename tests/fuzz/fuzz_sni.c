@@ -11,19 +11,6 @@
 #include "fuzz.h"
 #include "sni.h"
 
-/*
- * -DFUZZ_TOLERATE_KNOWN_BUGS (build.sh's default) looks past a bug in lib/sni.c that this
- * harness found, so that a run can look for others: take_name drops one final dot and then
- * checks only for two dots in a row, so a name ending in two dots ("a..") is found as "a.",
- * with a final dot and an empty last label, instead of refused.
- */
-#ifdef FUZZ_TOLERATE_KNOWN_BUGS
-FUZZ_KNOWN_BUGS("1 in lib/sni.c (fuzz_sni.c)")
-#define FINAL_DOT_BUG 1
-#else
-#define FINAL_DOT_BUG 0
-#endif
-
 static const char *const result_name[] = {"BAD", "MORE", "FOUND", "NONE"};
 
 /* Parse the first `len` bytes of `data`, copied to the end of `area` (`cap` >= len bytes). */
@@ -45,8 +32,7 @@ static enum sni_result parse_at_end(char *area, size_t cap, const uint8_t *data,
 		FUZZ_CHECK(n >= 1 && n <= 253, "a name of %zu bytes", n);
 		FUZZ_CHECK(strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_.") == n,
 			   "a name with other characters: \"%s\"", name);
-		FUZZ_CHECK(name[0] != '.' && (name[n - 1] != '.' || FINAL_DOT_BUG) &&
-				   !strstr(name, ".."),
+		FUZZ_CHECK(name[0] != '.' && name[n - 1] != '.' && !strstr(name, ".."),
 			   "a name with an empty label: \"%s\"", name);
 	}
 	return r;
@@ -57,7 +43,7 @@ static bool reference_name(const uint8_t *p, size_t n, char out[SNI_NAME_MAX])
 {
 	if (n && p[n - 1] == '.')
 		n--;
-	if (n == 0 || n > 253 || p[0] == '.' || (p[n - 1] == '.' && !FINAL_DOT_BUG))
+	if (n == 0 || n > 253 || p[0] == '.' || p[n - 1] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = p[i];
