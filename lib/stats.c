@@ -83,9 +83,9 @@ static int parse_request_line(const char *p, size_t n, struct stats_request *req
 		    version[7] > '9')
 			return 400;
 	}
-	plen = strcspn(target, "? ");
-	if (plen > t)
-		plen = t;
+	/* The path, without a query; within the target, which need not end in a NUL. */
+	for (plen = 0; plen < t && target[plen] != '?'; plen++)
+		;
 	if (m == 4 && strncmp(p, "POST", 4) == 0)
 		return plen == 6 && strncmp(target, "/admin", 6) == 0
 			       ? (req->doc = STATS_DOC_ADMIN, 200)
@@ -132,10 +132,6 @@ int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 	memset(req, 0, sizeof(*req));
 	if (len > STATS_REQUEST_MAX)
 		len = STATS_REQUEST_MAX;
-	if (memchr(buf, '\0', len)) {
-		req->status = 400;
-		return 1;
-	}
 	/* Line by line: the request line, headers "Name: value", then an empty line. */
 	for (size_t i = 0; i < len; i++) {
 		size_t n;
@@ -182,6 +178,12 @@ int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 		}
 		line++;
 		start = i + 1;
+	}
+	/* A NUL in a line not yet complete is refused now (complete lines were checked above;
+	 * bytes past a decided request are none of this parser's business). */
+	if (memchr(buf + start, '\0', len - start)) {
+		req->status = 400;
+		return 1;
 	}
 	if (len == STATS_REQUEST_MAX) {
 		req->status = 431;

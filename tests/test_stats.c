@@ -1,0 +1,104 @@
+/*
+ * The stats endpoint's request parser, on exactly the bytes given (no NUL after them: the
+ * buffer is copied to the end of a larger one, so a read past `len` lands in bytes the
+ * test controls): what each request decides, and the cases tests/fuzz/fuzz_stats found.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "stats.h"
+
+/* Parse `text` placed at the end of a buffer whose next bytes are 'X', not NUL. */
+static int parse(const char *text, size_t len, struct stats_request *req)
+{
+	static char area[STATS_REQUEST_MAX + 64];
+	char *at = area + sizeof(area) - 64 - len;
+
+	memset(area, 'X', sizeof(area));
+	memcpy(at, text, len);
+	return stats_parse_request(at, len, req);
+}
+
+#define PARSE(lit, req) parse(lit, sizeof(lit) - 1, req)
+
+static void documents(void **state)
+{
+	struct stats_request req;
+
+	assert_int_equal(PARSE("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &req), 1);
+	assert_int_equal(req.status, 200);
+	assert_int_equal(req.doc, STATS_DOC_METRICS);
+	assert_int_equal(PARSE("HEAD /stats?pretty HTTP/1.0\n\n", &req), 1);
+	assert_int_equal(req.status, 200);
+	assert_int_equal(req.doc, STATS_DOC_JSON);
+	assert_true(req.head);
+	assert_int_equal(PARSE("GET / HTTP/1.0\r\n\r\n", &req), 1);
+	assert_int_equal(req.doc, STATS_DOC_PAGE);
+	assert_int_equal(PARSE("GET /nope HTTP/1.0\r\n\r\n", &req), 1);
+	assert_int_equal(req.status, 404);
+	assert_int_equal(PARSE("PUT / HTTP/1.0\r\n\r\n", &req), 1);
+	assert_int_equal(req.status, 405);
+	assert_int_equal(PARSE("GET / HTTP/1.0\r\n", &req), 0); /* headers not over yet */
+}
+
+static void path_within_the_bytes_given(void **state)
+{
+	struct stats_request req;
+
+	/*
+	 * A request line with no version and no '?': the path ends where the bytes do. The
+	 * parser once looked for its end with strcspn, reading on into whatever followed.
+	 */
+	assert_int_equal(PARSE("GET /\n\n", &req), 1);
+	assert_int_equal(req.status, 200);
+	assert_int_equal(req.doc, STATS_DOC_PAGE);
+	assert_int_equal(PARSE("GET /stats\n\n", &req), 1);
+	assert_int_equal(req.doc, STATS_DOC_JSON);
+}
+
+static void nul_bytes(void **state)
+{
+	struct stats_request req;
+
+	/* In the request line, in a header, or in a line still coming: 400 at once. */
+	assert_int_equal(parse("GET /\0 HTTP/1.0\n\n", 17, &req), 1);
+	assert_int_equal(req.status, 400);
+	assert_int_equal(parse("GET / HTTP/1.0\nA: \0\n\n", 21, &req), 1);
+	assert_int_equal(req.status, 400);
+	assert_int_equal(parse("GET / HTT\0", 10, &req), 1);
+	assert_int_equal(req.status, 400);
+	/* After a request already complete: not the request's (it once turned 200 to 400). */
+	assert_int_equal(parse("GET / HTTP/1.0\n\n\0", 17, &req), 1);
+	assert_int_equal(req.status, 200);
+}
+
+static void post_admin(void **state)
+{
+	struct stats_request req;
+
+	assert_int_equal(PARSE("POST /admin HTTP/1.1\r\nContent-Length: 4\r\n\r\nhe", &req), 0);
+	assert_int_equal(PARSE("POST /admin HTTP/1.1\r\nContent-Length: 4\r\n\r\nhelp", &req), 1);
+	assert_int_equal(req.status, 200);
+	assert_int_equal(req.doc, STATS_DOC_ADMIN);
+	assert_int_equal(req.body_len, 4);
+	assert_int_equal(PARSE("POST /admin HTTP/1.1\r\n\r\n", &req), 1);
+	assert_int_equal(req.status, 411);
+	assert_int_equal(PARSE("POST /metrics HTTP/1.1\r\n\r\n", &req), 1);
+	assert_int_equal(req.status, 405);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(documents),
+		cmocka_unit_test(path_within_the_bytes_given),
+		cmocka_unit_test(nul_bytes),
+		cmocka_unit_test(post_admin),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
