@@ -19,22 +19,6 @@
 #define PREFIX_ALL   256
 #define PARSE_BUDGET (128 * 1024)
 
-/*
- * -DFUZZ_TOLERATE_KNOWN_BUGS (build.sh's default) looks past two bugs in lib/stats.c that
- * this harness found, so that a run can look for others:
- *  - parse_request_line's strcspn(target, "? ") reads past `len` when the request line has
- *    no '?' and nothing after the target ("GET /\n"): here a NUL is put after the prefix for
- *    exactly those requests, any other read past the end is still reported;
- *  - the NUL check runs over every byte offered, also those past a request already decided:
- *    "GET / HTTP/1.0\n\n" then "\0" turns the 200 into 400.
- */
-#ifdef FUZZ_TOLERATE_KNOWN_BUGS
-FUZZ_KNOWN_BUGS("2 in lib/stats.c (fuzz_stats.c)")
-#define TOLERATE 1
-#else
-#define TOLERATE 0
-#endif
-
 static bool starts(const char *buf, size_t len, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -100,37 +84,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct stats_request first = {0}, req;
 	size_t decided = 0; /* the shortest prefix that decided; 0: none yet */
 	size_t spent = 0;   /* bytes parsed in prefixes longer than PREFIX_ALL */
-	const uint8_t *sp, *nl;
-	size_t target_end = SIZE_MAX;
-	char *area, *padded;
+	char *area;
 
 	/* The server never offers more than STATS_REQUEST_MAX bytes. */
 	if (size > STATS_REQUEST_MAX)
 		size = STATS_REQUEST_MAX;
 	/*
-	 * Each prefix is copied to the end of `area`, so that a read past it is a read past
-	 * the allocation; to the end of `padded`, with a NUL after it, where the known read
-	 * past the end is tolerated: once the request line is in (up to `nl`) and no '?' or
-	 * ' ' follows the first space, before `target_end`.
+	 * Each prefix is copied to the end of `area`: a read past it is a read past the
+	 * allocation, which ASan reports.
 	 */
 	area = malloc(size ? size : 1);
-	padded = malloc(size + 1);
-	if (!area || !padded)
+	if (!area)
 		abort();
-	padded[size] = '\0';
-	sp = size ? memchr(data, ' ', size) : NULL;
-	nl = size ? memchr(data, '\n', size) : NULL;
-	if (sp) {
-		for (const uint8_t *p = sp + 1; p < data + size; p++) {
-			if (*p == '?' || *p == ' ') {
-				target_end = (size_t)(p - data);
-				break;
-			}
-		}
-	}
 	for (size_t len = 0; len <= size; len++) {
-		bool pad = TOLERATE && sp && nl && (size_t)(nl - data) < len && len <= target_end;
-		char *buf = pad ? padded + size - len : area + size - len;
+		char *buf = area + size - len;
 		bool last = len + 3 > size;
 		int r;
 
@@ -151,16 +118,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (!decided)
 			continue;
-		if (TOLERATE && r && req.status == 400 &&
-		    memchr(data + decided, '\0', len - decided))
-			continue;
 		FUZZ_CHECK(r && same(&req, &first),
 			   "decided %d (head %d, doc %d) after %zu bytes, but after %zu bytes "
 			   "returns %d with status %d (head %d, doc %d)",
 			   first.status, (int)first.head, (int)first.doc, decided, len, r,
 			   req.status, (int)req.head, (int)req.doc);
 	}
-	free(padded);
 	free(area);
 	return 0;
 }
