@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,27 +107,39 @@ static bool accept_error_is_transient(int error)
 }
 
 /*
- * Out of descriptors: give up the spare, accept the pending client into its slot and close
- * it at once, so it sees a prompt close instead of waiting in the backlog; its slot becomes
- * the spare again (reserve_refill). False if there was no spare to give (taking it back
- * failed earlier and still fails) or nothing was pending. A spare not taken back is retried
- * on the worker's timer.
+ * Out of descriptors: give up a spare, accept the pending client into its slot and close it
+ * at once, so it sees a prompt close instead of waiting in the backlog; its slot becomes the
+ * spare again (reserve_refill). False if there was no spare to give (taking one back failed
+ * and still fails) or nothing was pending. A spare not taken back is retried on a timer.
  *
- * The descriptor table is shared by every worker: one lock keeps two workers' sheds from
- * interleaving, so while one holds the slot free the other cannot take it and, with the
- * slot its own spare frees, set up a connection that keeps both (losing both spares while
- * the backlog waits). Taken only when the table is full, never on the accept path itself.
+ * The descriptor table is the process's, and so are the spares: a worker whose own spare is
+ * gone sheds with another worker's. Otherwise a worker could keep shedding for its own
+ * listening socket while the clients the kernel put on another worker's socket hang there
+ * until some connection closes. All of it under reserve_lock, so two workers' sheds never
+ * interleave (one could take the slot the other just freed, and with the slot its own shed
+ * frees, set up a connection that keeps both).
  */
-static pthread_mutex_t shed_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct reserve *spare_to_shed(struct worker *w)
+{
+	struct proxy *p = w->p;
+
+	if (reserve_available(&w->spare))
+		return &w->spare;
+	for (unsigned i = 0; i < p->n_workers; i++)
+		if (reserve_available(&p->workers[i].spare))
+			return &p->workers[i].spare;
+	return reserve_acquire(&w->spare) == 0 ? &w->spare : NULL;
+}
 
 static bool shed_one(struct listener_watch *lw)
 {
-	struct reserve *spare = &lw->w->spare;
+	struct reserve *spare;
 	int fd;
 
-	pthread_mutex_lock(&shed_lock);
-	if (!reserve_available(spare) && reserve_acquire(spare) < 0) {
-		pthread_mutex_unlock(&shed_lock);
+	reserve_lock();
+	if (!(spare = spare_to_shed(lw->w))) {
+		reserve_unlock();
+		worker_spare_lost(lw->w);
 		return false;
 	}
 	reserve_release(spare);
@@ -140,7 +151,7 @@ static bool shed_one(struct listener_watch *lw)
 	} else if (reserve_acquire(spare) < 0) {
 		worker_spare_lost(lw->w);
 	}
-	pthread_mutex_unlock(&shed_lock);
+	reserve_unlock();
 	return fd >= 0;
 }
 

@@ -18,6 +18,18 @@ static int claimed[RESERVE_CLAIMS] = {[0 ... RESERVE_CLAIMS - 1] = -1};
 static int n_claims;
 static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void reserve_lock(void)
+{
+	pthread_mutex_lock(&spares_lock);
+}
+
+void reserve_unlock(void)
+{
+	pthread_mutex_unlock(&spares_lock);
+}
+
 static void open_null_source(void)
 {
 	null_source = open("/dev/null", O_RDONLY | O_CLOEXEC);

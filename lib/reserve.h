@@ -28,6 +28,13 @@ struct reserve {
 	int claim; /* the index of the slot given up and not yet retaken, or -1 */
 };
 
+/*
+ * Spares are given up, retaken and lent between loops only under this one process-wide
+ * lock (taken when the descriptor table is full, never on the accept path itself).
+ */
+void reserve_lock(void);
+void reserve_unlock(void);
+
 /* Also opens, once per process, the /dev/null descriptor that reserve_refill copies. */
 void reserve_init(struct reserve *r);
 /* Take the spare if it is not held. 0 or -errno (EMFILE while the table is full). */

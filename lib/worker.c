@@ -310,12 +310,18 @@ void worker_conn_closed(struct worker *w, struct generation *gen)
 		reap_soon(w);
 }
 
+/* Spares are lent between workers (listener.c): whichever worker's timer runs retakes all. */
 static void spare_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = container_of(t, struct worker, spare_retry);
+	bool all = true;
 
-	if (reserve_acquire(&w->spare) == 0) {
-		log_msg(WLOG_DEBUG, "spare descriptor taken back");
+	reserve_lock();
+	for (unsigned i = 0; i < w->p->n_workers; i++)
+		all = reserve_acquire(&w->p->workers[i].spare) == 0 && all;
+	reserve_unlock();
+	if (all) {
+		log_msg(WLOG_DEBUG, "spare descriptors taken back");
 		ev_timer_stop(loop, t);
 	}
 }
@@ -414,7 +420,9 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 		err_set(err, "out of memory");
 		return -ENOMEM;
 	}
+	reserve_lock();
 	r = reserve_acquire(&w->spare);
+	reserve_unlock();
 	if (r < 0)
 		err_set(err, "cannot reserve a spare descriptor: %s", strerror(-r));
 	return r;

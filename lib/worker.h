@@ -72,7 +72,7 @@ struct worker {
 	struct bufpool bufs;
 	struct pipepool pipes;
 	struct relay_ctx relay;
-	struct reserve spare;		 /* emergency descriptor for accept under EMFILE */
+	struct reserve spare;		 /* emergency descriptor (lent to others: listener.c) */
 	int epfd;			 /* the epoll set of its connections' sockets (conn.c) */
 	ev_io polled;			 /* ...which libev watches for it */
 	struct conn *dead;		 /* closed connections, freed once no event can name them */
