@@ -39,10 +39,15 @@ dns_stop() {
 	reap "$DNS_PID" 50 "dnsmasq"
 	DNS_PID=""
 }
-hosts() { # IP...: app.test has these addresses from now on
+reads() { grep -c "read $TMP/hosts" "$TMP/dnsmasq.log" 2>/dev/null || true; }
+reads_above() { [ "$(reads)" -gt "$1" ]; }
+hosts() { # IP...: app.test has these addresses from now on (dnsmasq has read them)
 	: >"$TMP/hosts"
 	for ip in "$@"; do echo "$ip app.test" >>"$TMP/hosts"; done
-	[ -z "${DNS_PID:-}" ] || kill -HUP "$DNS_PID"
+	[ -n "${DNS_PID:-}" ] || return 0
+	n=$(reads)
+	kill -HUP "$DNS_PID"
+	wait_for reads_above "$n" || fail "dnsmasq did not read the new addresses"
 }
 ctl() {
 	"$WEIR" ctl --socket "unix:$TMP/admin.sock" "$@"
