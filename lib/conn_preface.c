@@ -12,6 +12,9 @@
 static struct log_limit refusal_log;
 
 static void refuse(struct conn *c, enum conn_end end, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void refuse(struct conn *c, enum conn_end end, const char *fmt, ...)
 {
 	char client[ADDR_TEXT_MAX], why[256];
 	va_list ap;

@@ -117,8 +117,10 @@ static long content_length(const char *p, size_t n)
 		;
 	if (i == n)
 		return -2;
-	for (; i < n && p[i] >= '0' && p[i] <= '9' && v <= STATS_REQUEST_MAX; i++)
-		v = v * 10 + (p[i] - '0');
+	/* Every digit is read; the value stops growing past the limit (413, not 400). */
+	for (; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		if (v <= STATS_REQUEST_MAX)
+			v = v * 10 + (p[i] - '0');
 	while (i < n && (p[i] == ' ' || p[i] == '\t'))
 		i++;
 	return i == n ? v : -2;

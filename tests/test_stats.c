@@ -87,6 +87,13 @@ static void post_admin(void **state)
 	assert_int_equal(req.body_len, 4);
 	assert_int_equal(PARSE("POST /admin HTTP/1.1\r\n\r\n", &req), 1);
 	assert_int_equal(req.status, 411);
+	/* Too long a body is 413 however many digits say so. */
+	assert_int_equal(PARSE("POST /admin HTTP/1.1\r\nContent-Length: 50000\r\n\r\n", &req), 1);
+	assert_int_equal(req.status, 413);
+	assert_int_equal(PARSE("POST /admin HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+			       &req),
+			 1);
+	assert_int_equal(req.status, 413);
 	assert_int_equal(PARSE("POST /metrics HTTP/1.1\r\n\r\n", &req), 1);
 	assert_int_equal(req.status, 405);
 }

@@ -7,9 +7,7 @@
 #   tests/fuzz/build.sh OUTDIR
 #
 # Exit status: 0 built, 77 no clang that links -fsanitize=fuzzer (skip), other: failed.
-# Environment: CLANG (default clang), FUZZ_CFLAGS (added to every compile), FUZZ_STRICT=1
-# (harnesses fail on the bugs in lib/ they already found, instead of looking past them with
-# -DFUZZ_TOLERATE_KNOWN_BUGS; see FUZZ_KNOWN_BUGS in fuzz.h and the harnesses that use it).
+# Environment: CLANG (default clang), FUZZ_CFLAGS (added to every compile).
 set -eu
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
@@ -22,8 +20,6 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 clang=${CLANG:-clang}
 extra=${FUZZ_CFLAGS:-}
-known=-DFUZZ_TOLERATE_KNOWN_BUGS
-[ -z "${FUZZ_STRICT:-}" ] || known=
 
 # clang with libFuzzer and the sanitizer runtimes (Debian: clang and libclang-rt-14-dev).
 probe="$out/.probe"
@@ -77,7 +73,7 @@ for src in "$fuzzdir"/fuzz_*.c; do
 	*) wrap= ;;
 	esac
 	# shellcheck disable=SC2086
-	"$clang" "$@" $san -fsanitize=fuzzer $warn -Werror $inih_cflags $cares_cflags $known \
+	"$clang" "$@" $san -fsanitize=fuzzer $warn -Werror $inih_cflags $cares_cflags \
 		$extra "$src" "$out"/obj/*.o -o "$out/$name" $wrap -lev $inih_libs $cares_libs -lm
 	n=$((n + 1))
 done

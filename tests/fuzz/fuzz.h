@@ -27,22 +27,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                                  \
 	} while (0)
 
-/*
- * A harness built with -DFUZZ_TOLERATE_KNOWN_BUGS (build.sh does, unless FUZZ_STRICT=1) looks
- * past the bugs in lib/ it already found, so that a run can look for others; it says so once
- * at start, with FUZZ_KNOWN_BUGS("N in lib/FILE (HARNESS.c)") at file scope, and run.sh puts
- * that on the harness's line.
- */
-#define FUZZ_KNOWN_BUGS(what)                                                                      \
-	int LLVMFuzzerInitialize(int *argc, char ***argv);                                         \
-	int LLVMFuzzerInitialize(int *argc, char ***argv)                                          \
-	{                                                                                          \
-		(void)argc;                                                                        \
-		(void)argv;                                                                        \
-		fprintf(stderr, "fuzz: looking past known bugs: %s\n", what);                      \
-		return 0;                                                                          \
-	}
-
 /* The input as a NUL-terminated string (cut at its first NUL byte, if any); free() it. */
 static inline char *fuzz_cstr(const uint8_t *data, size_t size)
 {
