@@ -63,7 +63,8 @@ static void usage(FILE *out)
 		"check the configuration, print it and exit", "-h, --help",
 		"print this help and exit", "-V, --version", "print version information and exit");
 	fprintf(out, "ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
-		     "unix:/path; a unix listener may add ,mode=0660 ,user=NAME ,group=NAME.\n"
+		     "unix:/path; a unix listener may add ,mode=0660 ,user=NAME ,group=NAME, a\n"
+		     "TCP one ,shared (other processes may listen there too).\n"
 		     "SERVER is ADDR with options: ,weight=N ,maxconn=N ,backup ,name=NAME\n"
 		     ",send-proxy=v1|v2 ,source=IP, and ,resolve or ,resolve=srv for a name\n"
 		     "looked up again while weir runs.\n"

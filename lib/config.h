@@ -43,6 +43,7 @@ struct listen_spec {
 	char *addr;	    /* malloc'd */
 	unsigned mode;	    /* 0: not set */
 	char *user, *group; /* malloc'd; NULL: not set */
+	bool shared;	    /* other processes may listen on the address too (SO_REUSEPORT) */
 };
 
 struct lb_ops;

@@ -3,6 +3,7 @@
  * syntax here (names are resolved later, with the rest of a configuration, off the loop).
  *
  *   listen: ADDR[,mode=OCTAL][,user=NAME][,group=NAME]      (options for unix: only)
+ *           ADDR[,shared]                                   (TCP only)
  *   server: ADDR[,weight=N][,maxconn=N][,backup][,send-proxy=v1|v2][,source=IP]
  *           [,name=NAME][,resolve|,resolve=srv]
  *           (the config file may separate the options with blanks instead of commas)
@@ -33,9 +34,17 @@ static int listen_option(const char *text, const char *opt, size_t len, struct l
 	size_t nlen = eq ? (size_t)(eq - opt) : len, vlen = eq ? len - nlen - 1 : 0;
 	char **name = NULL;
 
+	if (len == 6 && strncmp(opt, "shared", 6) == 0) {
+		if (spec->shared) {
+			err_set(err, "'%s': option 'shared' given twice", text);
+			return -EINVAL;
+		}
+		spec->shared = true;
+		return 0;
+	}
 	if (!eq || !vlen) {
-		err_set(err, "'%s': '%.*s' is not an option (mode=, user= or group=)", text,
-			(int)len, opt);
+		err_set(err, "'%s': '%.*s' is not an option (shared, mode=, user= or group=)",
+			text, (int)len, opt);
 		return -EINVAL;
 	}
 	if (nlen == 4 && strncmp(opt, "mode", 4) == 0) {
@@ -56,8 +65,8 @@ static int listen_option(const char *text, const char *opt, size_t len, struct l
 	else if (nlen == 5 && strncmp(opt, "group", 5) == 0)
 		name = &spec->group;
 	if (!name) {
-		err_set(err, "'%s': unknown option '%.*s' (expected mode=, user= or group=)", text,
-			(int)nlen, opt);
+		err_set(err, "'%s': unknown option '%.*s' (expected shared, mode=, user= or group=)",
+			text, (int)nlen, opt);
 		return -EINVAL;
 	}
 	if (*name) {
@@ -96,6 +105,10 @@ int config_parse_listen(const char *text, struct listen_spec *spec, struct weir_
 	}
 	if (r == 0 && (spec->mode || spec->user || spec->group) && parts.kind != ADDR_UNIX) {
 		err_set(err, "'%s': mode, user and group apply to unix: sockets only", text);
+		r = -EINVAL;
+	}
+	if (r == 0 && spec->shared && parts.kind == ADDR_UNIX) {
+		err_set(err, "'%s': shared applies to TCP addresses only", text);
 		r = -EINVAL;
 	}
 	if (r < 0)

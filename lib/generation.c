@@ -143,6 +143,7 @@ static int resolve_listens(struct frontend *fe, struct weir_err *err)
 			struct listen_addr *la = &fe->addrs[fe->n_addrs++];
 			la->a = addrs[k];
 			la->mode = spec.mode;
+			la->shared = spec.shared;
 			la->backlog = fe->cfg->backlog ? (int)fe->cfg->backlog : 65535;
 			r = lookup_owner(&spec, la, err);
 		}

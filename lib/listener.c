@@ -318,7 +318,8 @@ static bool overlaps(const struct addr *a, const struct listener *l)
  * SO_REUSEPORT lets a new listener bind where one of weir's own still listens, but it would
  * also let weir share a port with another process doing the same (a second weir started by
  * mistake would silently take half the clients). So a plain socket tries the address first:
- * taken, with none of weir's own listeners there, means another process has it.
+ * taken, with none of weir's own listeners there, means another process has it. Unless the
+ * address is `shared`: then other processes listening there is what the operator wants.
  */
 static int check_not_taken(struct proxy *p, const struct addr *a, const char *name,
 			   struct weir_err *err)
@@ -489,7 +490,7 @@ int listener_open(struct listener **out, struct proxy *p, const struct listen_ad
 		return -ENOMEM;
 	}
 	addr_format((const struct sockaddr *)&la->a.ss, la->a.len, l->name, sizeof(l->name));
-	r = check_not_taken(p, &la->a, l->name, err);
+	r = la->shared ? 0 : check_not_taken(p, &la->a, l->name, err);
 	if (r == 0 && addr_is_unix(&la->a)) {
 		/* A file with a mode to set is made with none to spare, so it is never looser. */
 		mode_t old = la->mode ? umask(0177) : 0;

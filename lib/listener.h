@@ -38,6 +38,7 @@ struct listen_addr {
 	uid_t uid;     /* owner; (uid_t)-1: unchanged */
 	gid_t gid;
 	int backlog; /* listen(2)'s; the kernel caps it at net.core.somaxconn */
+	bool shared; /* another process may listen there too: no check that none does */
 };
 
 struct listener;
