@@ -459,11 +459,14 @@ static void round_one_done(struct lookup *l)
 {
 	bool changed;
 
-	normalise(l);
-	pthread_mutex_lock(&dns.lock);
-	changed = answer_take(l);
-	pthread_mutex_unlock(&dns.lock);
-	live.changed |= changed;
+	/* Cut short by dns_stop: not an answer, and nothing to log. */
+	if (l->status != ARES_EDESTRUCTION) {
+		normalise(l);
+		pthread_mutex_lock(&dns.lock);
+		changed = answer_take(l);
+		pthread_mutex_unlock(&dns.lock);
+		live.changed |= changed;
+	}
 	free(l->addrs);
 	free(l);
 	/* The round is over: a changed answer rebuilds the running configuration. */
