@@ -126,12 +126,8 @@ grep -q "still listening on 127.0.0.1:$WEIR_PORT " "$TMP/weir.log" ||
 
 # Shutdown sessions: the held clients of a server are reset.
 before=$(closed_lines | grep -c "end=shutdown" || true)
-rm -f "$TMP/h2.ready"
-"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --connections 6 --ready-file "$TMP/h2.ready" \
-	--timeout 30 >/dev/null 2>&1 &
-held=$!
-PIDS="$PIDS $held"
-wait_for test -s "$TMP/h2.ready" || fail "the clients were not served"
+hold_client h2 6
+held=$HELD
 n=$(ctl shutdown sessions server app/a | sed -n 's/^\([0-9]*\) connection.*/\1/p')
 [ -n "$n" ] && [ "$n" -gt 0 ] || fail "shutdown sessions cut nothing"
 wait_for closed_at_least $((before + n)) || fail "the cut connections were not logged"
