@@ -77,16 +77,14 @@ static uint64_t tag_of(struct conn *c, const struct side *s)
 	return (uint64_t)(uintptr_t)c | (s == &c->server);
 }
 
-bool conn_side_want(struct conn *c, struct side *s, int events)
+/* Put `s` in the set, or re-arm it there, for `events` (edges): the kernel reports at once
+ * what of them holds now, so nothing seen before is left in `ready`. */
+static bool side_arm(struct conn *c, struct side *s, uint8_t events)
 {
 	struct epoll_event ev = {0};
 
-	if (s->want == events)
-		return true;
-	s->want = (uint8_t)events;
-	if (!events || s->polled == events)
-		return true; /* a side that stops wanting stays in the set until an event comes */
-	ev.events = (events & EV_READ ? EPOLLIN : 0u) | (events & EV_WRITE ? EPOLLOUT : 0u);
+	ev.events = EPOLLET | (events & EV_READ ? EPOLLIN | EPOLLRDHUP : 0u) |
+		    (events & EV_WRITE ? EPOLLOUT : 0u);
 	ev.data.u64 = tag_of(c, s);
 	if (epoll_ctl(c->w->epfd, s->polled ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) < 0) {
 		/* Only the kernel's memory, or its limit on watched descriptors, runs out. */
@@ -95,13 +93,38 @@ bool conn_side_want(struct conn *c, struct side *s, int events)
 		s->want = 0;
 		return false;
 	}
-	s->polled = (uint8_t)events;
+	s->polled = events;
+	s->ready = 0;
 	return true;
+}
+
+bool conn_side_want(struct conn *c, struct side *s, int events)
+{
+	uint8_t more = (uint8_t)(events & ~s->polled);
+
+	s->want = (uint8_t)events;
+	if (!events || (!more && !(events & s->ready)))
+		return true;
+	/*
+	 * A server's socket goes in for both from the start: writable tells the connect is
+	 * over, readable what it sends. A client's is wanted writable only while its
+	 * server sends faster than it reads.
+	 */
+	if (!s->polled && s == &c->server)
+		more |= EV_READ | EV_WRITE;
+	return side_arm(c, s, s->polled | more);
 }
 
 void conn_side_stop(struct conn *c, struct side *s)
 {
-	s->want = 0; /* left in the set until an event comes for it: see conn_poll */
+	s->want = 0; /* stays in the set: an edge that comes meanwhile is kept in `ready` */
+}
+
+/* What a handler still wants but left unspent is reported again: re-armed. */
+static bool conn_rearm(struct conn *c)
+{
+	return conn_side_want(c, &c->client, c->client.want) &&
+	       conn_side_want(c, &c->server, c->server.want);
 }
 
 static void client_ready(struct conn *c, int revents);
@@ -139,20 +162,18 @@ void conn_poll(struct worker *w)
 		if (c->magic != CONN_MAGIC)
 			continue; /* closed by an earlier event of this batch */
 		/* An error or hang-up is news to whoever reads or writes, as in libev. */
-		got = (e & (EPOLLIN | EPOLLERR | EPOLLHUP) ? EV_READ : 0) |
-		      (e & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? EV_WRITE : 0);
-		got &= s->want;
-		if (!got) {
-			if (!s->want) { /* left in the set when it stopped wanting: out now */
-				(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
-				s->polled = 0;
-			}
-			continue;
-		}
+		s->ready |= (uint8_t)((e & (EPOLLIN | EPOLLERR | EPOLLHUP) ? EV_READ : 0) |
+				      (e & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? EV_WRITE : 0) |
+				      (e & (EPOLLRDHUP | EPOLLHUP) ? SIDE_ENDED : 0));
+		got = s->ready & s->want;
+		if (!got)
+			continue; /* kept in `ready` for when it is wanted */
 		if (server)
 			server_ready(c, got);
 		else
 			client_ready(c, got);
+		if (c->magic == CONN_MAGIC && !conn_rearm(c))
+			conn_close(c, END_LOCAL_ERROR);
 	}
 	conn_bury(w);
 }
@@ -182,7 +203,7 @@ static void close_with_reset(int fd)
 /* Closing the socket takes it out of the epoll set too. */
 static void close_side(struct side *s, bool reset)
 {
-	s->want = s->polled = 0;
+	s->want = s->polled = s->ready = 0;
 	if (s->fd < 0)
 		return;
 	if (reset)
@@ -365,15 +386,25 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	enum relay_fault f = RELAY_FAULT_NONE;
 	bool out_was_done = relay_done(out);
 	bool this_side_failed = false;
+	struct side *this_side = client_side ? &c->client : &c->server;
+	struct side *other_side = client_side ? &c->server : &c->client;
+	struct relay_ctx *ctx = &c->w->relay;
 
 	if ((revents & EV_WRITE) && relay_wants_write(in)) {
-		f = relay_on_writable(in, this, &c->w->relay);
+		f = relay_on_writable(in, this, ctx);
 		this_side_failed = f != RELAY_FAULT_NONE;
+		if (ctx->dst_full)
+			this_side->ready &= (uint8_t)~EV_WRITE;
 	}
 	if (f == RELAY_FAULT_NONE && (revents & EV_READ) && relay_wants_read(out)) {
 		out->eof_closes = relay_done(in);
-		f = relay_on_readable(out, this, other, &c->w->relay);
+		ctx->src_ended = this_side->ready & SIDE_ENDED;
+		f = relay_on_readable(out, this, other, ctx);
 		this_side_failed = f == RELAY_FAULT_SRC;
+		if (ctx->src_dry)
+			this_side->ready &= (uint8_t)~EV_READ;
+		if (ctx->dst_full)
+			other_side->ready &= (uint8_t)~EV_WRITE;
 	}
 	if (f == RELAY_FAULT_LOCAL) {
 		/* Bytes were lost: neither side may take the stream for complete. */
@@ -490,9 +521,10 @@ static void conn_connect_done(struct conn *c)
 	relay_init(&c->down);
 	c->header_sent = (uint16_t)header;
 	c->up.bytes = (uint64_t)sent;
-	if (first && (uint32_t)sent < len)
+	if (first && (uint32_t)sent < len) {
 		relay_prefill(&c->up, first, (uint32_t)sent, len);
-	else
+		c->server.ready &= (uint8_t)~EV_WRITE; /* full */
+	} else
 		free(first);
 	if (!conn_update_watchers(c))
 		conn_close(c, END_LOCAL_ERROR);
@@ -536,8 +568,11 @@ static void client_waiting_ready(struct conn *c)
 {
 	struct conn_wait *wt = c->wait;
 	char *buf = c->w->relay.scratch, *grown;
-	ssize_t n = recv(c->client.fd, buf, CONN_PRE_MAX - wt->pre_len, 0);
+	size_t room = CONN_PRE_MAX - wt->pre_len;
+	ssize_t n = recv(c->client.fd, buf, room, 0);
 
+	if (side_drained(&c->client, n, room))
+		c->client.ready &= (uint8_t)~EV_READ;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0 && wt->pre_len == 0) {

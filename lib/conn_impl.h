@@ -7,6 +7,7 @@
 #ifndef WEIR_CONN_IMPL_H
 #define WEIR_CONN_IMPL_H
 
+#include <errno.h>
 #include <ev.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -64,14 +65,34 @@ _Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX 
  * One socket of a connection, watched in its worker's own epoll set (worker.h): not through
  * libev's ev_io, whose 48 bytes a side, and libev's own bookkeeping per descriptor, would
  * more than double what an idle connection costs.
+ *
+ * The set reports edges (EPOLLET): a socket goes in once, for what it may ever be wanted
+ * for, and what it is wanted for from one moment to the next changes no system call. An
+ * edge not wanted when it comes is kept in `ready` until the socket is seen drained (a read
+ * that says EAGAIN or returns less than asked; a write that takes less than offered); a
+ * side that wants what `ready` still says is re-armed (EPOLL_CTL_MOD), which has the kernel
+ * report it again if it still holds. A missed clearing costs a system call, never an event.
  */
 struct side {
 	int fd;
 	uint8_t want;	/* EV_READ | EV_WRITE: what the connection wants to hear of now */
-	uint8_t polled; /* what the epoll set has for it (0: not in it); a side that stops
-			   wanting is left there until an event comes for it, which costs
-			   nothing if it never does or the socket closes first */
+	uint8_t polled; /* EV_READ | EV_WRITE in the epoll set for it (0: not in it) */
+	uint8_t ready;	/* EV_READ | EV_WRITE | SIDE_ENDED: edges seen, not known spent */
 };
+
+/*
+ * In `ready`: the peer's end (or a hang-up) was already there when the last edge was
+ * reported. A read that returns less than asked has then not drained the socket: its end is
+ * still to be read, and no new edge will say so.
+ */
+#define SIDE_ENDED 0x10
+
+/* The socket is drained if this read got `n` of `asked`: EAGAIN, or less, with no end behind. */
+static inline bool side_drained(const struct side *s, ssize_t n, size_t asked)
+{
+	return n > 0 ? (size_t)n < asked && !(s->ready & SIDE_ENDED)
+		     : n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 union peer_addr {
 	struct sockaddr sa;

@@ -143,6 +143,8 @@ void conn_read_preface(struct conn *c)
 		return;
 	}
 	n = recv(c->client.fd, wt->pre + wt->pre_len, CONN_PRE_MAX - wt->pre_len, 0);
+	if (side_drained(&c->client, n, CONN_PRE_MAX - wt->pre_len))
+		c->client.ready &= (uint8_t)~EV_READ;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {

@@ -82,7 +82,7 @@ static enum read_result read_result(struct relay *r, ssize_t n, int dst)
 }
 
 /* Move what the pipe holds on to the consumer: BLOCKED while some is left. */
-static enum relay_fault pipe_out(struct relay *r, int dst)
+static enum relay_fault pipe_out(struct relay *r, int dst, struct relay_ctx *ctx)
 {
 	struct splice_pipe *p = r->pipe;
 	ssize_t w;
@@ -96,6 +96,7 @@ static enum relay_fault pipe_out(struct relay *r, int dst)
 		p->pending -= (uint32_t)w;
 		r->bytes += (uint64_t)w;
 	}
+	ctx->dst_full = p->pending != 0;
 	if (p->pending && r->state == RELAY_READING) {
 		r->state = RELAY_BLOCKED;
 		r->pauses++;
@@ -120,13 +121,16 @@ static enum relay_fault splice_readable(struct relay *r, int src, int dst, struc
 			continue;
 		if (got == GOT_FAULT)
 			return RELAY_FAULT_SRC;
-		if (got == GOT_NOTHING)
+		if (got == GOT_NOTHING) {
+			ctx->src_dry = true;
 			break;
+		}
 		r->pipe->pending += (uint32_t)n;
-		if ((f = pipe_out(r, dst)) != RELAY_FAULT_NONE)
+		if ((f = pipe_out(r, dst, ctx)) != RELAY_FAULT_NONE)
 			return f;
+		/* Most likely empty; not certain, as the pipe may hold less than a chunk. */
 		if ((size_t)n < chunk)
-			break; /* the socket is most likely empty */
+			break;
 	}
 	/* Dry (or done): the pipe goes back for another connection's bulk. */
 	if (r->state != RELAY_BLOCKED)
@@ -150,6 +154,7 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 {
 	size_t size = ctx->pool->size;
 
+	ctx->src_dry = ctx->dst_full = false;
 	if (use_pipe(r, ctx))
 		return splice_readable(r, src, dst, ctx);
 	for (int i = 0; i < RELAY_READS_PER_EVENT && r->state == RELAY_READING; i++) {
@@ -160,8 +165,10 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 			continue;
 		if (got == GOT_FAULT)
 			return RELAY_FAULT_SRC;
-		if (got == GOT_NOTHING)
+		if (got == GOT_NOTHING) {
+			ctx->src_dry = true;
 			break;
+		}
 		if ((size_t)n == size)
 			r->bulk = true; /* a whole buffer at once: in auto, later reads splice */
 		w = send_some(dst, ctx->scratch, (size_t)n);
@@ -180,10 +187,14 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 			memcpy(r->buf, ctx->scratch + w, r->len);
 			r->state = RELAY_BLOCKED;
 			r->pauses++;
+			ctx->dst_full = true;
 			break;
 		}
-		if ((size_t)n < size)
-			break; /* the socket is most likely empty: skip the read that says EAGAIN */
+		if ((size_t)n < size && !ctx->src_ended) {
+			/* Less than asked: the socket is empty; skip the read that says EAGAIN. */
+			ctx->src_dry = true;
+			break;
+		}
 	}
 	return RELAY_FAULT_NONE;
 }
@@ -192,14 +203,16 @@ enum relay_fault relay_on_writable(struct relay *r, int dst, struct relay_ctx *c
 {
 	ssize_t w;
 
+	ctx->src_dry = ctx->dst_full = false;
 	if (r->piped)
-		return pipe_out(r, dst);
+		return pipe_out(r, dst, ctx);
 	assert(relay_wants_write(r) && r->off < r->len);
 	w = send_some(dst, r->buf + r->off, r->len - r->off);
 	if (w < 0)
 		return RELAY_FAULT_DST;
 	r->off += (uint32_t)w;
 	r->bytes += (uint64_t)w;
+	ctx->dst_full = r->off < r->len;
 	if (r->off == r->len) {
 		relay_release(r, ctx);
 		r->state = RELAY_READING;

@@ -69,6 +69,13 @@ struct relay_ctx {
 	struct pipepool *pipes;
 	enum relay_splice splice;
 	char *scratch; /* pool->size bytes */
+	/* What the last relay_on_readable or relay_on_writable saw of the sockets, for a
+	 * caller that waits for edges (epoll's EPOLLET): the producer had nothing more to
+	 * give, or the consumer would take no more. Set only when certain. */
+	bool src_dry, dst_full;
+	/* Told by the caller before relay_on_readable: the producer's end has arrived, so a
+	 * read that returns less than asked is followed by one that reads the end. */
+	bool src_ended;
 };
 
 void relay_init(struct relay *r);
