@@ -83,7 +83,7 @@ static bool side_arm(struct conn *c, struct side *s, uint8_t events)
 {
 	struct epoll_event ev = {0};
 
-	ev.events = EPOLLET | (events & EV_READ ? EPOLLIN | EPOLLRDHUP : 0u) |
+	ev.events = EPOLLET | (events & EV_READ ? EPOLLIN | EPOLLRDHUP | EPOLLPRI : 0u) |
 		    (events & EV_WRITE ? EPOLLOUT : 0u);
 	ev.data.u64 = tag_of(c, s);
 	if (epoll_ctl(c->w->epfd, s->polled ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) < 0) {
@@ -130,6 +130,23 @@ static bool conn_rearm(struct conn *c)
 static void client_ready(struct conn *c, int revents);
 static void server_ready(struct conn *c, int revents);
 
+/* What an epoll report says of a side, in `ready`'s terms. An error or hang-up is news to
+ * whoever reads or writes, as in libev; urgent data is read as the rest is. */
+static uint8_t ready_of(uint32_t e)
+{
+	uint8_t r = 0;
+
+	if (e & (EPOLLIN | EPOLLPRI | EPOLLERR | EPOLLHUP))
+		r |= EV_READ;
+	if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		r |= EV_WRITE;
+	if (e & (EPOLLRDHUP | EPOLLHUP))
+		r |= SIDE_ENDED;
+	if (e & EPOLLPRI)
+		r |= SIDE_URGENT;
+	return r;
+}
+
 /* Free what closed since the last time: nothing of this batch names it any more. */
 void conn_bury(struct worker *w)
 {
@@ -161,10 +178,8 @@ void conn_poll(struct worker *w)
 			continue; /* client events in the first pass, server ones in the second */
 		if (c->magic != CONN_MAGIC)
 			continue; /* closed by an earlier event of this batch */
-		/* An error or hang-up is news to whoever reads or writes, as in libev. */
-		s->ready |= (uint8_t)((e & (EPOLLIN | EPOLLERR | EPOLLHUP) ? EV_READ : 0) |
-				      (e & (EPOLLOUT | EPOLLERR | EPOLLHUP) ? EV_WRITE : 0) |
-				      (e & (EPOLLRDHUP | EPOLLHUP) ? SIDE_ENDED : 0));
+		/* Urgent data is as the latest report says: it is gone once read past. */
+		s->ready = (uint8_t)((s->ready & ~SIDE_URGENT) | ready_of(e));
 		got = s->ready & s->want;
 		if (!got)
 			continue; /* kept in `ready` for when it is wanted */
@@ -399,6 +414,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	if (f == RELAY_FAULT_NONE && (revents & EV_READ) && relay_wants_read(out)) {
 		out->eof_closes = relay_done(in);
 		ctx->src_ended = this_side->ready & SIDE_ENDED;
+		ctx->src_urgent = this_side->ready & SIDE_URGENT;
 		f = relay_on_readable(out, this, other, ctx);
 		this_side_failed = f == RELAY_FAULT_SRC;
 		if (ctx->src_dry)
@@ -491,6 +507,7 @@ static void conn_connect_done(struct conn *c)
 	socklen_t elen = sizeof(int);
 	ssize_t sent = 0;
 	int error = 0;
+	bool full = false; /* the server's socket took less than offered */
 
 	if (len == (uint32_t)-1) {
 		log_limited(&conn_shortage_log, WLOG_WARN,
@@ -500,7 +517,8 @@ static void conn_connect_done(struct conn *c)
 	}
 	if (first) {
 		sent = send(c->server.fd, first, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		full = sent >= 0 ? (uint32_t)sent < len : errno == EAGAIN || errno == EWOULDBLOCK;
+		if (sent < 0 && (full || errno == EINTR))
 			sent = 0; /* cannot tell: ask */
 		else if (sent < 0)
 			error = errno;
@@ -523,7 +541,8 @@ static void conn_connect_done(struct conn *c)
 	c->up.bytes = (uint64_t)sent;
 	if (first && (uint32_t)sent < len) {
 		relay_prefill(&c->up, first, (uint32_t)sent, len);
-		c->server.ready &= (uint8_t)~EV_WRITE; /* full */
+		if (full)
+			c->server.ready &= (uint8_t)~EV_WRITE;
 	} else
 		free(first);
 	if (!conn_update_watchers(c))

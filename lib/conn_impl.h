@@ -77,20 +77,23 @@ struct side {
 	int fd;
 	uint8_t want;	/* EV_READ | EV_WRITE: what the connection wants to hear of now */
 	uint8_t polled; /* EV_READ | EV_WRITE in the epoll set for it (0: not in it) */
-	uint8_t ready;	/* EV_READ | EV_WRITE | SIDE_ENDED: edges seen, not known spent */
+	uint8_t ready;	/* EV_READ | EV_WRITE | SIDE_ENDED | SIDE_URGENT: edges seen and
+			   not known to be spent */
 };
 
 /*
- * In `ready`: the peer's end (or a hang-up) was already there when the last edge was
- * reported. A read that returns less than asked has then not drained the socket: its end is
- * still to be read, and no new edge will say so.
+ * In `ready`, when the last edge was reported: the peer's end (or a hang-up) had arrived;
+ * urgent data (TCP's, or a unix socket's MSG_OOB) was pending. A read that returns less
+ * than asked has then not drained the socket: the end is still to be read, or the read
+ * stopped at the urgent mark with bytes behind it; and no new edge will say so.
  */
-#define SIDE_ENDED 0x10
+#define SIDE_ENDED  0x10
+#define SIDE_URGENT 0x20
 
-/* The socket is drained if this read got `n` of `asked`: EAGAIN, or less, with no end behind. */
+/* The socket is drained if this read got `n` of `asked`: EAGAIN, or less and nothing behind. */
 static inline bool side_drained(const struct side *s, ssize_t n, size_t asked)
 {
-	return n > 0 ? (size_t)n < asked && !(s->ready & SIDE_ENDED)
+	return n > 0 ? (size_t)n < asked && !(s->ready & (SIDE_ENDED | SIDE_URGENT))
 		     : n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 

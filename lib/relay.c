@@ -155,7 +155,9 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 	size_t size = ctx->pool->size;
 
 	ctx->src_dry = ctx->dst_full = false;
-	if (use_pipe(r, ctx))
+	if (ctx->src_urgent && r->piped && !r->pipe->pending)
+		relay_release(r, ctx); /* an empty pipe: read past the mark, then splice again */
+	if (!ctx->src_urgent && use_pipe(r, ctx))
 		return splice_readable(r, src, dst, ctx);
 	for (int i = 0; i < RELAY_READS_PER_EVENT && r->state == RELAY_READING; i++) {
 		ssize_t n = read(src, ctx->scratch, size), w;
@@ -190,7 +192,7 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 			ctx->dst_full = true;
 			break;
 		}
-		if ((size_t)n < size && !ctx->src_ended) {
+		if ((size_t)n < size && !ctx->src_ended && !ctx->src_urgent) {
 			/* Less than asked: the socket is empty; skip the read that says EAGAIN. */
 			ctx->src_dry = true;
 			break;

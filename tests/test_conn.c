@@ -767,6 +767,71 @@ static void a_server_reset_is_passed_on(void **state)
 	assert_all_released();
 }
 
+/*
+ * Urgent data (TCP's; MSG_OOB on a unix socket) stops a read at its mark with bytes queued
+ * behind it, and a splice never gets past the mark. The client sends "hello", an urgent
+ * byte and "world" before weir's loop runs, so one edge reports all three: what follows
+ * the mark must still go through. The urgent byte itself is not relayed (weir relays the
+ * stream, as HAProxy and nginx do).
+ */
+static void send_with_urgent_byte(int c)
+{
+	int one = 1;
+
+	(void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on unix */
+	put(c, "hello");
+	if (send(c, "!", 1, MSG_OOB | MSG_NOSIGNAL | MSG_DONTWAIT) != 1)
+		skip(); /* a unix socket before Linux 5.15 */
+	put(c, "world");
+	usleep(50000); /* all of it queued before weir reads */
+}
+
+static void relay_past_urgent_data(bool over_tcp, const char *splice)
+{
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s --splice %s", unix_server(0, 16), splice);
+	c = over_tcp ? tcp_client() : unix_client();
+	s = accept_on(0);
+	put(c, "x");
+	get(s, "x");
+	send_with_urgent_byte(c);
+	get(s, "helloworld");
+	both_leave(c, s);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-closed=1");
+}
+
+static void urgent_data_does_not_stall_the_relay(void **state)
+{
+	relay_past_urgent_data(true, "off");
+}
+
+static void urgent_data_does_not_stall_a_splicing_relay(void **state)
+{
+	relay_past_urgent_data(true, "on");
+}
+
+static void unix_oob_data_does_not_stall_the_relay(void **state)
+{
+	relay_past_urgent_data(false, "off");
+}
+
+/* The same while the client is read ahead during the connect. */
+static void urgent_data_during_the_connect_does_not_stall(void **state)
+{
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s", tcp_server(0, 16));
+	c = tcp_client();
+	send_with_urgent_byte(c);
+	s = accept_on(0);
+	get(s, "helloworld");
+	both_leave(c, s);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-closed=1");
+}
+
 /* --- connecting: retries, failures, no server -------------------------------------------- */
 
 /* The first server refuses, the second takes the client: one retry, two attempts. */
@@ -1429,6 +1494,10 @@ int main(void)
 		T(the_server_ends_first),
 		T(a_client_reset_is_passed_on),
 		T(a_server_reset_is_passed_on),
+		T(urgent_data_does_not_stall_the_relay),
+		T(urgent_data_does_not_stall_a_splicing_relay),
+		T(unix_oob_data_does_not_stall_the_relay),
+		T(urgent_data_during_the_connect_does_not_stall),
 		T(a_refused_connect_is_retried_on_the_next_server),
 		T(every_server_refusing_is_connect_failed),
 		T(bytes_sent_during_the_connect_survive_a_refusal),
