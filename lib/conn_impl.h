@@ -69,9 +69,10 @@ _Static_assert(END_COUNT <= CONN_END_MAX, "worker counts closes in CONN_END_MAX 
  * The set reports edges (EPOLLET): a socket goes in once, for what it may ever be wanted
  * for, and what it is wanted for from one moment to the next changes no system call. An
  * edge not wanted when it comes is kept in `ready` until the socket is seen drained (a read
- * that says EAGAIN or returns less than asked; a write that takes less than offered); a
- * side that wants what `ready` still says is re-armed (EPOLL_CTL_MOD), which has the kernel
- * report it again if it still holds. A missed clearing costs a system call, never an event.
+ * that says EAGAIN, or returns less than asked with nothing behind: side_drained; a write
+ * that takes less than offered). A side that wants what `ready` still says is re-armed
+ * (EPOLL_CTL_MOD), which has the kernel report it again if it still holds. A missed
+ * clearing costs a system call, never an event.
  */
 struct side {
 	int fd;
