@@ -359,8 +359,9 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	struct weir_err err = {""};
 	struct app app;
 	ev_signal sigint, sigterm, sighup, sigusr1;
-	size_t stats_fds = (gen->cfg.stats ? 1 + STATS_MAX_CLIENTS : 0) +
-			   (gen->cfg.admin ? 1 + STATS_MAX_CLIENTS : 0);
+	uint64_t nofile = raise_fd_limit();
+	size_t stats_fds = (gen->cfg.stats ? 1 + stats_max_clients(nofile) : 0) +
+			   (gen->cfg.admin ? 1 + stats_max_clients(nofile) : 0);
 	char state[128];
 	int status;
 
@@ -374,7 +375,7 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 		return EXIT_OSERR;
 	}
 	if (proxy_init(&app.p, loop, gen->n_workers, loop_flags(gen->cfg.event_backend),
-		       raise_fd_limit(), stats_fds, gen->cfg.buffer_size, &err) < 0) {
+		       nofile, stats_fds, gen->cfg.buffer_size, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		gen_free(gen);
 		status = EXIT_OSERR;

@@ -492,6 +492,13 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* Every slot taken: the oldest client still sending its request makes room (a slow or idle
  * client cannot keep a scraper out); false if all are being answered. */
+size_t stats_max_clients(uint64_t nofile)
+{
+	uint64_t n = nofile / 64;
+
+	return n < 8 ? 8 : n > 256 ? 256 : (size_t)n;
+}
+
 static bool make_room(struct stats *st)
 {
 	for (struct stats_client *c = st->clients; c; c = c->next) {
@@ -522,7 +529,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		return;
 	}
-	if ((st->n_clients == STATS_MAX_CLIENTS && !make_room(st)) ||
+	if ((st->n_clients >= st->max_clients && !make_room(st)) ||
 	    !(c = calloc(1, sizeof(*c)))) {
 		close(fd);
 		return;
@@ -565,6 +572,7 @@ int stats_open(struct stats *st, struct proxy *p, const char *spec, bool admin, 
 	if (r < 0)
 		return r;
 	st->p = p;
+	st->max_clients = stats_max_clients(p->nofile);
 	st->r = rl;
 	st->admin = admin;
 	if (admin && !is_local(&a[0]) && strcmp(what, "admin") == 0) {

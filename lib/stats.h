@@ -20,11 +20,15 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
-/* Scrapers served at once; each holds a descriptor. */
-#define STATS_MAX_CLIENTS 256
+/*
+ * Clients served at once by a stats or admin listener, each holding a descriptor: a 64th of
+ * the descriptor limit, from 8 to 256, so that a low limit goes to connections first.
+ */
+size_t stats_max_clients(uint64_t nofile);
 /* The longest request (request line and headers) read. */
 #define STATS_REQUEST_MAX 4096
 /* Seconds a client has to send its whole request. */
@@ -44,7 +48,7 @@ struct stats {
 	char name[128];
 	bool unlink_path;	      /* a unix socket file this weir created */
 	struct stats_client *clients; /* oldest first */
-	size_t n_clients;
+	size_t n_clients, max_clients;
 };
 
 /*

@@ -3,7 +3,9 @@
 #  - names with quotes, backslashes, a newline, UTF-8 and bytes that are not UTF-8 give
 #    output that promtool and jq accept;
 #  - 64 clients that connect and send nothing (or a byte now and then) do not keep a scrape
-#    out, and are dropped after the request timeout;
+#    out, and are dropped after the request timeout; at a low descriptor limit the stats
+#    and admin listeners keep fewer client slots, so connections get the descriptors, and
+#    idle clients still do not keep a scrape out;
 #  - bad requests get 400, an oversized one 431 (answered, not reset), unknown paths 404,
 #    other methods 405; HEAD gets the headers alone;
 #  - with 50,000 servers, /metrics (about 18 MB) is rendered a chunk at a time: round trips
@@ -79,9 +81,20 @@ grep -q "^HTTP/1.0 200 OK" "$TMP/raw" || fail "HEAD failed"
 ! grep -q "weir_" "$TMP/raw" || fail "HEAD sent a body"
 
 # --- idle and slow clients cannot keep a scrape out ------------------------------------------
-for i in $(seq 64); do
-	eval "exec $((i + 10))<>/dev/tcp/127.0.0.1/$sport"
-done
+# open_idle PORT: 64 clients connected to PORT that send nothing (descriptors 11 to 74).
+open_idle() {
+	for i in $(seq 64); do
+		eval "exec $((i + 10))<>/dev/tcp/127.0.0.1/$1"
+	done
+}
+
+close_idle() {
+	for i in $(seq 64); do
+		eval "exec $((i + 10))<&-"
+	done
+}
+
+open_idle "$sport"
 printf 'G' >&11
 start=$(date +%s%N)
 http_get "$sport" /metrics >/dev/null
@@ -90,9 +103,25 @@ ms=$((($(date +%s%N) - start) / 1000000))
 [ "$ms" -lt 1000 ] || fail "the scrape waited $ms ms behind idle clients"
 sleep 2.5
 timeout 2 cat <&11 >/dev/null 2>&1 || fail "an idle client was not dropped after the request timeout"
-for i in $(seq 64); do
-	eval "exec $((i + 10))<&-"
-done
+close_idle
+stop_weir
+
+# --- a low descriptor limit goes to connections; idle clients still cannot keep a scrape out
+# With a limit of 1024, stats and admin keep 16 client slots each, not 256: max-connections
+# was 180 (437 without them).
+: >"$TMP/weir.log"
+(ulimit -n 1024 && exec "$WEIR" -l 127.0.0.1:0 -b "127.0.0.1:$echo_port" --stats 127.0.0.1:0 \
+	--admin "unix:$TMP/admin.sock" --log-level debug 2>>"$TMP/weir.log") &
+WEIR_PID=$!
+PIDS="$PIDS $WEIR_PID"
+wait_for grep -q "stats on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start at 1024 descriptors"
+max=$(sed -n 's/.*max-connections \([0-9]*\) (from the descriptor limit).*/\1/p' "$TMP/weir.log")
+[ "${max:-0}" -ge 400 ] || fail "max-connections at 1024 descriptors with stats and admin: '$max'"
+sport=$(stats_port)
+open_idle "$sport"
+http_get "$sport" /metrics >/dev/null
+grep -q "^HTTP/1.0 200 OK$" "$TMP/status" || fail "at 16 slots, a scrape was kept out by idle clients"
+close_idle
 stop_weir
 
 # --- 50,000 servers: a scrape does not stall relaying -------------------------------------

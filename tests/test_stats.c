@@ -98,6 +98,17 @@ static void post_admin(void **state)
 	assert_int_equal(req.status, 405);
 }
 
+/* A stats or admin listener keeps a 64th of the descriptor limit for its clients, 8 to 256. */
+static void clients_scale_with_the_descriptor_limit(void **state)
+{
+	assert_int_equal(stats_max_clients(64), 8);
+	assert_int_equal(stats_max_clients(575), 8);
+	assert_int_equal(stats_max_clients(1024), 16);
+	assert_int_equal(stats_max_clients(16384), 256);
+	assert_int_equal(stats_max_clients(20000), 256);
+	assert_int_equal(stats_max_clients(UINT64_MAX), 256);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +116,7 @@ int main(void)
 		cmocka_unit_test(path_within_the_bytes_given),
 		cmocka_unit_test(nul_bytes),
 		cmocka_unit_test(post_admin),
+		cmocka_unit_test(clients_scale_with_the_descriptor_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
