@@ -374,8 +374,8 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 		gen_free(gen);
 		return EXIT_OSERR;
 	}
-	if (proxy_init(&app.p, loop, gen->n_workers, loop_flags(gen->cfg.event_backend),
-		       nofile, stats_fds, gen->cfg.buffer_size, &err) < 0) {
+	if (proxy_init(&app.p, loop, gen->n_workers, loop_flags(gen->cfg.event_backend), nofile,
+		       stats_fds, gen->cfg.buffer_size, &err) < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
 		gen_free(gen);
 		status = EXIT_OSERR;

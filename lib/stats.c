@@ -490,8 +490,6 @@ static void backoff_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_io_start(loop, &st->io);
 }
 
-/* Every slot taken: the oldest client still sending its request makes room (a slow or idle
- * client cannot keep a scraper out); false if all are being answered. */
 size_t stats_max_clients(uint64_t nofile)
 {
 	uint64_t n = nofile / 64;
@@ -499,6 +497,8 @@ size_t stats_max_clients(uint64_t nofile)
 	return n < 8 ? 8 : n > 256 ? 256 : (size_t)n;
 }
 
+/* Every slot taken: the oldest client still sending its request makes room (a slow or idle
+ * client cannot keep a scraper out); false if all are being answered. */
 static bool make_room(struct stats *st)
 {
 	for (struct stats_client *c = st->clients; c; c = c->next) {
@@ -529,8 +529,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		return;
 	}
-	if ((st->n_clients >= st->max_clients && !make_room(st)) ||
-	    !(c = calloc(1, sizeof(*c)))) {
+	if ((st->n_clients >= st->max_clients && !make_room(st)) || !(c = calloc(1, sizeof(*c)))) {
 		close(fd);
 		return;
 	}
