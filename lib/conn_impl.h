@@ -1,8 +1,8 @@
 /*
  * The inside of a connection, shared by the files that implement it: conn.c (connect,
- * relay, close) and conn_preface.c (what happens before a server is chosen: the PROXY
- * header, the access list and per-source limits, the TLS hello). Nothing else includes
- * this. Per loop.
+ * relay, close), conn_poll.c (watching its sockets) and conn_preface.c (what happens before
+ * a server is chosen: the PROXY header, the access list and per-source limits, the TLS
+ * hello). Nothing else includes this. Per loop.
  */
 #ifndef WEIR_CONN_IMPL_H
 #define WEIR_CONN_IMPL_H
@@ -159,12 +159,15 @@ struct conn {
 /* Shortages of weir's own, logged at most once a second however many clients they hit. */
 extern struct log_limit conn_shortage_log;
 
-/* conn.c, for conn_preface.c. */
+/* conn.c, for conn_preface.c and conn_poll.c. */
 void conn_close(struct conn *c, enum conn_end end);
 /* Watch `s` for `events` (0: not at all); false if the kernel will not watch it. */
 bool conn_side_want(struct conn *c, struct side *s, int events) WEIR_WUR;
 void conn_side_stop(struct conn *c, struct side *s);
 void conn_connect_next(struct conn *c, bool was_waiting);
+/* Its client's (server's) socket reported `revents` (EV_READ | EV_WRITE) it wants. */
+void conn_client_ready(struct conn *c, int revents);
+void conn_server_ready(struct conn *c, int revents);
 /* Start (or restart) the waiting part's timer. */
 void conn_start_timer(struct conn *c, uint64_t ms);
 
