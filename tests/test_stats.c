@@ -25,23 +25,25 @@ static int parse(const char *text, size_t len, struct stats_request *req)
 
 #define PARSE(lit, req) parse(lit, sizeof(lit) - 1, req)
 
+/* A complete request, answered with `status` and, if 200, document `doc`. */
+#define EXPECT(lit, req, st, dc)                                                                   \
+	do {                                                                                       \
+		assert_int_equal(PARSE(lit, req), 1);                                              \
+		assert_int_equal((req)->status, st);                                               \
+		if ((st) == 200)                                                                   \
+			assert_int_equal((req)->doc, dc);                                          \
+	} while (0)
+
 static void documents(void **state)
 {
 	struct stats_request req;
 
-	assert_int_equal(PARSE("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &req), 1);
-	assert_int_equal(req.status, 200);
-	assert_int_equal(req.doc, STATS_DOC_METRICS);
-	assert_int_equal(PARSE("HEAD /stats?pretty HTTP/1.0\n\n", &req), 1);
-	assert_int_equal(req.status, 200);
-	assert_int_equal(req.doc, STATS_DOC_JSON);
+	EXPECT("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &req, 200, STATS_DOC_METRICS);
+	EXPECT("HEAD /stats?pretty HTTP/1.0\n\n", &req, 200, STATS_DOC_JSON);
 	assert_true(req.head);
-	assert_int_equal(PARSE("GET / HTTP/1.0\r\n\r\n", &req), 1);
-	assert_int_equal(req.doc, STATS_DOC_PAGE);
-	assert_int_equal(PARSE("GET /nope HTTP/1.0\r\n\r\n", &req), 1);
-	assert_int_equal(req.status, 404);
-	assert_int_equal(PARSE("PUT / HTTP/1.0\r\n\r\n", &req), 1);
-	assert_int_equal(req.status, 405);
+	EXPECT("GET / HTTP/1.0\r\n\r\n", &req, 200, STATS_DOC_PAGE);
+	EXPECT("GET /nope HTTP/1.0\r\n\r\n", &req, 404, 0);
+	EXPECT("PUT / HTTP/1.0\r\n\r\n", &req, 405, 0);
 	assert_int_equal(PARSE("GET / HTTP/1.0\r\n", &req), 0); /* headers not over yet */
 }
 
@@ -53,11 +55,8 @@ static void path_within_the_bytes_given(void **state)
 	 * A request line with no version and no '?': the path ends where the bytes do. The
 	 * parser once looked for its end with strcspn, reading on into whatever followed.
 	 */
-	assert_int_equal(PARSE("GET /\n\n", &req), 1);
-	assert_int_equal(req.status, 200);
-	assert_int_equal(req.doc, STATS_DOC_PAGE);
-	assert_int_equal(PARSE("GET /stats\n\n", &req), 1);
-	assert_int_equal(req.doc, STATS_DOC_JSON);
+	EXPECT("GET /\n\n", &req, 200, STATS_DOC_PAGE);
+	EXPECT("GET /stats\n\n", &req, 200, STATS_DOC_JSON);
 }
 
 static void nul_bytes(void **state)
