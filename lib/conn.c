@@ -17,6 +17,8 @@
 
 /* A unix server's backlog was full: its waiting clients try again after this long. */
 #define CONN_CONGESTION_DELAY 0.02
+/* How often a client looks for a free server when a slot keeps freeing under its pick. */
+#define CONN_LOOKS 4
 
 static const char *const end_names[] = {
 	[END_CLIENT_CLOSED] = "client-closed",
@@ -628,6 +630,8 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 	struct pool *pool = c->pool;
 	struct server *congested[CONN_MAX_ATTEMPTS];
 	size_t n_congested = 0;
+	bool full = false;
+	int looks = 0;
 
 	/* Clients already waiting for this backend go first: a newcomer waits behind them. */
 	if (c->n_tried == 0 && !was_waiting && shared_load(&pool->stats->queued)) {
@@ -639,6 +643,13 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 		struct server *s = pool_take(pool, c->wait->tried, c->n_tried, &c->peer.sa);
 		int r;
 
+		if (!s && c->n_tried == 0) {
+			/* None was free. If one is now, it freed (another worker) after the pick:
+			 * look again. */
+			full = pool_full(pool);
+			if (!full && ++looks < CONN_LOOKS)
+				continue;
+		}
 		if (!s)
 			break;
 		if (c->n_tried > n_congested)
@@ -670,8 +681,10 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 		conn_wait(c, was_waiting);
 		return;
 	}
-	if (c->n_tried == 0 && pool_full(pool)) {
+	if (c->n_tried == 0 && full) {
+		/* A slot freed before the client was queued woke nobody: look before sleeping. */
 		conn_wait(c, was_waiting);
+		worker_kick(c->w);
 		return;
 	}
 	conn_close(c, c->n_tried ? c->connect_fail : END_NO_SERVER);

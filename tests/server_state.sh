@@ -122,6 +122,9 @@ done
 reload_ms=$(($(now_ms) - t0))
 [ "$under_load" -ge 50 ] || fail "only $under_load of $n reloads were done while the load ran"
 reap "$load" 100 "the connect load"
+# Every server is UP throughout: a client finding them all full waits, even when a slot
+# frees on another worker between its pick and its turn in the queue.
+! grep -q "end=no-server" "$TMP/weir.log" || fail "a client was refused with servers UP"
 [ "$REAPED" -eq 0 ] || fail "a client failed during the reloads: $(cat "$TMP/load.out")"
 for p in $ports; do
 	wait_for metric_is "$(conns "$p")" 0 ||
