@@ -218,8 +218,10 @@ void worker_queued(struct worker *w, int change)
 void worker_slot_freed(struct worker *w, const struct pool *pool)
 {
 	worker_kick(w);
-	/* Clients of this backend may wait on other workers: their turn may have come. */
-	if (shared_load(&pool->stats->queued) > w->n_queued)
+	/* Clients of this backend may wait on other workers: their turn may have come. (Those
+	 * waiting here are this backend's in this generation; the count is the backend's in
+	 * all generations, so it errs towards waking.) */
+	if (shared_load(&pool->stats->queued) > pool->local[w->id].queue.n)
 		proxy_kick_waiting(w->p, w);
 }
 

@@ -73,6 +73,11 @@ wait_for() {
 	done
 }
 
+# now_ms: the time of day in ms.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
 # start_server NAME MODE [ARGS...]: a tcpkit server on 127.0.0.1; sets SERVER_PORT, SERVER_PID.
 start_server() {
 	name=$1

@@ -8,10 +8,6 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
-
 # log_ms PATTERN: the time of day, in ms, of the first line of weir's log matching PATTERN.
 log_ms() {
 	grep -m 1 -- "$1" "$TMP/weir.log" |

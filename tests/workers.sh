@@ -6,6 +6,7 @@
 #  - a reload while both workers relay: every transfer finishes intact on its old server and
 #    new clients follow the new configuration, on both workers;
 #  - a drain while both workers relay: every transfer finishes, weir exits 0;
+#  - a slot freed on one worker serves a client waiting for it on the other at once;
 #  - health checks run once per server, not once per worker.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
@@ -141,6 +142,71 @@ readers_intact "during the drain"
 reap "$WEIR_PID" 100 "weir (draining)"
 [ "$REAPED" -eq 0 ] || fail "weir exited $REAPED after draining"
 grep -q "drained all 12 connections" "$TMP/weir.log" || fail "the drain was not logged whole"
+
+# --- a slot freed on one worker serves a client waiting on the other ---------------------------
+# Backends a and b, one server each at maxconn=1. Worker 0 holds b's slot and has a client of
+# a waiting; worker 1 has a client of b waiting. When b's slot frees on worker 0, the client
+# on worker 1 is served at once, though worker 0 has as many clients waiting as b has.
+printf '[frontend fa]\nlisten = 127.0.0.1:0\nbackend = a\n[frontend fb]\nlisten = 127.0.0.1:0\nbackend = b\n' \
+	>"$TMP/two.conf"
+printf '[backend a]\nconnect-timeout = 20s\nserver = 127.0.0.1:%s maxconn=1\n' "$echo_port" >>"$TMP/two.conf"
+printf '[backend b]\nconnect-timeout = 20s\nserver = 127.0.0.1:%s maxconn=1\n' "$echo_port" >>"$TMP/two.conf"
+start_weir_conf "$TMP/two.conf" -w 2 --stats 127.0.0.1:0
+wait_for grep -q "frontend fb" "$TMP/weir.log" || fail "frontend fb did not start"
+port_fa=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend fa).*/\1/p' "$TMP/weir.log")
+port_fb=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend fb).*/\1/p' "$TMP/weir.log")
+wait_for grep -q "stats on 127.0.0.1:" "$TMP/weir.log" || fail "no stats endpoint"
+accepted() { # each worker's accepted count, "A0 A1"
+	stats | jq -r '"\(.workers[0].accepted) \(.workers[1].accepted)"'
+}
+accepted_since() { [ "$(accepted)" != "$1" ]; }
+# open_on WORKER PORT: a connection to PORT, nothing sent on it yet, that worker WORKER took
+# (one another worker took is closed and another tried, at most 40). Sets ON_FD.
+open_on() {
+	try=0
+	while [ "$try" -lt 40 ]; do
+		try=$((try + 1))
+		before=$(accepted)
+		exec {ON_FD}<>"/dev/tcp/127.0.0.1/$2"
+		wait_for accepted_since "$before" || fail "a client of port $2 was not accepted"
+		after=$(accepted)
+		if [ "$1" -eq 0 ] && [ "${after% *}" != "${before% *}" ]; then return 0; fi
+		if [ "$1" -eq 1 ] && [ "${after#* }" != "${before#* }" ]; then return 0; fi
+		exec {ON_FD}<&-
+	done
+	fail "40 clients of port $2 and none on worker $1"
+}
+waiting_are() { # JSON: the backends' waiting clients, e.g. [1,0]
+	stats >"$TMP/stats.json"
+	[ "$(jq -c '[.backends[].queued]' "$TMP/stats.json")" = "$1" ]
+}
+# echoed FD WHAT: 4 bytes sent on FD come back.
+echoed() {
+	printf ping >&"$1"
+	[ "$(timeout 5 head -c 4 <&"$1")" = ping ] || fail "$2 was not relayed"
+}
+open_on 0 "$port_fb"
+b_holder=$ON_FD
+open_on 0 "$port_fa"
+a_holder=$ON_FD # on worker 0 too: worker 1 has nothing else to do
+open_on 0 "$port_fa"
+a_waiter=$ON_FD
+open_on 1 "$port_fb"
+b_waiter=$ON_FD
+wait_for waiting_are "[1,1]" ||
+	fail "expected one client waiting for each backend: $(jq -c '[.backends[].queued]' "$TMP/stats.json")"
+t0=$(now_ms)
+exec {b_holder}<&-
+wait_for waiting_are "[1,0]" || fail "the client waiting for b on worker 1 was not served"
+waited=$(($(now_ms) - t0))
+echo "a slot freed on worker 0 served a client waiting on worker 1 in $waited ms"
+[ "$waited" -lt 3000 ] || fail "the client waiting on worker 1 was served $waited ms after b's slot freed"
+echoed "$b_waiter" "the client served by b"
+exec {a_holder}<&-
+wait_for waiting_are "[0,0]" || fail "the client waiting for a was not served"
+echoed "$a_waiter" "the client served by a"
+exec {a_waiter}<&- {b_waiter}<&-
+stop_weir
 
 # --- health checks: once per server -------------------------------------------------------------
 # Another weir stands in for the server, so that every check it receives is a log line.
