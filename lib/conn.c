@@ -291,7 +291,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 	}
 	if (f == RELAY_FAULT_NONE && (revents & EV_READ) && relay_wants_read(out)) {
 		out->eof_closes = relay_done(in);
-		ctx->src_ended = this_side->ready & SIDE_ENDED;
+		ctx->src_stops_short = side_stops_short(this_side);
 		ctx->src_urgent = this_side->ready & SIDE_URGENT;
 		f = relay_on_readable(out, this, other, ctx);
 		this_side_failed = f == RELAY_FAULT_SRC;
@@ -567,6 +567,7 @@ static int conn_start_connect(struct conn *c, struct server *s)
 		return r;
 	}
 	c->server.fd = fd;
+	c->server.is_unix = s->addr.ss.ss_family == AF_UNIX;
 	/* The client stays watched: to read it ahead, and to notice one that leaves. */
 	if (!conn_side_want(c, &c->server, EV_WRITE) || !conn_side_want(c, &c->client, EV_READ)) {
 		close_side(&c->server, false);
@@ -717,6 +718,7 @@ void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct soc
 	c->w = w;
 	c->fe = fe;
 	c->client.fd = fd;
+	c->client.is_unix = peer->sa_family == AF_UNIX;
 	c->server.fd = -1;
 	c->pool = fe->pool;
 	c->peer_len = (uint8_t)(len < sizeof(c->peer) ? len : sizeof(c->peer));

@@ -80,6 +80,8 @@ struct side {
 	uint8_t polled; /* EV_READ | EV_WRITE in the epoll set for it (0: not in it) */
 	uint8_t ready;	/* EV_READ | EV_WRITE | SIDE_ENDED | SIDE_URGENT: edges seen and
 			   not known to be spent */
+	bool is_unix;	/* AF_UNIX: a read stops before a message that carried descriptors
+			   or credentials (they are dropped), with the message behind it */
 };
 
 /*
@@ -91,10 +93,17 @@ struct side {
 #define SIDE_ENDED  0x10
 #define SIDE_URGENT 0x20
 
+/* Whether a read that returns less than asked may have left bytes behind, that no new edge
+ * will report. */
+static inline bool side_stops_short(const struct side *s)
+{
+	return (s->ready & (SIDE_ENDED | SIDE_URGENT)) || s->is_unix;
+}
+
 /* The socket is drained if this read got `n` of `asked`: EAGAIN, or less and nothing behind. */
 static inline bool side_drained(const struct side *s, ssize_t n, size_t asked)
 {
-	return n > 0 ? (size_t)n < asked && !(s->ready & (SIDE_ENDED | SIDE_URGENT))
+	return n > 0 ? (size_t)n < asked && !side_stops_short(s)
 		     : n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 

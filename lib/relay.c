@@ -192,7 +192,7 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 			ctx->dst_full = true;
 			break;
 		}
-		if ((size_t)n < size && !ctx->src_ended && !ctx->src_urgent) {
+		if ((size_t)n < size && !ctx->src_stops_short) {
 			/* Less than asked: the socket is empty; skip the read that says EAGAIN. */
 			ctx->src_dry = true;
 			break;

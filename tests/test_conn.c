@@ -23,6 +23,7 @@
  *   - whatever the ending, every count (server slots, open connections, the queue) returns
  *     to zero.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -832,6 +834,68 @@ static void urgent_data_during_the_connect_does_not_stall(void **state)
 	assert_closes("client-closed=1");
 }
 
+/*
+ * A read of a unix socket stops before a message that carried descriptors, with that message
+ * behind it. Weir relays bytes, not descriptors: they are dropped (closed), and what follows
+ * must still go through. Each peer sends "hello" with a descriptor, then "world", before
+ * weir's loop runs.
+ */
+static void put_with_descriptor(int fd, const char *s)
+{
+	char control[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = (void *)s, .iov_len = strlen(s)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control,
+			     .msg_controllen = sizeof(control)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &p[0], sizeof(int));
+	assert_int_equal(sendmsg(fd, &msg, MSG_NOSIGNAL), (ssize_t)strlen(s));
+	close(p[0]);
+	close(p[1]);
+}
+
+static int open_descriptors(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+static void descriptors_passed_on_unix_sockets_do_not_stall_the_relay(void **state)
+{
+	int c, s, before;
+
+	apply("-l 127.0.0.1:0 -b %s", unix_server(0, 16));
+	c = unix_client();
+	s = accept_on(0);
+	put(c, "x");
+	get(s, "x");
+	before = open_descriptors();
+	put_with_descriptor(c, "hello");
+	put(c, "world");
+	put_with_descriptor(s, "HELLO");
+	put(s, "WORLD");
+	usleep(50000); /* all of it queued before weir reads */
+	get(s, "helloworld");
+	get(c, "HELLOWORLD");
+	assert_int_equal(open_descriptors(), before); /* none kept by weir */
+	both_leave(c, s);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-closed=1");
+}
+
 /* --- connecting: retries, failures, no server -------------------------------------------- */
 
 /* The first server refuses, the second takes the client: one retry, two attempts. */
@@ -1497,6 +1561,7 @@ int main(void)
 		T(urgent_data_does_not_stall_the_relay),
 		T(urgent_data_does_not_stall_a_splicing_relay),
 		T(unix_oob_data_does_not_stall_the_relay),
+		T(descriptors_passed_on_unix_sockets_do_not_stall_the_relay),
 		T(urgent_data_during_the_connect_does_not_stall),
 		T(a_refused_connect_is_retried_on_the_next_server),
 		T(every_server_refusing_is_connect_failed),
