@@ -23,7 +23,6 @@
  *   - whatever the ending, every count (server slots, open connections, the queue) returns
  *     to zero.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +40,7 @@
 #include <cmocka.h>
 
 #include "conn.h"
+#include "open_fds.h"
 #include "log.h"
 #include "proxy.h"
 #include "reload.h"
@@ -861,28 +861,17 @@ static void put_with_descriptor(int fd, const char *s)
 	close(p[1]);
 }
 
-static int open_descriptors(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static void descriptors_passed_on_unix_sockets_do_not_stall_the_relay(void **state)
 {
-	int c, s, before;
+	size_t before;
+	int c, s;
 
 	apply("-l 127.0.0.1:0 -b %s", unix_server(0, 16));
 	c = unix_client();
 	s = accept_on(0);
 	put(c, "x");
 	get(s, "x");
-	before = open_descriptors();
+	before = open_fds();
 	put_with_descriptor(c, "hello");
 	put(c, "world");
 	put_with_descriptor(s, "HELLO");
@@ -890,7 +879,7 @@ static void descriptors_passed_on_unix_sockets_do_not_stall_the_relay(void **sta
 	usleep(50000); /* all of it queued before weir reads */
 	get(s, "helloworld");
 	get(c, "HELLOWORLD");
-	assert_int_equal(open_descriptors(), before); /* none kept by weir */
+	assert_int_equal(open_fds(), before); /* none kept by weir */
 	both_leave(c, s);
 	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");

@@ -7,7 +7,6 @@
  *     turn through -Wl,--wrap: the abort leaves listeners, generation, servers and the
  *     descriptor table exactly as they were, and weir serves on.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,6 +23,7 @@
 #include <cmocka.h>
 
 #include "listener.h"
+#include "open_fds.h"
 #include "log.h"
 #include "reload.h"
 #include "proxy.h"
@@ -190,18 +190,6 @@ static void accept_backends(void)
 		       (fd = accept4(rig.backend[b], NULL, NULL, SOCK_CLOEXEC)) >= 0)
 			rig.accepted[rig.n_accepted++] = fd;
 	}
-}
-
-static size_t open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	size_t n = 0;
-
-	assert_non_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static int setup(void **state)
