@@ -583,7 +583,8 @@ static int conn_start_connect(struct conn *c, struct server *s)
 /*
  * Wait for a slot, as long as a connect may take: behind those already waiting, or (a
  * client whose turn came but who could not go) back at the head. The queue timer, once
- * started, keeps running across turns.
+ * started, keeps running across turns. The worker looks at its queue before it sleeps: a
+ * slot freed by another worker before the client was queued woke nobody.
  */
 static void conn_wait(struct conn *c, bool at_head)
 {
@@ -606,6 +607,7 @@ static void conn_wait(struct conn *c, bool at_head)
 	worker_queued(c->w, 1);
 	if (!ev_is_active(&wt->timer))
 		conn_start_timer(c, c->pool->cfg->queue_timeout_ms);
+	worker_kick(c->w);
 }
 
 static bool unix_backlog_full(const struct server *s, int error)
@@ -637,7 +639,6 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 	/* Clients already waiting for this backend go first: a newcomer waits behind them. */
 	if (c->n_tried == 0 && !was_waiting && shared_load(&pool->stats->queued)) {
 		conn_wait(c, false);
-		worker_kick(c->w);
 		return;
 	}
 	while (c->n_tried < CONN_MAX_ATTEMPTS && c->n_tried <= pool->cfg->retries + n_congested) {
@@ -683,9 +684,7 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 		return;
 	}
 	if (c->n_tried == 0 && full) {
-		/* A slot freed before the client was queued woke nobody: look before sleeping. */
 		conn_wait(c, was_waiting);
-		worker_kick(c->w);
 		return;
 	}
 	conn_close(c, c->n_tried ? c->connect_fail : END_NO_SERVER);
