@@ -33,8 +33,8 @@ CONF
 WEIR_PID=$!
 PIDS="$PIDS $WEIR_PID"
 wait_for grep -q "(frontend two)" "$TMP/weir.log" || fail "weir did not start from the file"
-port_one=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend one).*/\1/p' "$TMP/weir.log")
-port_two=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend two).*/\1/p' "$TMP/weir.log")
+port_one=$(frontend_port one)
+port_two=$(frontend_port two)
 
 "$TCPKIT" client "127.0.0.1:$port_one" --connections 3 --bytes 1m --timeout 30 >/dev/null ||
 	fail "frontend one did not relay"

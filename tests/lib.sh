@@ -91,19 +91,26 @@ start_server() {
 	SERVER_PORT=$(cat "$TMP/$name.port")
 }
 
-# start_weir ARGS...: weir listening on 127.0.0.1:0 plus ARGS; sets WEIR_PORT, WEIR_PID.
+# started: weir has logged that it runs, which it does once every listener (stats and admin
+# too) is open.
+started() {
+	grep -q 'weir [^ ]* running: ' "$TMP/weir.log"
+}
+
+# start_weir ARGS...: weir listening on 127.0.0.1:0 plus ARGS, started; sets WEIR_PORT and
+# WEIR_PID.
 start_weir() {
 	: >"$TMP/weir.log"
 	"$WEIR" -l 127.0.0.1:0 "$@" 2>>"$TMP/weir.log" &
 	WEIR_PID=$!
 	PIDS="$PIDS $WEIR_PID"
-	wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start"
+	wait_for started || fail "weir did not start"
 	WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" |
 		head -n 1)
 }
 
-# start_weir_conf FILE [ARGS...]: weir -c FILE ARGS; sets WEIR_PID and WEIR_PORT (the port of
-# the first 127.0.0.1 listener it logs).
+# start_weir_conf FILE [ARGS...]: weir -c FILE ARGS, started; sets WEIR_PID and WEIR_PORT
+# (the port of the first 127.0.0.1 listener it logs).
 start_weir_conf() {
 	conf=$1
 	shift
@@ -111,7 +118,7 @@ start_weir_conf() {
 	"$WEIR" -c "$conf" "$@" 2>>"$TMP/weir.log" &
 	WEIR_PID=$!
 	PIDS="$PIDS $WEIR_PID"
-	wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start from $conf"
+	wait_for started || fail "weir did not start from $conf"
 	WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" |
 		head -n 1)
 }
@@ -179,6 +186,12 @@ http_get() {
 # stats_port: the port of the stats endpoint weir logged last.
 stats_port() {
 	sed -n 's/.*stats on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" | tail -n 1
+}
+
+# frontend_port NAME: the port weir logged for frontend NAME on 127.0.0.1.
+frontend_port() {
+	sed -n "s/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend $1).*/\1/p" "$TMP/weir.log" |
+		tail -n 1
 }
 
 # metric SERIES: the value of one series of weir's /metrics, as written there

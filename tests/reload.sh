@@ -41,7 +41,7 @@ grep -q "still listening on 127.0.0.1:$WEIR_PORT (frontend web)" "$TMP/weir.log"
 	fail "the listener that stayed was not kept"
 [ "$(grep -c "info: listening on 127.0.0.1:$WEIR_PORT " "$TMP/weir.log")" -eq 1 ] ||
 	fail "the kept listener was reopened"
-two=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend two).*/\1/p' "$TMP/weir.log")
+two=$(frontend_port two)
 [ -n "$two" ] || fail "the added frontend did not open"
 
 for i in 1 2 3 4; do

@@ -46,7 +46,7 @@ server = 127.0.0.1:$fallback_port
 server = 127.0.0.1:$(cat "$TMP/plain.port")
 CONF
 start_weir_conf "$TMP/weir.conf"
-mixed=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend mixed).*/\1/p' "$TMP/weir.log")
+mixed=$(frontend_port mixed)
 
 # reaches NAME-ARGS... EXPECTED_CN: a handshake through weir ends at the server with that name.
 reaches() {

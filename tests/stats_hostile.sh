@@ -134,7 +134,7 @@ stop_weir
 } >"$TMP/big.conf"
 start_weir_conf "$TMP/big.conf"
 sport=$(stats_port)
-eport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend echo).*/\1/p' "$TMP/weir.log")
+eport=$(frontend_port echo)
 # A scrape that stalls the loop stalls it every time; a busy machine only now and then. So
 # the longest pause of the best of three rounds must stay under 100 ms.
 best=""

@@ -152,10 +152,9 @@ printf '[frontend fa]\nlisten = 127.0.0.1:0\nbackend = a\n[frontend fb]\nlisten 
 printf '[backend a]\nconnect-timeout = 20s\nserver = 127.0.0.1:%s maxconn=1\n' "$echo_port" >>"$TMP/two.conf"
 printf '[backend b]\nconnect-timeout = 20s\nserver = 127.0.0.1:%s maxconn=1\n' "$echo_port" >>"$TMP/two.conf"
 start_weir_conf "$TMP/two.conf" -w 2 --stats 127.0.0.1:0
-wait_for grep -q "frontend fb" "$TMP/weir.log" || fail "frontend fb did not start"
-port_fa=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend fa).*/\1/p' "$TMP/weir.log")
-port_fb=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (frontend fb).*/\1/p' "$TMP/weir.log")
-wait_for grep -q "stats on 127.0.0.1:" "$TMP/weir.log" || fail "no stats endpoint"
+port_fa=$(frontend_port fa)
+port_fb=$(frontend_port fb)
+[ -n "$port_fb" ] || fail "frontend fb did not start"
 accepted() { # each worker's accepted count, "A0 A1"
 	stats | jq -r '"\(.workers[0].accepted) \(.workers[1].accepted)"'
 }
