@@ -19,7 +19,7 @@ flood_at() {
 		--max-connections 1000 --stats 127.0.0.1:0 2>>"$TMP/weir.log") &
 	WEIR_PID=$!
 	PIDS="$PIDS $WEIR_PID"
-	wait_for grep -q "listening on 127.0.0.1:" "$TMP/weir.log" || fail "weir did not start"
+	wait_for started || fail "weir did not start"
 	WEIR_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/weir.log" | head -n 1)
 	grep -q "max-connections 1000 is more than the descriptor limit allows" "$TMP/weir.log" ||
 		fail "no warning about max-connections exceeding the descriptor limit"

@@ -21,6 +21,8 @@ WEIR_PID=$!
 PIDS="$PIDS $WEIR_PID"
 wait_for "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1 --timeout 2 >/dev/null 2>&1 ||
 	fail "weir did not start"
+# The workers may serve before the stats listener opens (its log line cannot be waited for).
+wait_for listening_on "$sport" || fail "the stats endpoint did not open"
 
 count() { # SERIES
 	http_get "$sport" /metrics | awk -v k="$1" '$1 == k { print $2 }'
