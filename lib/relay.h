@@ -73,11 +73,11 @@ struct relay_ctx {
 	 * caller that waits for edges (epoll's EPOLLET): the producer had nothing more to
 	 * give, or the consumer would take no more. Set only when certain. */
 	bool src_dry, dst_full;
-	/* Told by the caller before relay_on_readable: a read that returns less than asked
-	 * may have left bytes behind (the producer's end has arrived, urgent data is
-	 * pending, or it is a unix socket), so it is followed by another; urgent data is
-	 * pending (a read stops at its mark with bytes behind it, and a splice never gets
-	 * past it), so it is read without splice, which skips the urgent byte. */
+	/* Told by the caller before relay_on_readable. src_stops_short: a read that returns
+	 * less than asked may have left bytes behind (the producer's end has arrived, urgent
+	 * data is pending, or it is a unix socket), so another read follows it. src_urgent:
+	 * urgent data is pending; a splice never gets past its mark, so it is read without
+	 * splice (which skips the urgent byte). */
 	bool src_stops_short, src_urgent;
 };
 
