@@ -210,8 +210,6 @@ void conn_close(struct conn *c, enum conn_end end)
 		source_release(c->source);
 		pthread_mutex_unlock(&st->lock);
 	}
-	if (end != END_DENIED && end != END_LIMITED)
-		log_close(c, end, up, down); /* those two could flood the log: see refuse() */
 	counter_add(&w->closed[end], 1);
 	shared_add(&st->bytes_to_server, up);
 	shared_add(&st->bytes_to_client, down);
@@ -227,6 +225,11 @@ void conn_close(struct conn *c, enum conn_end end)
 	w->dead = c;
 	gen->local[w->id].conns--;
 	worker_conn_closed(w, gen);
+	/* After every count, so whoever reads the line sees them; before the last release, after
+	 * which a drained proxy may stop. Denied and limited clients could flood the log: see
+	 * refuse(). */
+	if (end != END_DENIED && end != END_LIMITED)
+		log_close(c, end, up, down);
 	proxy_conn_release(w->p);
 }
 
