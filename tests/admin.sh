@@ -130,7 +130,7 @@ hold_client h2 6
 held=$HELD
 n=$(ctl shutdown sessions server app/a | sed -n 's/^\([0-9]*\) connection.*/\1/p')
 [ -n "$n" ] && [ "$n" -gt 0 ] || fail "shutdown sessions cut nothing"
-wait_for closed_at_least $((before + n)) || fail "the cut connections were not logged"
+wait_for logged_at_least $((before + n)) "end=shutdown" || fail "the cut connections were not logged"
 [ "$(closed_lines | grep -c "end=shutdown")" -eq $((before + n)) ] ||
 	fail "shutdown sessions: $n cut, but the log says otherwise"
 kill "$held" 2>/dev/null || true # it may have left when its connections were reset

@@ -61,8 +61,11 @@ until grep -q "server 127.0.0.1:$hole is DOWN" "$TMP/weir.log"; do
 	served "while the black hole is being found out"
 	i=$((i + 1))
 done
-: >"$TMP/times"
+# The client that found the black hole out may not be logged yet: its line is not one of the
+# timed clients'.
+wait_for closed_at_least "$i" || fail "weir did not log the $i clients"
 before=$(closed_lines | wc -l)
+: >"$TMP/times"
 end=$(($(date +%s) + 3))
 while [ "$(date +%s)" -lt "$end" ]; do
 	start=$(date +%s%N)

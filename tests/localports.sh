@@ -48,7 +48,8 @@ server="backend=\"default\",server=\"127.0.0.1:$SERVER_PORT\""
 	fail "weir's shortage was counted against the server"
 [ "$(grep -c "Cannot assign requested address" "$TMP/weir.log")" -le 2 ] ||
 	fail "the shortage was logged once per client: $(grep -c "Cannot assign" "$TMP/weir.log") lines"
-[ "$(closed_lines | grep -c "end=local-error")" -eq 10 ] || fail "not every refused client was logged"
+wait_for logged_at_least 10 "end=local-error" || fail "not every refused client was logged"
+[ "$(closed_lines | grep -c "end=local-error")" -eq 10 ] || fail "more refused clients logged than refused"
 release "$holder" "the two held clients"
 stop_weir
 echo "out of local ports ok ($refused clients reset, the server stayed UP)"

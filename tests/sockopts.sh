@@ -67,7 +67,7 @@ wait_for grep -q "end=connect-failed .*attempts=1" "$TMP/weir.log" || fail "retr
 stop_weir
 start_weir -b "127.0.0.1:$dead" -b "127.0.0.1:$echo_port" --retries 1 --fall 100
 served "with retries 1"
-grep -q "attempts=2" "$TMP/weir.log" || fail "retries 1 did not try the second server"
+wait_for grep -q "attempts=2" "$TMP/weir.log" || fail "retries 1 did not try the second server"
 stop_weir
 
 # Queue timeout: a client waiting for a full server gives up after it, not the connect timeout.
@@ -78,7 +78,7 @@ start=$(date +%s%N)
 	fail "a client got past a full server"
 ms=$((($(date +%s%N) - start) / 1000000))
 [ "$ms" -ge 400 ] && [ "$ms" -lt 3000 ] || fail "the waiting client was closed after $ms ms, not 500"
-grep -q "end=queue-timeout" "$TMP/weir.log" || fail "no queue-timeout"
+wait_for grep -q "end=queue-timeout" "$TMP/weir.log" || fail "no queue-timeout"
 release "$HELD" "the holder"
 stop_weir
 

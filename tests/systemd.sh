@@ -33,7 +33,7 @@ grep -q "still listening on 127.0.0.1:$port (frontend web)" "$TMP/weir.log" ||
 "$TCPKIT" client "127.0.0.1:$port" --bytes 64k --timeout 20 >/dev/null ||
 	fail "the passed socket stopped serving after a reload"
 stop_weir
-grep -q "^STOPPING=1$" "$TMP/notify.out" || fail "STOPPING=1 never arrived"
+wait_for grep -q "^STOPPING=1$" "$TMP/notify.out" || fail "STOPPING=1 never arrived"
 
 # Matched by address: the frontend listens where the passed socket is bound; an unnamed,
 # unmatched socket would be closed with a warning.

@@ -100,10 +100,11 @@ slow_readers() {
 		PIDS="$PIDS $!"
 	done
 }
-# on_both_workers: every worker has connections open now.
+# on_both_workers [N]: every worker has connections open now (and N in all).
 on_both_workers() {
 	stats >"$TMP/stats.json"
-	[ "$(jq '[.workers[].connections | select(. > 0)] | length' "$TMP/stats.json")" -eq 2 ]
+	[ "$(jq '[.workers[].connections | select(. > 0)] | length' "$TMP/stats.json")" -eq 2 ] &&
+		{ [ -z "${1:-}" ] || [ "$(jq '.frontends[0].connections' "$TMP/stats.json")" -eq "$1" ]; }
 }
 # readers_intact WHAT: every reader got all its bytes, in order.
 readers_intact() {
@@ -114,7 +115,8 @@ readers_intact() {
 }
 
 slow_readers 12
-wait_for on_both_workers || fail "the readers are not on both workers: $(jq -c .workers "$TMP/stats.json")"
+wait_for on_both_workers 12 ||
+	fail "the readers are not all in, on both workers: $(jq -c .workers "$TMP/stats.json")"
 sed -i "s/127.0.0.1:$port_a/127.0.0.1:$port_b/" "$TMP/weir.conf"
 sed -i "s/^listen = 127.0.0.1:0/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/weir.conf"
 kill -HUP "$WEIR_PID"
@@ -135,7 +137,7 @@ whole_on() {
 wait_for whole_on "$port_a" 12 || fail "not every transfer on the old server finished whole"
 
 slow_readers 12
-wait_for on_both_workers || fail "the readers are not on both workers"
+wait_for on_both_workers 12 || fail "the readers are not all in, on both workers"
 kill -TERM "$WEIR_PID"
 wait_for grep -q "draining 12 connections" "$TMP/weir.log" || fail "the drain did not start"
 readers_intact "during the drain"
