@@ -695,10 +695,23 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 
 void conn_dequeue(struct conn *c)
 {
+	struct pool *pool = c->pool;
+	struct pool_local *pl = &pool->local[c->w->id];
+	uint64_t ticket = c->wait->ticket;
+
 	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
+	/*
+	 * Until its turn is over (connected, closed or back at the head), the client still
+	 * counts as waiting, with its ticket at the head of this worker's: no newcomer and no
+	 * younger client of another worker takes the slot it is about to try.
+	 */
+	shared_add(&pool->stats->queued, 1);
 	leave_queue(c);
+	shared_store(&pl->head_ticket, ticket);
 	c->state = CONN_CONNECTING;
-	conn_connect_next(c, true);
+	conn_connect_next(c, true); /* may close c: only the pool is used after */
+	shared_sub(&pool->stats->queued, 1);
+	publish_head(pl);
 }
 
 void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct sockaddr *peer,
