@@ -220,16 +220,16 @@ void conn_close(struct conn *c, enum conn_end end)
 		release_slot(c, c->srv);
 	}
 	idle_list_remove(activity_list(c), &c->activity);
+	gen->local[w->id].conns--;
+	worker_conn_closed(w, gen);
+	/* After every count, so whoever reads the line sees them; before next_dead, which
+	 * overwrites the relays the line reads, and before the last release, after which a
+	 * drained proxy may stop. Denied and limited clients could flood the log: see refuse(). */
+	if (end != END_DENIED && end != END_LIMITED)
+		log_close(c, end, up, down);
 	c->magic = CONN_DEAD;
 	c->next_dead = w->dead;
 	w->dead = c;
-	gen->local[w->id].conns--;
-	worker_conn_closed(w, gen);
-	/* After every count, so whoever reads the line sees them; before the last release, after
-	 * which a drained proxy may stop. Denied and limited clients could flood the log: see
-	 * refuse(). */
-	if (end != END_DENIED && end != END_LIMITED)
-		log_close(c, end, up, down);
 	proxy_conn_release(w->p);
 }
 
