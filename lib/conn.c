@@ -697,17 +697,17 @@ void conn_dequeue(struct conn *c)
 {
 	struct pool *pool = c->pool;
 	struct pool_local *pl = &pool->local[c->w->id];
-	uint64_t ticket = c->wait->ticket;
 
-	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
+	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED &&
+	       idle_list_oldest(&pl->queue) == &c->wait->queued);
 	/*
 	 * Until its turn is over (connected, closed or back at the head), the client still
-	 * counts as waiting, with its ticket at the head of this worker's: no newcomer and no
-	 * younger client of another worker takes the slot it is about to try.
+	 * counts as waiting, and its ticket stays published as this worker's head (it is the
+	 * head), not even for a moment replaced: no newcomer and no younger client of another
+	 * worker takes the slot it is about to try.
 	 */
-	shared_add(&pool->stats->queued, 1);
-	leave_queue(c);
-	shared_store(&pl->head_ticket, ticket);
+	idle_list_remove(&pl->queue, &c->wait->queued);
+	worker_queued(c->w, -1);
 	c->state = CONN_CONNECTING;
 	conn_connect_next(c, true); /* may close c: only the pool is used after */
 	shared_sub(&pool->stats->queued, 1);
