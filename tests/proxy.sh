@@ -31,15 +31,16 @@ stop_at() { # NAME
 	[ "$REAPED" -eq 0 ] || fail "weir $1 exited $REAPED"
 }
 
+both_logged() { # each weir logged both clients
+	[ "$(grep -c " closed client=" "$TMP/outer.log")" -ge 2 ] &&
+		[ "$(grep -c " closed client=" "$TMP/inner.log")" -ge 2 ]
+}
+
 for v in 1 2; do
 	weir_at inner -b "127.0.0.1:$echo_port" --accept-proxy "v$v"
 	weir_at outer -b "127.0.0.1:$inner_port,send-proxy=v$v"
 	"$TCPKIT" client "127.0.0.1:$outer_port" --connections 2 --bytes 1m --timeout 20 >/dev/null ||
 		fail "v$v: bytes did not get through both weirs intact"
-	both_logged() { # each weir logged both clients
-		[ "$(grep -c " closed client=" "$TMP/outer.log")" -ge 2 ] &&
-			[ "$(grep -c " closed client=" "$TMP/inner.log")" -ge 2 ]
-	}
 	wait_for both_logged || fail "v$v: the weirs did not log both clients"
 	# The client the outer weir saw is the one the inner weir logs (not the outer weir).
 	client=$(sed -n 's/.* closed client=\([^ ]*\) .*/\1/p' "$TMP/outer.log" | sort | head -n 1)
