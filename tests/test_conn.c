@@ -1195,6 +1195,34 @@ static void a_waiting_client_that_leaves_takes_no_slot(void **state)
 }
 
 /*
+ * A waiting client whose turn comes when its server has gone (the socket's path removed):
+ * connect-failed at once, and nothing of its wait is left counted.
+ */
+static void a_waiting_client_whose_turn_fails_leaves_nothing_counted(void **state)
+{
+	int a, b, sa;
+
+	apply("-l 127.0.0.1:0 -b %s,maxconn=1 --connect-timeout 5s --fall 3", unix_server(0, 16));
+	a = unix_client();
+	sa = accept_on(0);
+	put(a, "relaying");
+	get(sa, "relaying");
+	b = unix_client();
+	put(b, "never delivered");
+	RUN_UNTIL(W->n_queued == 1, 2000);
+	assert_int_equal(pool()->stats->queued, 1);
+	assert_int_equal(unlink(rig.be[0].path), 0);
+	both_leave(a, sa);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("connect-failed=1 client-closed=1");
+	assert_end(b);
+	assert_int_equal(srv(0)->connect_failures, 1);
+	assert_int_equal(pool()->local[0].head_ticket, 0);
+	assert_all_released();
+	assert_logged("end=connect-failed;attempts=1");
+}
+
+/*
  * A unix server's backlog is full (EAGAIN): the client waits instead of failing, is served
  * once the server drains its backlog, and nothing is held against the server.
  */
@@ -1564,6 +1592,7 @@ int main(void)
 		T(at_maxconn_clients_wait_in_order),
 		T(no_slot_within_the_connect_timeout_is_queue_timeout),
 		T(a_waiting_client_that_leaves_takes_no_slot),
+		T(a_waiting_client_whose_turn_fails_leaves_nothing_counted),
 		T(a_full_unix_backlog_makes_the_client_wait),
 		T(a_full_unix_backlog_retry_survives_a_late_loop_clock),
 		T(silence_for_the_idle_timeout_is_idle),
