@@ -11,7 +11,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
-start_server a echo
+start_server_on "$(free_port)" a echo
 pa=$SERVER_PORT
 start_server b echo
 pb=$SERVER_PORT

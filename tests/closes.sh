@@ -14,7 +14,7 @@
 
 start_server good echo
 good=$SERVER_PORT
-start_server hole blackhole
+start_server_on "$(free_port)" hole blackhole
 hole=$SERVER_PORT hole_pid=$SERVER_PID
 
 # --- a client that leaves while weir connects for it -------------------------------------

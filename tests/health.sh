@@ -7,7 +7,7 @@
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
 for b in 1 2 3; do
-	start_server "b$b" echo
+	start_server_on "$(free_port)" "b$b" echo
 	eval "port$b=\$SERVER_PORT pid$b=\$SERVER_PID"
 done
 start_weir -b "127.0.0.1:$port1" -b "127.0.0.1:$port2" -b "127.0.0.1:$port3" \

@@ -78,12 +78,21 @@ now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
 
-# start_server NAME MODE [ARGS...]: a tcpkit server on 127.0.0.1; sets SERVER_PORT, SERVER_PID.
+# start_server NAME MODE [ARGS...]: a tcpkit server on 127.0.0.1 (on a port the kernel
+# picks); sets SERVER_PORT, SERVER_PID.
 start_server() {
-	name=$1
-	mode=$2
-	shift 2
-	"$TCPKIT" server 127.0.0.1:0 --port-file "$TMP/$name.port" --mode "$mode" "$@" \
+	start_server_on 0 "$@"
+}
+
+# start_server_on PORT NAME MODE [ARGS...]: the same on PORT. A server the test stops and
+# starts again on its port takes PORT from free_port: while it is down, a port the kernel
+# picked could go to another test's bind to port 0 (tests run in parallel).
+start_server_on() {
+	name=$2
+	mode=$3
+	at=$1
+	shift 3
+	"$TCPKIT" server "127.0.0.1:$at" --port-file "$TMP/$name.port" --mode "$mode" "$@" \
 		2>>"$TMP/$name.log" &
 	SERVER_PID=$!
 	PIDS="$PIDS $SERVER_PID"

@@ -137,7 +137,7 @@ stop_weir
 # ---- 3. A queued client is let in as soon as a server comes UP.
 start_server a echo
 pa=$SERVER_PORT
-start_server b echo
+start_server_on "$(free_port)" b echo
 pb=$SERVER_PORT
 kill "$SERVER_PID"
 reap "$SERVER_PID" 50 "server b (stopped so that it is DOWN at first)"
