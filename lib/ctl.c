@@ -72,15 +72,6 @@ static size_t split(const char *line, char *buf, size_t size, char **words)
 	return strtok_r(NULL, " \t", &save) ? CTL_WORDS + 1 : n;
 }
 
-/* The current configuration's backend called `name`, or -1. */
-static long backend_index(const struct generation *g, const char *name)
-{
-	for (size_t b = 0; b < g->cfg.n_backends; b++)
-		if (strcmp(g->cfg.backends[b].name, name) == 0)
-			return (long)b;
-	return -1;
-}
-
 /* "BACKEND/SERVER" of the current configuration, or NULL with the reason in `err`. */
 static struct server *find_server(const struct proxy *p, const char *ref, size_t *backend,
 				  struct weir_err *err)
@@ -94,7 +85,7 @@ static struct server *find_server(const struct proxy *p, const char *ref, size_t
 		return NULL;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(slash - ref), ref);
-	if ((b = backend_index(p->gen, name)) < 0) {
+	if ((b = gen_backend_index(p->gen, name)) < 0) {
 		err_set(err, "no backend called '%s'", name);
 		return NULL;
 	}
@@ -198,43 +189,25 @@ static void cut_worker(struct worker *w, void *arg)
 	worker_each_conn(w, cut_one, &mine);
 }
 
-static bool set_state(struct server *s, const char *backend, const char *word, struct weir_err *err)
+/* Waiting clients are looked at again once the state changed: a server set ready may serve
+ * them, and with its backend's last one drained they are told at once, as new clients are. */
+static bool set_state(struct proxy *p, struct server *s, const char *backend, const char *word,
+		      struct weir_err *err)
 {
 	static const char *const names[] = {"ready", "drain", "maint"};
 
 	for (unsigned a = 0; a < ARRAY_SIZE(names); a++) {
 		if (strcmp(word, names[a]) != 0)
 			continue;
-		if (shared_load(&s->admin) != a)
-			log_msg(WLOG_INFO, "server %s/%s is now %s (admin)", backend, s->label,
-				names[a]);
+		if (shared_load(&s->admin) == a)
+			return true;
+		log_msg(WLOG_INFO, "server %s/%s is now %s (admin)", backend, s->label, names[a]);
 		shared_store(&s->admin, (uint8_t)a);
+		proxy_kick_all(p);
 		return true;
 	}
 	err_set(err, "state must be ready, drain or maint, not '%s'", word);
 	return false;
-}
-
-/* The server line of `s` may go: every server it gave is drained and has no connection. */
-static bool drained(const struct pool *pool, const struct server *s, struct weir_err *err)
-{
-	for (size_t i = 0; i < pool->n; i++) {
-		const struct server *t = pool->servers[i];
-		if (t->spec != s->spec)
-			continue;
-		if (shared_load(&t->admin) == ADMIN_READY) {
-			err_set(err, "server %s is ready: set it to drain (or maint) first",
-				t->label);
-			return false;
-		}
-		if (shared_load(&t->active)) {
-			err_set(err,
-				"server %s still has %u connection(s): wait, or shut them down",
-				t->label, shared_load(&t->active));
-			return false;
-		}
-	}
-	return true;
 }
 
 static const char help[] =
@@ -266,7 +239,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "state") == 0) {
 		ok = (s = find_server(p, w[2], &b, &err)) &&
-		     set_state(s, p->gen->cfg.backends[b].name, w[4], &err);
+		     set_state(p, s, p->gen->cfg.backends[b].name, w[4], &err);
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "weight") == 0) {
 		uint64_t v;
@@ -284,7 +257,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 	} else if (n == 4 && strcmp(w[0], "add") == 0 && strcmp(w[1], "server") == 0) {
 		struct server_spec spec;
 		/* Checked here, for an answer that says what is wrong with it right away. */
-		if (backend_index(p->gen, w[2]) < 0) {
+		if (gen_backend_index(p->gen, w[2]) < 0) {
 			err_set(&err, "no backend called '%s'", w[2]);
 			ok = false;
 		} else if (config_parse_server(w[3], &spec, &err) < 0) {
@@ -297,7 +270,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 		}
 	} else if (n == 3 && strcmp(w[0], "del") == 0 && strcmp(w[1], "server") == 0) {
 		if ((ok = (s = find_server(p, w[2], &b, &err)) &&
-			  drained(&p->gen->pools[b], s, &err))) {
+			  pool_spec_drained(&p->gen->pools[b], s->spec, &err))) {
 			op = (struct config_op){CONFIG_OP_DEL, p->gen->cfg.backends[b].name, NULL,
 						s->spec, 0};
 			reloader_change(r, &op, done, ctx);

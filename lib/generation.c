@@ -475,6 +475,14 @@ size_t gen_count_servers(const struct generation *g)
 	return n;
 }
 
+long gen_backend_index(const struct generation *g, const char *name)
+{
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		if (strcmp(g->cfg.backends[b].name, name) == 0)
+			return (long)b;
+	return -1;
+}
+
 void gen_free(struct generation *g)
 {
 	if (!g)

@@ -406,19 +406,46 @@ struct server *lb_scan_from(struct pool *pool, const struct lb_tier *t, const st
 	return NULL;
 }
 
+bool pool_spec_drained(const struct pool *pool, size_t spec, struct weir_err *err)
+{
+	for (size_t i = 0; i < pool->n; i++) {
+		const struct server *t = pool->servers[i];
+		if (t->spec != spec)
+			continue;
+		if (shared_load(&t->admin) == ADMIN_READY) {
+			err_set(err, "server %s is ready: set it to drain (or maint) first",
+				t->label);
+			return false;
+		}
+		if (shared_load(&t->active)) {
+			err_set(err,
+				"server %s still has %u connection(s): wait, or shut them down",
+				t->label, shared_load(&t->active));
+			return false;
+		}
+	}
+	return true;
+}
+
 bool pool_full(const struct pool *pool)
 {
 	bool any = false;
 
-	for (size_t i = 0; i < pool->n; i++) {
-		const struct server *s = pool->servers[i];
-		unsigned maxconn = shared_load(&s->maxconn);
-		if (shared_load(&s->weight) == 0 || shared_load(&s->state) != SERVER_UP ||
-		    shared_load(&s->admin) != ADMIN_READY)
-			continue;
-		if (!maxconn || shared_load(&s->active) < maxconn)
-			return false;
-		any = true;
+	/* Only the servers a pick of this pool can give: one laid out with weight 0 may have
+	 * a weight now, set by a newer configuration that shares it, and still not be pickable
+	 * here; counting it, a waiting client would be taken out of line for nobody. */
+	for (int b = 0; b < 2; b++) {
+		const struct lb_tier *t = &pool->tiers[b];
+		for (size_t k = 0; k < t->n; k++) {
+			const struct server *s = pool->servers[t->idx[k]];
+			unsigned maxconn = shared_load(&s->maxconn);
+			if (shared_load(&s->weight) == 0 || shared_load(&s->state) != SERVER_UP ||
+			    shared_load(&s->admin) != ADMIN_READY)
+				continue;
+			if (!maxconn || shared_load(&s->active) < maxconn)
+				return false;
+			any = true;
+		}
 	}
 	return any;
 }

@@ -210,6 +210,10 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 /* Whether some server is UP with weight > 0, and every such server is at its maxconn. */
 bool pool_full(const struct pool *pool);
 
+/* Whether server line `spec` may go: every server it gave is drained (or in maintenance)
+ * and has no connection; if not, `err` says why. */
+bool pool_spec_drained(const struct pool *pool, size_t spec, struct weir_err *err);
+
 /* A server for a new client, primaries first; NULL if none can take it. */
 struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_t n_exclude,
 			 const struct sockaddr *client);

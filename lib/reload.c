@@ -278,6 +278,7 @@ struct reload_request {
 	bool from_file;
 	bool has_op;
 	struct config_op op;
+	unsigned layout;      /* the reloader's, when op.spec was taken */
 	reload_done_fn *done; /* told how it went; NULL: nobody waits */
 	void *ctx;
 };
@@ -483,6 +484,14 @@ static void start_next(struct reloader *r)
 			answer(req, false, "weir is stopping");
 			continue;
 		}
+		/* Its server line is counted in the configuration it was asked of. */
+		if (req->has_op && req->op.kind != CONFIG_OP_ADD && req->layout != r->layout) {
+			reload_failed(r, false, "the server lines changed while it waited");
+			answer(req, false,
+			       "the server lines changed while this waited (a reload or another "
+			       "change): nothing changed, send it again");
+			continue;
+		}
 		if (req->from_file) {
 			notify_reloading();
 			log_msg(WLOG_INFO, "SIGHUP: reloading the configuration");
@@ -492,6 +501,23 @@ static void start_next(struct reloader *r)
 			answer(req, false, err.msg);
 		}
 	}
+}
+
+/* A server line to delete may still go: the operator may have set it ready, and it may
+ * have taken clients, since it was asked for. */
+static bool may_delete(const struct generation *g, const struct reload_request *req,
+		       struct weir_err *err)
+{
+	long b;
+
+	if (!req->has_op || req->op.kind != CONFIG_OP_DEL)
+		return true;
+	b = gen_backend_index(g, req->op.backend);
+	if (b < 0) {
+		err_set(err, "no backend called '%s'", req->op.backend);
+		return false;
+	}
+	return pool_spec_drained(&g->pools[b], req->op.spec, err);
 }
 
 static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
@@ -521,6 +547,9 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 	} else if (r->p->state != PROXY_RUNNING) {
 		reload_failed(r, req->from_file, "weir is stopping");
 		answer(req, false, "weir is stopping");
+	} else if (!may_delete(r->p->gen, req, &err)) {
+		reload_failed(r, false, err.msg);
+		answer(req, false, err.msg);
 	} else if (reload_prepare(&rl, r->p, job->next, NULL, 0, &err) < 0) {
 		job->next = NULL; /* taken over by the prepare */
 		reload_abort(&rl);
@@ -530,6 +559,8 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 		job->next = NULL;
 		reload_commit(&rl);
 		r->ok++;
+		if (req->from_file || (req->has_op && req->op.kind == CONFIG_OP_DEL))
+			r->layout++;
 		log_msg(WLOG_INFO, "%s: %zu frontend(s), %zu server(s)",
 			req->from_file ? "reloaded" : "changed", r->p->gen->n_frontends,
 			gen_count_servers(r->p->gen));
@@ -605,6 +636,7 @@ void reloader_change(struct reloader *r, const struct config_op *op, reload_done
 			done(ctx, false, "out of memory");
 		return;
 	}
+	req->layout = r->layout;
 	req->done = done;
 	req->ctx = ctx;
 	enqueue(r, req);

@@ -71,6 +71,7 @@ struct reloader {
 	struct reload_request *queue; /* waiting their turn, oldest first */
 	struct reload_request **queue_tail;
 	unsigned ok, failed; /* reloads and changes done, for the stats */
+	unsigned layout;     /* bumped when server lines may have moved: a reload or a del */
 };
 
 void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv);

@@ -396,13 +396,14 @@ static void run_command(struct stats_client *c, const char *text, size_t len)
 	char line[CTL_LINE_MAX + 1];
 
 	snprintf(line, sizeof(line), "%.*s", (int)(len < CTL_LINE_MAX ? len : CTL_LINE_MAX), text);
-	if (ctl_run(c->st->p, c->st->r, line, &c->ctl, change_done, c) == CTL_DONE) {
-		send_ctl(c);
-		return;
-	}
-	/* Reading on only to notice a client that leaves. */
+	/* Waiting before the command runs: a change refused at once (weir is stopping, or out
+	 * of memory) is answered from inside ctl_run, through change_done, which may even close
+	 * the client. Reading on only to notice a client that leaves. */
 	c->state = CLIENT_WAITING;
 	watch(c, EV_READ, STATS_CHANGE_TIMEOUT);
+	if (ctl_run(c->st->p, c->st->r, line, &c->ctl, change_done, c) == CTL_DONE)
+		send_ctl(c);
+	/* CTL_LATER: `c` belongs to change_done now, which may have been called already. */
 }
 
 /*

@@ -1,0 +1,148 @@
+#!/bin/sh
+# Admin commands that meet something else on their way (two workers):
+#  - a change that waits behind another change or a SIGHUP that moved the server lines is
+#    refused, not made on whichever server took its place; a del whose server was set
+#    ready (and took clients) while it waited is refused when its turn comes;
+#  - a server set ready serves the clients waiting for a full backend at once; the last
+#    server drained tells them at once, as it tells new clients;
+#  - a weight raised from 0 while a client waits does not close that client;
+#  - a change sent while weir drains after SIGTERM is refused, and weir drains on.
+# An LD_PRELOAD shim makes name lookups slow, so that each rebuild takes long enough for
+# another command to come while it runs.
+. "${WEIR_SRCDIR:-.}/tests/lib.sh"
+: "${SLOWDNS:?run through make check, or set SLOWDNS to tests/slowdns.so}"
+[ -f "$SLOWDNS" ] || skip "no $SLOWDNS"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+export SLOWDNS_MS=1500
+
+start_server a echo
+pa=$SERVER_PORT
+start_server b echo
+pb=$SERVER_PORT
+start_server c echo
+pc=$SERVER_PORT
+sock="$TMP/admin.sock"
+ctl() {
+	"$WEIR" ctl --socket "unix:$sock" "$@"
+}
+# conf NAMES...: backend app with these of the servers a, b, c; a second backend's server is
+# a name (slow to look up), so that every rebuild takes SLOWDNS_MS.
+conf() {
+	{
+		printf '[global]\nadmin = unix:%s\nworkers = 2\n' "$sock"
+		printf '[frontend web]\nlisten = 127.0.0.1:%s\nbackend = app\n' "${WEIR_PORT:-0}"
+		printf '[frontend other]\nlisten = 127.0.0.1:0\nbackend = slow\n'
+		printf '[backend slow]\nserver = x.slow.test:%s\n[backend app]\n' "$pc"
+		for n in "$@"; do
+			eval "p=\$p$n"
+			echo "server = 127.0.0.1:$p name=$n"
+		done
+	} >"$TMP/weir.conf"
+}
+servers() {
+	ctl show servers | awk '$1 ~ /^app\// { print $1, $3, $5, $6 }' | tr '\n' ' '
+}
+
+conf a b c
+LD_PRELOAD="$SLOWDNS" start_weir_conf "$TMP/weir.conf"
+
+# Two dels in a row: the first moves the second's line; the second is refused.
+ctl set server app/a state drain
+ctl set server app/b state drain
+hold_client held 2 # both on c
+ctl del server app/a >"$TMP/del_a" 2>&1 &
+del_a=$!
+sleep 0.3
+status=0
+ctl del server app/b >"$TMP/del_b" 2>&1 || status=$?
+reap "$del_a" 100 "the first del"
+[ "$REAPED" -eq 0 ] || fail "the first del failed: $(cat "$TMP/del_a")"
+[ "$status" -eq 1 ] && grep -q "server lines changed" "$TMP/del_b" ||
+	fail "the del queued behind another gave $status: $(cat "$TMP/del_b")"
+[ "$(servers)" = "app/b drain 1 0 app/c ready 1 2 " ] ||
+	fail "after del a and a refused del b: $(servers)"
+release "$HELD" "the clients of c"
+
+# A weight sent while a SIGHUP that drops a line is read: refused, nothing changed.
+conf b c
+kill -HUP "$WEIR_PID"
+sleep 0.3
+status=0
+ctl set server app/c weight 0 >"$TMP/weight" 2>&1 || status=$?
+[ "$status" -eq 1 ] && grep -q "server lines changed" "$TMP/weight" ||
+	fail "a weight queued behind a SIGHUP gave $status: $(cat "$TMP/weight")"
+wait_for logged_at_least 1 "reloaded:" || fail "the SIGHUP was not applied"
+[ "$(servers)" = "app/b drain 1 0 app/c ready 1 0 " ] ||
+	fail "after the SIGHUP and the refused weight: $(servers)"
+
+# A del asked while b is drained, done after b was set ready and took clients: refused.
+ctl set server app/c weight 2 >/dev/null &
+slow=$!
+sleep 0.3
+ctl del server app/b >"$TMP/del" 2>&1 &
+del=$!
+sleep 0.3
+ctl set server app/b state ready
+ctl set server app/c state drain
+hold_client held 2 # both on b
+reap "$slow" 100 "the weight change"
+reap "$del" 100 "the del"
+[ "$REAPED" -eq 1 ] && grep -Eq "is ready|still has 2 connection" "$TMP/del" ||
+	fail "a del of a server set ready meanwhile gave $REAPED: $(cat "$TMP/del")"
+[ "$(servers)" = "app/b ready 1 2 app/c drain 2 0 " ] || fail "after the refused del: $(servers)"
+release "$HELD" "the clients of b"
+stop_weir
+
+# Waiting clients: a holds its one slot, b is drained.
+printf '[global]\nadmin = unix:%s\nworkers = 2\n' "$sock" >"$TMP/weir.conf"
+printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n' >>"$TMP/weir.conf"
+printf '[backend app]\nqueue-timeout = 8s\nserver = 127.0.0.1:%s name=a,maxconn=1\n' "$pa" >>"$TMP/weir.conf"
+printf 'server = 127.0.0.1:%s name=b\n' "$pb" >>"$TMP/weir.conf"
+WEIR_PORT=""
+start_weir_conf "$TMP/weir.conf"
+ctl set server app/b state drain
+hold_client full
+start_waiting_client "$TMP/waiter" "to a full a"
+t0=$(now_ms)
+ctl set server app/b state ready
+reap "$WAITER" 30 "the client waiting when b was set ready"
+[ "$REAPED" -eq 0 ] || fail "the waiting client was not served by b: $(cat "$TMP/waiter")"
+[ $(($(now_ms) - t0)) -lt 2000 ] || fail "the waiting client waited $(($(now_ms) - t0)) ms after b was ready"
+
+# The last server drained: the waiting client is told at once (no-server), not at 8 s.
+ctl set server app/b state drain
+start_waiting_client "$TMP/waiter" "to a full a"
+t0=$(now_ms)
+ctl set server app/a state drain
+reap "$WAITER" 30 "the client waiting when a was drained"
+[ "$REAPED" -ne 0 ] || fail "a client was served with every server drained"
+[ $(($(now_ms) - t0)) -lt 2000 ] || fail "the waiting client was closed $(($(now_ms) - t0)) ms after the drain"
+wait_for logged_at_least 1 "end=no-server" || fail "the waiting client was not closed as no-server"
+ctl set server app/a state ready
+
+# b at weight 0: a raised weight does not close a client waiting for a; it is served once
+# a's slot frees.
+ctl set server app/b weight 0
+ctl set server app/b state ready
+start_waiting_client "$TMP/waiter" "to a full a"
+ctl set server app/b weight 1
+sleep 0.5
+kill -0 "$WAITER" 2>/dev/null || fail "the waiting client was closed when b's weight rose: $(cat "$TMP/waiter")"
+release "$HELD" "the client of a"
+reap "$WAITER" 50 "the waiting client"
+[ "$REAPED" -eq 0 ] || fail "the waiting client was not served: $(cat "$TMP/waiter")"
+[ "$(grep -c "end=no-server" "$TMP/weir.log")" -eq 1 ] || fail "a client was closed as no-server"
+
+# SIGTERM with a connection open: a change is refused while weir drains, and weir drains on.
+hold_client drained
+kill -TERM "$WEIR_PID"
+wait_for logged_at_least 1 "draining 1 connection" || fail "weir did not drain"
+status=0
+ctl set server app/b weight 3 >"$TMP/weight" 2>&1 || status=$?
+[ "$status" -eq 1 ] && grep -q "weir is stopping" "$TMP/weight" ||
+	fail "a change while draining gave $status: $(cat "$TMP/weight")"
+kill -0 "$WEIR_PID" 2>/dev/null || fail "weir died on a change while draining"
+release "$HELD" "the drained client"
+reap "$WEIR_PID" 50 "weir after its drain"
+[ "$REAPED" -eq 0 ] || fail "weir exited $REAPED after its drain"
+echo "admin races ok"
