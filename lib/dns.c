@@ -402,7 +402,30 @@ static struct {
 	struct sock_watch *socks;
 	size_t lookups; /* of the round under way */
 	bool changed;	/* some answer of the round differs */
+	bool unapplied; /* the last rebuild for changed answers failed: try again */
 } live;
+
+/* How the rebuild asked for at the end of a round went: one that failed (another name of
+ * the configuration did not resolve, say) is asked for again at the end of the next round,
+ * since the answers it was to apply are the last ones now and will not change again. */
+static void rebuilt(void *ctx, bool ok, const char *why)
+{
+	(void)ctx;
+	if (!ok && !live.unapplied)
+		log_msg(WLOG_WARN, "resolve: the servers from DNS wait for the next round: %s",
+			why);
+	live.unapplied = !ok;
+}
+
+/* At the end of a round: rebuild the running configuration if some answer changed, or if
+ * the last rebuild did not go through. */
+static void round_over(void)
+{
+	if ((live.changed || live.unapplied) && live.running) {
+		live.changed = false;
+		reloader_change(live.r, NULL, rebuilt, NULL);
+	}
+}
 
 static void rearm_timeout(void)
 {
@@ -469,11 +492,8 @@ static void round_one_done(struct lookup *l)
 	}
 	free(l->addrs);
 	free(l);
-	/* The round is over: a changed answer rebuilds the running configuration. */
-	if (--live.lookups == 0 && live.changed && live.running) {
-		live.changed = false;
-		reloader_change(live.r, NULL, NULL, NULL);
-	}
+	if (--live.lookups == 0)
+		round_over();
 }
 
 /* Whether an earlier line of the round asks the same. */
@@ -517,10 +537,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents)
 			lookup_start(l);
 		}
 	}
-	if (--live.lookups == 0 && live.changed) {
-		live.changed = false;
-		reloader_change(live.r, NULL, NULL, NULL);
-	}
+	if (--live.lookups == 0)
+		round_over();
 	rearm_timeout();
 }
 

@@ -5,6 +5,7 @@
 #  - a dead name server changes nothing (logged once), and answers coming back are used;
 #  - a name server that never answers does not hold up relaying;
 #  - `resolve=srv`: SRV records give hosts and ports, and a changed record moves the server;
+#  - a change whose rebuild fails (another name fails for a moment) is made at a later round;
 #  - with -w 2 and -w 1.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
@@ -136,3 +137,23 @@ dns_start "$Q"
 wait_for has_servers "127.0.0.4:$Q " || fail "the SRV record's new port was not followed: $(servers)"
 served "after the SRV record changed"
 stop_weir
+
+# A changed answer whose rebuild fails (another server's name does not resolve for the
+# moment): the rebuild is tried again after later rounds, and the new server comes.
+if [ -f "${SLOWDNS:-}" ]; then
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	export SLOWDNS_FAIL_FILE="$TMP/resolver-fails"
+	hosts 127.0.0.2
+	LD_PRELOAD="$SLOWDNS" start_weir -b "app.test:$P,resolve" -b "x.flaky.test:$Q" \
+		--resolvers "127.0.0.1:$dport" --resolve-interval 300ms --admin "unix:$TMP/admin.sock"
+	[ "$(servers)" = "127.0.0.1:$Q 127.0.0.2:$P " ] || fail "at start: servers $(servers)"
+	touch "$SLOWDNS_FAIL_FILE"
+	hosts 127.0.0.2 127.0.0.3
+	wait_for grep -q "servers from DNS wait for the next round" "$TMP/weir.log" ||
+		fail "no failed rebuild logged"
+	rm -f "$SLOWDNS_FAIL_FILE"
+	wait_for has_servers "127.0.0.1:$Q 127.0.0.2:$P 127.0.0.3:$P " ||
+		fail "the answer whose rebuild failed was never applied: servers $(servers)"
+	stop_weir
+fi
+echo "dns ok"

@@ -2,7 +2,9 @@
  * slowdns: an LD_PRELOAD shim that makes the resolver slow on purpose, for weir's tests.
  * getaddrinfo() of a name ending in ".slow.test" sleeps SLOWDNS_MS milliseconds (default
  * 2000), then answers as for 127.0.0.1; a name ending in ".fail.test" sleeps as long and then
- * does not exist. Every other name goes to the real resolver.
+ * does not exist; a name ending in ".flaky.test" answers at once as for 127.0.0.1, or fails
+ * for the moment (EAI_AGAIN) while the file SLOWDNS_FAIL_FILE names exists. Every other name
+ * goes to the real resolver.
  * Build: cc -shared -fPIC -o slowdns.so tests/slowdns.c -ldl
  */
 #ifndef _GNU_SOURCE
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -44,6 +47,11 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 	} else if (node && ends_with(node, ".fail.test")) {
 		pause_a_while();
 		return EAI_NONAME;
+	} else if (node && ends_with(node, ".flaky.test")) {
+		const char *fail = getenv("SLOWDNS_FAIL_FILE");
+		if (fail && access(fail, F_OK) == 0)
+			return EAI_AGAIN;
+		node = "127.0.0.1";
 	}
 	return real(node, service, hints, res);
 }
