@@ -50,8 +50,12 @@ bool health_local_shortage(int error)
 	       error == EADDRNOTAVAIL;
 }
 
+/* Only for the running configuration's pool: a connect of an older one's client that fails
+ * (on a server a reload or DNS removed, say) says nothing of what new clients get. */
 static void note_if_none_up(struct pool *pool)
 {
+	if (!pool->health || !shared_load(&pool->health->running))
+		return;
 	for (size_t i = 0; i < pool->n; i++) {
 		if (shared_load(&pool->servers[i]->state) == SERVER_UP) {
 			pool->none_up_logged = false;
@@ -59,7 +63,9 @@ static void note_if_none_up(struct pool *pool)
 		}
 	}
 	if (!pool->none_up_logged)
-		log_msg(WLOG_ERROR, "no server is UP: new clients are closed until one returns");
+		log_msg(WLOG_ERROR,
+			"backend %s: no server is UP: new clients are closed until one returns",
+			pool->cfg ? pool->cfg->name : "?");
 	pool->none_up_logged = true;
 }
 
@@ -369,7 +375,7 @@ void health_start(struct health *h, struct ev_loop *loop, void (*capacity)(void 
 	h->loop = loop;
 	h->capacity = capacity;
 	h->ctx = ctx;
-	h->running = true;
+	shared_store(&h->running, true); /* read by workers: note_if_none_up */
 	for (size_t i = 0; i < h->n; i++) {
 		struct health_check *c = &h->checks[i];
 		/* The pool's servers as they are now: a reload may have swapped in twins. */
@@ -406,5 +412,5 @@ void health_stop(struct health *h)
 	free(h->checks);
 	h->checks = NULL;
 	h->n = 0;
-	h->running = false;
+	shared_store(&h->running, false);
 }

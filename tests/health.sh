@@ -141,4 +141,28 @@ done
 ! grep -q "connect to unix:$TMP/busy.sock failed" "$TMP/weir.log" ||
 	fail "a full backlog was counted as a failed connect"
 stop_weir
+
+# A reload replaces a black hole with a live server while a client's connect to the hole is
+# in flight: that connect times out in the old configuration, which says nothing of the new
+# one, so no "no server is UP" is logged, and new clients are served.
+start_server live echo
+live=$SERVER_PORT
+start_server hole blackhole
+printf '[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n[backend b]\nconnect-timeout = 1s\n' \
+	>"$TMP/weir.conf"
+printf 'fall = 1\nretries = 0\nserver = 127.0.0.1:%s\n' "$SERVER_PORT" >>"$TMP/weir.conf"
+start_weir_conf "$TMP/weir.conf"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1 &
+stuck=$!
+PIDS="$PIDS $stuck"
+sleep 0.3
+sed -i "s/^server = .*/server = 127.0.0.1:$live/" "$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 1 "reloaded:" || fail "the reload was not applied"
+reap "$stuck" 50 "the client whose connect hung"
+wait_for logged_at_least 1 "is DOWN" || fail "the hole's connect timeout did not mark it DOWN"
+served "after the reload"
+! grep -q "no server is UP" "$TMP/weir.log" ||
+	fail "a failure in the old configuration said no server is UP: $(grep "no server" "$TMP/weir.log")"
+stop_weir
 echo "health ok (all-down client closed after $ms ms; failing check DOWN after $down_ms ms under traffic)"
