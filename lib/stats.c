@@ -126,10 +126,69 @@ static long content_length(const char *p, size_t n)
 	return i == n ? v : -2;
 }
 
+/* The value of header `name` ("host:") if the line `p` (n bytes) is that header, trimmed. */
+static bool header_value(const char *p, size_t n, const char *name, const char **v, size_t *vn)
+{
+	size_t k = strlen(name);
+
+	if (n < k || strncasecmp(p, name, k) != 0)
+		return false;
+	for (; k < n && (p[k] == ' ' || p[k] == '\t'); k++)
+		;
+	while (n > k && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	*v = p + k;
+	*vn = n - k;
+	return true;
+}
+
+/* Whether a Host header's value names this machine by loopback: localhost, 127.x.y.z or
+ * [::1], with or without a port. */
+static bool loopback_host(const char *h, size_t n)
+{
+	size_t end = n;
+
+	if (n >= 5 && strncmp(h, "[::1]", 5) == 0)
+		return n == 5 || h[5] == ':';
+	for (size_t i = 0; i < n; i++)
+		if (h[i] == ':')
+			end = i;
+	if (end == 9 && strncasecmp(h, "localhost", 9) == 0)
+		return true;
+	if (end < 4 || strncmp(h, "127.", 4) != 0)
+		return false;
+	for (size_t i = 4; i < end; i++)
+		if (h[i] != '.' && (h[i] < '0' || h[i] > '9'))
+			return false;
+	return true;
+}
+
+/*
+ * Whether a browser may have sent this POST for a page of another site: its Origin (which
+ * browsers send with every POST) is not the Host it was sent to, or that Host is not a
+ * loopback one (a name of another site made to resolve to 127.0.0.1). Clients that are not
+ * browsers send neither check's header and pass.
+ */
+static bool cross_site(const char *origin, size_t on, const char *host, size_t hn)
+{
+	if (host && !loopback_host(host, hn))
+		return true;
+	if (!origin)
+		return false;
+	if (on >= 7 && strncasecmp(origin, "http://", 7) == 0)
+		origin += 7, on -= 7;
+	else if (on >= 8 && strncasecmp(origin, "https://", 8) == 0)
+		origin += 8, on -= 8;
+	else
+		return true; /* "null", or a scheme of no page of ours */
+	return !host || on != hn || strncasecmp(origin, host, hn) != 0;
+}
+
 int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 {
-	size_t line = 0, start = 0;
+	size_t line = 0, start = 0, on = 0, hn = 0;
 	long length = -1; /* POST: the body's; -2: not a number */
+	const char *origin = NULL, *host = NULL;
 
 	memset(req, 0, sizeof(*req));
 	if (len > STATS_REQUEST_MAX)
@@ -155,6 +214,11 @@ int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 			/* The end of the headers: decided, but for a POST's body. */
 			if (req->doc != STATS_DOC_ADMIN || req->status != 200)
 				return 1;
+			if (cross_site(origin, on, host, hn)) {
+				req->status = 403;
+				req->cross_site = true;
+				return 1;
+			}
 			if (length < 0) {
 				req->status = length == -1 ? 411 : 400;
 				return 1;
@@ -177,6 +241,8 @@ int stats_parse_request(const char *buf, size_t len, struct stats_request *req)
 			}
 			if (v >= 0)
 				length = v;
+			(void)(header_value(buf + start, n, "origin:", &origin, &on) ||
+			       header_value(buf + start, n, "host:", &host, &hn));
 		}
 		line++;
 		start = i + 1;
@@ -262,10 +328,12 @@ static void answer(struct stats_client *c, const struct stats_request *req)
 					     [3] = "request too large\n",
 					     [4] = "this listener takes no commands\n",
 					     [5] = "a command needs a Content-Length\n",
-					     [6] = "command too long\n"};
+					     [6] = "command too long\n",
+					     [7] = "no commands from a page of another site\n"};
 	const char *body = req->status == 404	? bodies[1]
 			   : req->status == 405 ? bodies[2]
 			   : req->status == 431 ? bodies[3]
+			   : req->cross_site	? bodies[7]
 			   : req->status == 403 ? bodies[4]
 			   : req->status == 411 ? bodies[5]
 			   : req->status == 413 ? bodies[6]

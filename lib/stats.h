@@ -72,10 +72,11 @@ enum stats_doc {
 };
 
 struct stats_request {
-	int status; /* 200, or 400, 404, 405, 411, 413, 431 */
+	int status; /* 200, or 400, 403, 404, 405, 411, 413, 431 */
 	bool head;  /* HEAD: the headers only */
 	enum stats_doc doc;
 	size_t body, body_len; /* POST: where the body starts, and its length */
+	bool cross_site;       /* 403: a POST a page of another site may have sent */
 };
 
 /*
@@ -84,7 +85,8 @@ struct stats_request {
  * says how to answer: a malformed one (a NUL byte, a bad request line or header) is 400 as
  * soon as it is seen, one longer than STATS_REQUEST_MAX is 431. A POST (to /admin only)
  * needs a Content-Length (411 without) of a body that fits (413 if not), and is complete
- * once the body is in.
+ * once the body is in; one a browser may have sent for a page of another site (an Origin
+ * that is not its Host, or a Host that is not loopback) is 403.
  */
 int stats_parse_request(const char *buf, size_t len, struct stats_request *req) WEIR_WUR;
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -97,6 +98,46 @@ static void post_admin(void **state)
 	assert_int_equal(req.status, 405);
 }
 
+/* A POST a page of another site may have sent is refused: its Origin is not the Host it went
+ * to, or that Host is not loopback (a site's name made to resolve to 127.0.0.1). */
+static void post_admin_from_another_site(void **state)
+{
+	static const struct {
+		const char *headers;
+		int status;
+	} cases[] = {
+		{"", 200}, /* weir ctl, curl: neither header */
+		{"Host: 127.0.0.1:8404\r\n", 200},
+		{"Host: localhost:8404\r\nOrigin: http://localhost:8404\r\n", 200},
+		{"origin: http://127.0.0.1:8404\r\nHOST: 127.0.0.1:8404\r\n", 200},
+		{"Host: [::1]:8404\r\nOrigin: http://[::1]:8404\r\n", 200},
+		{"Host: 127.0.0.1:8404\r\nOrigin: http://evil.example\r\n", 403},
+		{"Host: 127.0.0.1:8404\r\nOrigin: http://127.0.0.1:8405\r\n", 403},
+		{"Host: 127.0.0.1:8404\r\nOrigin: null\r\n", 403},
+		{"Origin: http://127.0.0.1:8404\r\n", 403}, /* an Origin, and no Host to match */
+		{"Host: evil.example:8404\r\nOrigin: http://evil.example:8404\r\n", 403},
+		{"Host: evil.example:8404\r\n", 403},
+		{"Host: 127.0.0.1.evil.example\r\n", 403},
+		{"Host: [::1]x\r\n", 403},
+	};
+	struct stats_request req;
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "POST /admin HTTP/1.1\r\n%sContent-Length: 4\r\n\r\nhelp",
+			 cases[i].headers);
+		assert_int_equal(stats_parse_request(text, strlen(text), &req), 1);
+		assert_int_equal(req.status, cases[i].status);
+		assert_int_equal(req.cross_site, cases[i].status == 403);
+	}
+	/* GETs are for anyone who may reach the listener, as before. */
+	assert_int_equal(
+		PARSE("GET /stats HTTP/1.1\r\nHost: evil.example\r\nOrigin: null\r\n\r\n", &req),
+		1);
+	assert_int_equal(req.status, 200);
+}
+
 /* A stats or admin listener keeps a 64th of the descriptor limit for its clients, 8 to 256. */
 static void clients_scale_with_the_descriptor_limit(void **state)
 {
@@ -115,6 +156,7 @@ int main(void)
 		cmocka_unit_test(path_within_the_bytes_given),
 		cmocka_unit_test(nul_bytes),
 		cmocka_unit_test(post_admin),
+		cmocka_unit_test(post_admin_from_another_site),
 		cmocka_unit_test(clients_scale_with_the_descriptor_limit),
 	};
 

@@ -60,6 +60,25 @@ async function waitFor(what, ms, test) {
 
 		await page.screenshot({path: screenshot});
 		if (errors.length) fail('the page reported errors: ' + errors.join('; '));
+
+		// A page of another origin (the same listener named localhost) POSTs a command as a
+		// form could, without reading the answer: weir must not do it.
+		const elsewhere = new URL(url);
+		elsewhere.hostname = 'localhost';
+		const other = await browser.newPage();
+		await other.goto(elsewhere.href);
+		const sent = await other.evaluate(async (admin) => {
+			const r = await fetch(admin, {method: 'POST', mode: 'no-cors',
+				body: 'set server default/beta state maint'});
+			return r.type;
+		}, new URL('/admin', url).href);
+		if (sent !== 'opaque') fail(`the cross-origin POST was not sent (${sent})`);
+		await other.close();
+		const after = await page.evaluate(async () => (await fetch('/stats')).json());
+		const beta2 = after.backends[0].servers.find((s) => s.name === 'beta');
+		if (!beta2 || beta2.admin !== 'drain')
+			fail(`a page of another site changed beta to ${beta2 && beta2.admin}`);
+		console.log('a command from a page of another site was refused');
 		console.log('status page ok');
 	} finally {
 		await browser.close();
