@@ -498,11 +498,19 @@ static void client_read(struct stats_client *c)
 
 	if (c->state == CLIENT_LINGERING || c->state == CLIENT_WAITING) {
 		n = recv(c->fd, discard, sizeof(discard), 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		/* A client that ended its side after its command (nc -N, socat) still gets the
+		 * answer: it stays, not read any more, until the change is done or times out. */
+		if (n == 0 && c->state == CLIENT_WAITING)
+			ev_io_stop(c->st->p->loop, &c->io);
+		else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			client_close(c);
 		return;
 	}
 	n = recv(c->fd, c->req + c->got, sizeof(c->req) - c->got, 0);
+	if (n == 0 && c->st->admin && c->got && is_command(c->req, c->got)) {
+		run_command(c, c->req, c->got); /* its end is the end of its line */
+		return;
+	}
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			client_close(c);

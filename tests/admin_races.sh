@@ -6,6 +6,8 @@
 #  - a server set ready serves the clients waiting for a full backend at once; the last
 #    server drained tells them at once, as it tells new clients;
 #  - a weight raised from 0 while a client waits does not close that client;
+#  - a client that ends its side after its command (as nc -N and socat do) gets its answer,
+#    and a command cut off by that end, with no newline, is done;
 #  - a change sent while weir drains after SIGTERM is refused, and weir drains on.
 # An LD_PRELOAD shim makes name lookups slow, so that each rebuild takes long enough for
 # another command to come while it runs.
@@ -132,6 +134,27 @@ release "$HELD" "the client of a"
 reap "$WAITER" 50 "the waiting client"
 [ "$REAPED" -eq 0 ] || fail "the waiting client was not served: $(cat "$TMP/waiter")"
 [ "$(grep -c "end=no-server" "$TMP/weir.log")" -eq 1 ] || fail "a client was closed as no-server"
+
+# Half-closing clients (node, which the browser test needs too, speaks unix sockets).
+if command -v node >/dev/null; then
+	ask_and_end() { # COMMAND: send it, end our side, print what comes back
+		node -e '
+			const [path, cmd] = process.argv.slice(1);
+			const s = require("net").createConnection(path, () => s.end(cmd));
+			let out = "";
+			s.on("data", (d) => (out += d));
+			s.on("end", () => process.stdout.write(out));
+			s.on("error", (e) => { console.error(String(e)); process.exit(1); });
+			setTimeout(() => { console.error("no answer"); process.exit(1); }, 10000).unref();
+		' "$sock" "$1"
+	}
+	[ "$(ask_and_end "$(printf 'set server app/b weight 7\n')")" = ok ] ||
+		fail "a half-closing client got no answer to a change"
+	[ "$(ask_and_end "set server app/b state drain")" = ok ] ||
+		fail "a command ended by the client's end, with no newline, got no answer"
+	[ "$(servers)" = "app/a ready 1 0 app/b drain 7 0 " ] ||
+		fail "the half-closing clients' commands were not done: $(servers)"
+fi
 
 # SIGTERM with a connection open: a change is refused while weir drains, and weir drains on.
 hold_client drained
