@@ -563,6 +563,19 @@ int dns_start(struct ev_loop *loop, struct proxy *p, struct reloader *r, struct 
 	return 0;
 }
 
+void dns_follow(void)
+{
+	double interval;
+
+	if (!live.running)
+		return;
+	interval = (double)live.p->gen->cfg.resolve_interval_ms / 1e3;
+	if (interval != live.tick.repeat) {
+		live.tick.repeat = interval;
+		ev_timer_again(live.loop, &live.tick);
+	}
+}
+
 void dns_stop(void)
 {
 	if (!live.running)

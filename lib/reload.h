@@ -72,6 +72,7 @@ struct reloader {
 	struct reload_request **queue_tail;
 	unsigned ok, failed; /* reloads and changes done, for the stats */
 	unsigned layout;     /* bumped when server lines may have moved: a reload or a del */
+	void (*committed)(void); /* told after each change or reload is applied; may be NULL */
 };
 
 void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv);

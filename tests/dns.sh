@@ -6,6 +6,7 @@
 #  - a name server that never answers does not hold up relaying;
 #  - `resolve=srv`: SRV records give hosts and ports, and a changed record moves the server;
 #  - a change whose rebuild fails (another name fails for a moment) is made at a later round;
+#  - a resolve-interval shortened by a reload counts from the reload;
 #  - with -w 2 and -w 1.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
@@ -156,4 +157,18 @@ if [ -f "${SLOWDNS:-}" ]; then
 		fail "the answer whose rebuild failed was never applied: servers $(servers)"
 	stop_weir
 fi
+# A reload shortens resolve-interval from an hour: the next lookup comes within the new one.
+printf '[global]\nresolvers = 127.0.0.1:%s\nresolve-interval = 1h\nadmin = unix:%s\n' \
+	"$dport" "$TMP/admin.sock" >"$TMP/weir.conf"
+printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n[backend app]\n' >>"$TMP/weir.conf"
+printf 'server = app.test:%s,resolve\n' "$P" >>"$TMP/weir.conf"
+hosts 127.0.0.2
+WEIR_PORT=""
+start_weir_conf "$TMP/weir.conf"
+sed -i 's/^resolve-interval = .*/resolve-interval = 300ms/' "$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 1 "reloaded:" || fail "the reload was not applied"
+hosts 127.0.0.3
+wait_for has_servers "127.0.0.3:$P " || fail "the shortened resolve-interval was not used: $(servers)"
+stop_weir
 echo "dns ok"
