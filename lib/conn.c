@@ -238,6 +238,11 @@ struct server *conn_server(const struct conn *c)
 	return c->srv;
 }
 
+struct frontend *conn_frontend(const struct conn *c)
+{
+	return c->fe;
+}
+
 void conn_describe(const struct conn *c, char *buf, size_t len)
 {
 	static const char *const states[] = {[CONN_HEADER] = "header",
@@ -548,7 +553,8 @@ void conn_start_timer(struct conn *c, uint64_t ms)
 static int conn_start_connect(struct conn *c, struct server *s)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
-	int fd = reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	int fd =
+		reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 	int one = 1;
 
 	if (fd < 0)
@@ -602,7 +608,7 @@ static void conn_wait(struct conn *c, bool at_head)
 	if (at_head) {
 		idle_list_push_front(&pool->local[c->w->id].queue, &wt->queued); /* its ticket */
 	} else {
-		wt->ticket = shared_add(&pool->tickets, 1);
+		wt->ticket = shared_add(&pool->stats->tickets, 1);
 		idle_list_push(&pool->local[c->w->id].queue, &wt->queued, clock_mono());
 	}
 	publish_head(&pool->local[c->w->id]);
@@ -711,6 +717,53 @@ void conn_dequeue(struct conn *c)
 	c->state = CONN_CONNECTING;
 	conn_connect_next(c, true); /* may close c: only the pool is used after */
 	shared_sub(&pool->stats->queued, 1);
+	publish_head(pl);
+}
+
+/* Where `e` of a list in arrival order goes: after the last entry that `before` says
+ * comes first (NULL: at the head). */
+static struct idle_entry *place_in(const struct idle_list *l, const struct idle_entry *e,
+				   bool (*before)(const struct idle_entry *,
+						  const struct idle_entry *))
+{
+	struct idle_entry *pos = l->tail;
+
+	while (pos && !before(pos, e))
+		pos = pos->prev;
+	return pos;
+}
+
+static bool active_before(const struct idle_entry *a, const struct idle_entry *b)
+{
+	return a->last <= b->last;
+}
+
+static bool ticket_before(const struct idle_entry *a, const struct idle_entry *b)
+{
+	return container_of(a, struct conn_wait, queued)->ticket <
+	       container_of(b, struct conn_wait, queued)->ticket;
+}
+
+void conn_move_waiting(struct conn *c, struct frontend *fe, struct pool *to)
+{
+	struct gen_local *from_gen = &c->fe->gen->local[c->w->id];
+	struct pool_local *from = &c->pool->local[c->w->id], *pl = &to->local[c->w->id];
+	struct idle_list *l;
+
+	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED && to->stats == c->pool->stats);
+	/* Counted in the frontend's newer configuration: the older may go once it has none. */
+	idle_list_remove(activity_list(c), &c->activity);
+	from_gen->conns--;
+	c->fe = fe;
+	fe->gen->local[c->w->id].conns++;
+	l = activity_list(c);
+	idle_list_insert_after(l, place_in(l, &c->activity, active_before), &c->activity);
+	/* In the newer pool's queue by its ticket: the same place among the backend's clients. */
+	idle_list_remove(&from->queue, &c->wait->queued);
+	publish_head(from);
+	c->pool = to;
+	idle_list_insert_after(&pl->queue, place_in(&pl->queue, &c->wait->queued, ticket_before),
+			       &c->wait->queued);
 	publish_head(pl);
 }
 

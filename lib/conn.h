@@ -31,6 +31,8 @@ void conn_cut(struct conn *c, bool drain_deadline);
 /* The server it goes to (NULL while it has none). */
 struct server;
 struct server *conn_server(const struct conn *c);
+/* The frontend it came to (of the configuration it is counted in). */
+struct frontend *conn_frontend(const struct conn *c);
 /* One line about it for `show conns`, without a newline: frontend, client, server, state,
  * age, bytes each way. */
 void conn_describe(const struct conn *c, char *buf, size_t len);
@@ -39,6 +41,15 @@ void conn_describe(const struct conn *c, char *buf, size_t len);
 void conn_expire(struct conn *c);
 /* A waiting client's turn: try to connect it now (it may be put back if it cannot). */
 void conn_dequeue(struct conn *c);
+/*
+ * A waiting client moves to a newer configuration as the worker switches to it: to `fe`, its
+ * frontend there, and `to`, the pool of its backend there (which shares its counts), in its
+ * place by arrival. The servers a reload, a change or DNS added may then serve it, and those
+ * they removed no longer do.
+ */
+struct frontend;
+struct pool;
+void conn_move_waiting(struct conn *c, struct frontend *fe, struct pool *to);
 
 /*
  * The worker's epoll set of connection sockets is ready: handle what happened (at most

@@ -483,6 +483,14 @@ long gen_backend_index(const struct generation *g, const char *name)
 	return -1;
 }
 
+struct frontend *gen_frontend(struct generation *g, const char *name)
+{
+	for (size_t i = 0; i < g->n_frontends; i++)
+		if (strcmp(g->frontends[i].cfg->name, name) == 0)
+			return &g->frontends[i];
+	return NULL;
+}
+
 void gen_free(struct generation *g)
 {
 	if (!g)

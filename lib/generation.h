@@ -134,6 +134,8 @@ size_t gen_count_servers(const struct generation *g);
 
 /* The index of the backend called `name` in g->cfg.backends (and g->pools), or -1. */
 long gen_backend_index(const struct generation *g, const char *name);
+/* Its frontend called `name`, or NULL. */
+struct frontend *gen_frontend(struct generation *g, const char *name);
 
 /* The pool a TLS client asking for `name` goes to: an exact pattern first, then the longest
  * "*." pattern that matches, else the frontend's own. */

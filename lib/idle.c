@@ -31,6 +31,25 @@ void idle_list_push_front(struct idle_list *l, struct idle_entry *e)
 	l->n++;
 }
 
+void idle_list_insert_after(struct idle_list *l, struct idle_entry *pos, struct idle_entry *e)
+{
+	double last = e->last;
+
+	if (!pos) {
+		idle_list_push_front(l, e);
+		return;
+	}
+	if (pos == l->tail) {
+		idle_list_push(l, e, last);
+		return;
+	}
+	e->prev = pos;
+	e->next = pos->next;
+	pos->next->prev = e;
+	pos->next = e;
+	l->n++;
+}
+
 void idle_list_remove(struct idle_list *l, struct idle_entry *e)
 {
 	if (e->prev)

@@ -23,6 +23,9 @@ void idle_list_init(struct idle_list *l);
 void idle_list_push(struct idle_list *l, struct idle_entry *e, double now);
 /* At the head, as if it were the oldest (a waiting client put back in its place). */
 void idle_list_push_front(struct idle_list *l, struct idle_entry *e);
+/* Right after `pos` (NULL: at the head), `e->last` as it is: for a caller that keeps the
+ * order itself (an entry moved from another list). */
+void idle_list_insert_after(struct idle_list *l, struct idle_entry *pos, struct idle_entry *e);
 void idle_list_remove(struct idle_list *l, struct idle_entry *e);
 void idle_list_touch(struct idle_list *l, struct idle_entry *e, double now);
 

@@ -132,6 +132,10 @@ struct backend_stats {
 	unsigned refs;
 	uint64_t retries; /* connects tried on another server after one failed (shared_add) */
 	size_t queued;	  /* clients waiting for a slot, every worker and age (shared_add) */
+	/* Waiting clients take a ticket (shared_add) as they arrive, whichever worker and
+	 * configuration has them: a worker serves its oldest only if no other worker holds an
+	 * older one, and a client moved to a newer configuration keeps its place. */
+	uint64_t tickets;
 	struct backend_stats *twin; /* while a reload is prepared */
 };
 
@@ -152,9 +156,6 @@ struct pool {
 	const struct lb_ops *lb;
 	struct lb_tier tiers[2]; /* [0] primaries, [1] backups */
 	uint64_t cursor;	 /* rotation (shared_add): round robin's turn, ties' order */
-	/* Waiting clients take a ticket (shared_add) as they arrive, whichever worker has
-	 * them: a worker serves its oldest only if no other worker holds an older one. */
-	uint64_t tickets;
 	struct backend_stats *stats;
 	struct pool_local *local; /* one per worker (generation.c); NULL in unit tests */
 	struct health *health;	  /* its checks, for probes a worker asks for */

@@ -430,6 +430,29 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 	return r;
 }
 
+/*
+ * This worker's waiting clients of `old` go to `g`: each to its frontend and backend of the
+ * same names there. One whose frontend or backend `g` no longer has stays where it is.
+ */
+static void move_waiting(struct worker *w, struct generation *old, struct generation *g)
+{
+	for (size_t b = 0; b < old->cfg.n_backends; b++) {
+		struct pool_local *pl = &old->pools[b].local[w->id];
+		long nb = pl->queue.n ? gen_backend_index(g, old->cfg.backends[b].name) : -1;
+		struct idle_entry *e, *next;
+
+		if (nb < 0 || g->pools[nb].stats != old->pools[b].stats)
+			continue;
+		for (e = idle_list_oldest(&pl->queue); e; e = next) {
+			struct conn *c = conn_of_queue_entry(e);
+			struct frontend *fe = gen_frontend(g, conn_frontend(c)->cfg->name);
+			next = e->next;
+			if (fe)
+				conn_move_waiting(c, fe, &g->pools[nb]);
+		}
+	}
+}
+
 void worker_switch(struct worker *w, struct generation *g, struct listener_watch **watches,
 		   struct frontend *const *owners, size_t n_watches, struct listener *const *gone,
 		   size_t n_gone)
@@ -448,8 +471,10 @@ void worker_switch(struct worker *w, struct generation *g, struct listener_watch
 	g->local[w->id].older = old;
 	w->gen = g;
 	w->relay.splice = (enum relay_splice)g->cfg.splice;
-	if (old)
+	if (old) {
+		move_waiting(w, old, g);
 		reap_soon(w); /* the old one may have no connection here already */
+	}
 	worker_rearm_expiry(w);
 	worker_kick(w); /* a raised maxconn or weight, or a new server, may serve a waiter */
 }

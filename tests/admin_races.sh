@@ -5,7 +5,8 @@
 #    ready (and took clients) while it waited is refused when its turn comes;
 #  - a server set ready serves the clients waiting for a full backend at once; the last
 #    server drained tells them at once, as it tells new clients;
-#  - a weight raised from 0 while a client waits does not close that client;
+#  - a client waiting when a change adds capacity is served by it at once: a weight raised
+#    from 0, a server added (it moves to the new configuration, in its place in line);
 #  - a client that ends its side after its command (as nc -N and socat do) gets its answer,
 #    and a command cut off by that end, with no newline, is done;
 #  - a change sent while weir drains after SIGTERM is refused, and weir drains on.
@@ -122,18 +123,33 @@ reap "$WAITER" 30 "the client waiting when a was drained"
 wait_for logged_at_least 1 "end=no-server" || fail "the waiting client was not closed as no-server"
 ctl set server app/a state ready
 
-# b at weight 0: a raised weight does not close a client waiting for a; it is served once
-# a's slot frees.
+# b at weight 0: a raised weight serves the client waiting for a, on b, at once.
 ctl set server app/b weight 0
 ctl set server app/b state ready
 start_waiting_client "$TMP/waiter" "to a full a"
 ctl set server app/b weight 1
-sleep 0.5
-kill -0 "$WAITER" 2>/dev/null || fail "the waiting client was closed when b's weight rose: $(cat "$TMP/waiter")"
-release "$HELD" "the client of a"
-reap "$WAITER" 50 "the waiting client"
-[ "$REAPED" -eq 0 ] || fail "the waiting client was not served: $(cat "$TMP/waiter")"
+reap "$WAITER" 30 "the client waiting when b's weight rose"
+[ "$REAPED" -eq 0 ] || fail "the waiting client was not served by b: $(cat "$TMP/waiter")"
+closed_lines | tail -n 1 | grep -q "server=127.0.0.1:$pb " ||
+	fail "the waiting client was not served by b: $(closed_lines | tail -n 1)"
 [ "$(grep -c "end=no-server" "$TMP/weir.log")" -eq 1 ] || fail "a client was closed as no-server"
+
+# b back at weight 0, two clients waiting: a server added serves them.
+ctl set server app/b weight 0
+start_waiting_client "$TMP/first" "to a full a"
+first=$WAITER
+start_waiting_client "$TMP/second" "to a full a"
+second=$WAITER
+ctl add server app "127.0.0.1:$pc,name=c,maxconn=1"
+reap "$first" 30 "the first client waiting when c was added"
+[ "$REAPED" -eq 0 ] || fail "the first waiting client was not served by c: $(cat "$TMP/first")"
+reap "$second" 30 "the second client waiting when c was added"
+[ "$REAPED" -eq 0 ] || fail "the second waiting client was not served by c: $(cat "$TMP/second")"
+[ "$(closed_lines | tail -n 2 | grep -c "server=127.0.0.1:$pc ")" -eq 2 ] ||
+	fail "the waiting clients were not served by c: $(closed_lines | tail -n 2)"
+ctl set server app/c state drain
+ctl del server app/c
+release "$HELD" "the client of a"
 
 # Half-closing clients (node, which the browser test needs too, speaks unix sockets).
 if command -v node >/dev/null; then

@@ -265,6 +265,43 @@ static void a_queued_client_across_a_reload_counts_once(void **state)
 }
 
 /*
+ * maxconn=1, a client holds the slot and a second waits; a reload adds a second server: the
+ * waiting client moves to the new configuration and is served by it at once, and the retired
+ * generation, which the holder alone still uses, goes when the holder does.
+ */
+static void a_queued_client_moves_to_a_server_a_reload_adds(void **state)
+{
+	struct server *s;
+	int c1, c2;
+
+	rig.backend[0] = listen_on_loopback(16);
+	rig.backend[1] = listen_on_loopback(16);
+	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s",
+		     port_of(rig.backend[0])));
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
+	s = server0();
+	c1 = client();
+	RUN_UNTIL(s->active == 1 && rig.n_accepted == 1, 2000);
+	c2 = client();
+	RUN_UNTIL(rig.p.workers[0].n_queued == 1, 2000);
+
+	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d,maxconn=1 "
+		     "--connect-timeout 5s",
+		     rig.port, port_of(rig.backend[0]), port_of(rig.backend[1])));
+	RUN_UNTIL(rig.p.workers[0].n_queued == 0 && rig.n_accepted == 2, 2000);
+	assert_int_equal(s->active, 1);
+	assert_int_equal(rig.p.gen->pools[0].servers[1]->active, 1); /* the new server's */
+	assert_int_equal(rig.p.gen->pools[0].stats->queued, 0);
+	assert_int_equal(rig.p.gen->local[0].conns, 1); /* the moved client counts here */
+	reset(c1);
+	RUN_UNTIL(s->active == 0, 2000);
+	RUN_UNTIL(s->refs == 1, 2000); /* the retired generation is gone, its reference too */
+	reset(c2);
+	RUN_UNTIL(rig.p.workers[0].n_conns == 0, 2000);
+	assert_int_equal(rig.p.gen->local[0].conns, 0);
+}
+
+/*
  * leastconn, one server black-holed (its backlog full, so SYNs are dropped): a client tries
  * it first, a reload lands while the connect hangs, and the retry goes to the healthy
  * server under the old generation. The count it adds is released on the same object.
@@ -538,6 +575,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(a_queued_client_across_a_reload_counts_once, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(a_queued_client_moves_to_a_server_a_reload_adds,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(a_retry_after_a_reload_counts_on_the_server_it_used,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(a_server_removed_and_added_back_is_the_same_object,
