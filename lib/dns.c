@@ -53,6 +53,7 @@ struct lookup {
 	uint16_t port;
 	int pending;
 	int status; /* ARES_SUCCESS once something answered, else why not */
+	int failed; /* a target's lookup that failed for another reason than "no such name" */
 	struct addr *addrs;
 	size_t n, cap;
 	void (*finished)(struct lookup *l); /* called once nothing is pending (async) */
@@ -76,9 +77,16 @@ static void add_addr(struct lookup *l, const struct sockaddr *sa, socklen_t len)
 	l->addrs[l->n++].len = len;
 }
 
+/* The last part of a lookup in: one of SRV's targets that could not be looked up (a name
+ * server timed out, say, rather than saying no) makes the whole answer a failure, which
+ * keeps the last good one, instead of a shorter list that would drop its server. */
 static void finish_one(struct lookup *l)
 {
-	if (--l->pending == 0 && l->finished)
+	if (--l->pending > 0)
+		return;
+	if (l->failed)
+		l->status = l->failed;
+	if (l->finished)
 		l->finished(l);
 }
 
@@ -90,8 +98,11 @@ static void addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinf
 		for (struct ares_addrinfo_node *n = res->nodes; n; n = n->ai_next)
 			add_addr(l, n->ai_addr, n->ai_addrlen);
 		l->status = ARES_SUCCESS;
-	} else if (l->status != ARES_SUCCESS) {
-		l->status = status;
+	} else {
+		if (l->status != ARES_SUCCESS)
+			l->status = status;
+		if (status != ARES_ENOTFOUND && status != ARES_ENODATA)
+			l->failed = status;
 	}
 	if (res)
 		ares_freeaddrinfo(res);
@@ -281,7 +292,7 @@ static bool answer_take(struct lookup *l)
 		a->failing = true;
 		return false;
 	}
-	if (a->failing && a->answered)
+	if (a->failing)
 		log_msg(WLOG_INFO, "resolve %s: answers again", l->name);
 	a->failing = false;
 	normalise(l);

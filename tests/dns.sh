@@ -5,6 +5,7 @@
 #  - a dead name server changes nothing (logged once), and answers coming back are used;
 #  - a name server that never answers does not hold up relaying;
 #  - `resolve=srv`: SRV records give hosts and ports, and a changed record moves the server;
+#    a target whose address lookup fails (its name server is mute) keeps the last answer;
 #  - a change whose rebuild fails (another name fails for a moment) is made at a later round;
 #  - a resolve-interval shortened by a reload counts from the reload;
 #  - with -w 2 and -w 1.
@@ -26,12 +27,16 @@ for f in 127.0.0.2 127.0.0.3 127.0.0.4 q; do
 	wait_for test -s "$TMP/$f.port" || fail "echo server $f did not start"
 done
 
-# dns_start SRV_PORT: dnsmasq answering from $TMP/hosts, and SRV _app._tcp.test -> app.test.
+# dns_start SRV_PORT [ARGS...]: dnsmasq answering from $TMP/hosts, and SRV _app._tcp.test ->
+# app.test; ARGS for dnsmasq besides.
 dns_start() {
+	srv_port=$1
+	shift
+	: >"$TMP/dnsmasq.log" # a new one: "read" below must be its own
 	dnsmasq -k --port="$dport" --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
-		--no-hosts --addn-hosts="$TMP/hosts" --srv-host="_app._tcp.test,app.test,$1" \
+		--no-hosts --addn-hosts="$TMP/hosts" --srv-host="_app._tcp.test,app.test,$srv_port" \
 		--user=root --cache-size=0 --pid-file="$TMP/dnsmasq.pid" \
-		--log-facility="$TMP/dnsmasq.log" &
+		--log-facility="$TMP/dnsmasq.log" "$@" &
 	DNS_PID=$!
 	PIDS="$PIDS $DNS_PID"
 	wait_for grep -qs "read $TMP/hosts" "$TMP/dnsmasq.log" || fail "dnsmasq did not start"
@@ -138,6 +143,27 @@ dns_start "$Q"
 wait_for has_servers "127.0.0.4:$Q " || fail "the SRV record's new port was not followed: $(servers)"
 served "after the SRV record changed"
 stop_weir
+
+# SRV with two targets; then the name server of one stops answering (other.test is sent to
+# a mute one): the last answer stays, both servers, as for any failed lookup.
+dns_stop
+printf '127.0.0.2 app.test\n127.0.0.3 other.test\n' >"$TMP/hosts"
+dns_start "$P" --srv-host="_app._tcp.test,other.test,$P"
+start_weir -b "_app._tcp.test,resolve=srv" --resolvers "127.0.0.1:$dport" \
+	--resolve-interval 300ms --admin "unix:$TMP/admin.sock"
+[ "$(servers)" = "127.0.0.2:$P 127.0.0.3:$P " ] || fail "SRV with two targets: servers $(servers)"
+dns_stop
+start_server mute2 udp-silent
+printf '127.0.0.2 app.test\n' >"$TMP/hosts"
+dns_start "$P" --srv-host="_app._tcp.test,other.test,$P" --server="/other.test/127.0.0.1#$SERVER_PORT"
+wait_for grep -q "resolve _app._tcp.test: .*keeping its 2 server" "$TMP/weir.log" ||
+	fail "a target whose lookup timed out was not a failed answer: $(grep resolve "$TMP/weir.log")"
+[ "$(servers)" = "127.0.0.2:$P 127.0.0.3:$P " ] ||
+	fail "a target whose lookup timed out lost its server: servers $(servers)"
+stop_weir
+dns_stop
+printf '127.0.0.2 app.test\n' >"$TMP/hosts"
+dns_start "$P"
 
 # A changed answer whose rebuild fails (another server's name does not resolve for the
 # moment): the rebuild is tried again after later rounds, and the new server comes.
