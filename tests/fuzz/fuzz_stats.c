@@ -56,6 +56,10 @@ static void check_request(const char *buf, size_t len, int r, const struct stats
 			FUZZ_CHECK(0, "a 200 without a document (doc %d)", (int)req->doc);
 		}
 		break;
+	case 403:
+		FUZZ_CHECK(req->cross_site && starts(buf, len, "POST /admin"),
+			   "403 for a request that is not a POST /admin from another site");
+		break;
 	case 411:
 	case 413:
 		FUZZ_CHECK(starts(buf, len, "POST /admin"), "%d for a request without a body",
@@ -76,6 +80,7 @@ static void check_request(const char *buf, size_t len, int r, const struct stats
 static bool same(const struct stats_request *a, const struct stats_request *b)
 {
 	return a->status == b->status && a->head == b->head && a->doc == b->doc &&
+	       a->cross_site == b->cross_site &&
 	       (a->doc != STATS_DOC_ADMIN || (a->body == b->body && a->body_len == b->body_len));
 }
 
