@@ -250,14 +250,20 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 				break;
 			}
 			s->spec = (uint32_t)i;
-			pool->servers[pool->n++] = s;
 			if (specs[i].source &&
 			    source_addr(specs[i].source, &s->addr, &s->source) < 0) {
+				if (specs[i].resolve != RESOLVE_ONCE) {
+					/* An address of the other family from DNS: not one of
+					 * this line's servers, as it can never be reached. */
+					free(s);
+					continue;
+				}
 				err_set(err,
 					"server %s: source %s cannot reach it (another family)",
 					s->name, specs[i].source);
 				r = -EINVAL;
 			}
+			pool->servers[pool->n++] = s;
 		}
 		free(addrs);
 	}
@@ -294,8 +300,22 @@ static int backend_defaults(struct pool *pool, const struct backend_cfg *be, str
 
 int pool_build_backend(struct pool *pool, const struct backend_cfg *be, struct weir_err *err)
 {
-	int r = pool_build(pool, be->servers, be->n_servers, be->balance, err);
+	/* A line from DNS without a source of its own takes the backend's while it is built, so
+	 * that addresses of the other family are left out rather than refused (pool_build). */
+	struct server_spec *specs = calloc(be->n_servers + 1, sizeof(*specs));
+	int r;
 
+	if (!specs) {
+		err_set(err, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < be->n_servers; i++) {
+		specs[i] = be->servers[i]; /* borrowed: nothing of it is freed here */
+		if (specs[i].resolve != RESOLVE_ONCE && !specs[i].source)
+			specs[i].source = be->source;
+	}
+	r = pool_build(pool, specs, be->n_servers, be->balance, err);
+	free(specs);
 	if (r == 0 && (r = backend_defaults(pool, be, err)) < 0)
 		pool_fini(pool);
 	if (r < 0)

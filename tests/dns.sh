@@ -8,6 +8,7 @@
 #    a target whose address lookup fails (its name server is mute) keeps the last answer;
 #  - a change whose rebuild fails (another name fails for a moment) is made at a later round;
 #  - a resolve-interval shortened by a reload counts from the reload;
+#  - with an IPv4 source (the server's or the backend's), a name's IPv6 addresses are left out;
 #  - with -w 2 and -w 1.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
@@ -197,4 +198,22 @@ wait_for logged_at_least 1 "reloaded:" || fail "the reload was not applied"
 hosts 127.0.0.3
 wait_for has_servers "127.0.0.3:$P " || fail "the shortened resolve-interval was not used: $(servers)"
 stop_weir
+# An IPv4 source, of the server line or of the backend: the name's IPv6 address is left
+# out, at start-up and at every change, instead of failing the whole configuration.
+for how in ",source=127.0.0.1" "--source"; do
+	hosts 127.0.0.2 ::1
+	if [ "$how" = --source ]; then
+		start_weir -b "app.test:$P,resolve" --source 127.0.0.1 --resolvers "127.0.0.1:$dport" \
+			--resolve-interval 300ms --admin "unix:$TMP/admin.sock"
+	else
+		start_weir -b "app.test:$P,resolve$how" --resolvers "127.0.0.1:$dport" \
+			--resolve-interval 300ms --admin "unix:$TMP/admin.sock"
+	fi
+	[ "$(servers)" = "127.0.0.2:$P " ] || fail "an IPv4 source ($how) at start: servers $(servers)"
+	hosts 127.0.0.2 127.0.0.3 ::1
+	wait_for has_servers "127.0.0.2:$P 127.0.0.3:$P " ||
+		fail "an IPv4 source ($how): the new IPv4 address was not used: servers $(servers)"
+	served "with an IPv4 source ($how)"
+	stop_weir
+done
 echo "dns ok"
