@@ -422,6 +422,8 @@ static struct {
 static void rebuilt(void *ctx, bool ok, const char *why)
 {
 	(void)ctx;
+	if (live.p->state != PROXY_RUNNING)
+		return; /* refused because weir is stopping: nothing to try again */
 	if (!ok && !live.unapplied)
 		log_msg(WLOG_WARN, "resolve: the servers from DNS wait for the next round: %s",
 			why);
