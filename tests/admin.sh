@@ -18,9 +18,6 @@ pb=$SERVER_PORT
 start_server c echo
 pc=$SERVER_PORT
 sock="$TMP/admin.sock"
-ctl() {
-	"$WEIR" ctl --socket "unix:$sock" "$@"
-}
 # state_of SERVER: its state column in show servers ("ready UP" and so on).
 state_of() {
 	ctl show servers | awk -v s="$1" '$1 == s { print $3, $4 }'

@@ -9,7 +9,9 @@
 #    from 0, a server added (it moves to the new configuration, in its place in line);
 #  - a client that ends its side after its command (as nc -N and socat do) gets its answer,
 #    and a command cut off by that end, with no newline, is done;
-#  - a change sent while weir drains after SIGTERM is refused, and weir drains on.
+#  - a change sent while weir drains after SIGTERM is refused, and weir drains on;
+#  - a client waiting when a reload renames its backend (or its frontend) stays with the
+#    configuration it came under, and is served there once a slot frees.
 # An LD_PRELOAD shim makes name lookups slow, so that each rebuild takes long enough for
 # another command to come while it runs.
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
@@ -25,9 +27,6 @@ pb=$SERVER_PORT
 start_server c echo
 pc=$SERVER_PORT
 sock="$TMP/admin.sock"
-ctl() {
-	"$WEIR" ctl --socket "unix:$sock" "$@"
-}
 # conf NAMES...: backend app with these of the servers a, b, c; a second backend's server is
 # a name (slow to look up), so that every rebuild takes SLOWDNS_MS.
 conf() {
@@ -184,4 +183,29 @@ kill -0 "$WEIR_PID" 2>/dev/null || fail "weir died on a change while draining"
 release "$HELD" "the drained client"
 reap "$WEIR_PID" 50 "weir after its drain"
 [ "$REAPED" -eq 0 ] || fail "weir exited $REAPED after its drain"
+# A reload renames the backend, then the frontend, while a client waits for a's one slot:
+# nothing of the new configuration is its own, so it stays, and a's slot serves it.
+for renamed in backend frontend; do
+	printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n' >"$TMP/weir.conf"
+	printf '[backend app]\nserver = 127.0.0.1:%s maxconn=1\n' "$pa" >>"$TMP/weir.conf"
+	WEIR_PORT=""
+	start_weir_conf "$TMP/weir.conf"
+	hold_client full
+	start_waiting_client "$TMP/waiter" "to a full a"
+	sed -i "s/^listen = .*/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/weir.conf"
+	if [ "$renamed" = backend ]; then
+		sed -i 's/^backend = app/backend = app2/; s/^\[backend app\]/[backend app2]/' "$TMP/weir.conf"
+	else
+		sed -i 's/^\[frontend web\]/[frontend web2]/' "$TMP/weir.conf"
+	fi
+	kill -HUP "$WEIR_PID"
+	wait_for logged_at_least 1 "reloaded:" || fail "the reload renaming the $renamed failed"
+	sleep 0.5
+	kill -0 "$WAITER" 2>/dev/null ||
+		fail "the client waiting when its $renamed was renamed was closed: $(cat "$TMP/waiter")"
+	release "$HELD" "the client of a"
+	reap "$WAITER" 50 "the client waiting when its $renamed was renamed"
+	[ "$REAPED" -eq 0 ] || fail "the client whose $renamed was renamed was not served: $(cat "$TMP/waiter")"
+	stop_weir
+done
 echo "admin races ok"

@@ -57,9 +57,6 @@ hosts() { # IP...: app.test has these addresses from now on (dnsmasq has read th
 	kill -HUP "$DNS_PID"
 	wait_for reads_above "$n" || fail "dnsmasq did not read the new addresses"
 }
-ctl() {
-	"$WEIR" ctl --socket "unix:$TMP/admin.sock" "$@"
-}
 servers() { # the servers weir has now, "ip:port" sorted
 	ctl show servers | awk 'NR > 1 { print $2 }' | sort | tr '\n' ' '
 }

@@ -160,6 +160,12 @@ start_waiting_client() {
 	kill -0 "$WAITER" 2>/dev/null || fail "a client got through $2"
 }
 
+# ctl ARGS...: weir ctl on the admin socket $TMP/admin.sock (weir started with
+# --admin unix:$TMP/admin.sock).
+ctl() {
+	"$WEIR" ctl --socket "unix:$TMP/admin.sock" "$@"
+}
+
 # rss_kb PID: resident memory in KiB.
 rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
