@@ -303,6 +303,7 @@ struct twin_key {
 	const char *server; /* TWIN_SERVER: its address, as text */
 	unsigned occurrence;
 	void *object;
+	bool retired; /* listed by no running configuration, only by retired ones */
 };
 
 static bool same_twin(const void *entry, const void *key)
@@ -321,11 +322,16 @@ static uint64_t twin_hash(const struct twin_key *k)
 	return k->kind == TWIN_SERVER ? hash_str(k->server, h + k->occurrence) : h;
 }
 
-static void *find_twin(const struct htab *t, const struct twin_key *k)
+static struct twin_key *find_twin(const struct htab *t, const struct twin_key *k)
 {
-	void **slot = htab_slot(t, twin_hash(k), same_twin, k);
+	return *htab_slot(t, twin_hash(k), same_twin, k);
+}
 
-	return *slot ? ((struct twin_key *)*slot)->object : NULL;
+static void *twin_of(const struct htab *t, const struct twin_key *k)
+{
+	struct twin_key *found = find_twin(t, k);
+
+	return found ? found->object : NULL;
 }
 
 int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err)
@@ -351,16 +357,23 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 	 */
 	for (const struct generation *g = cur; g; g = g->older) {
 		for (size_t i = 0; i < g->n_frontends; i++)
-			keys[k++] = (struct twin_key){TWIN_FRONTEND, g->frontends[i].cfg->name,
-						      NULL, 0, g->frontends[i].stats};
+			keys[k++] = (struct twin_key){.kind = TWIN_FRONTEND,
+						      .name = g->frontends[i].cfg->name,
+						      .object = g->frontends[i].stats};
 		for (size_t b = 0; b < g->cfg.n_backends; b++) {
 			const struct pool *pool = &g->pools[b];
 			const char *name = g->cfg.backends[b].name;
-			keys[k++] = (struct twin_key){TWIN_BACKEND, name, NULL, 0, pool->stats};
+			keys[k++] = (struct twin_key){
+				.kind = TWIN_BACKEND, .name = name, .object = pool->stats};
 			for (size_t i = 0; i < pool->n; i++)
 				keys[k++] = (struct twin_key){
-					TWIN_SERVER, name, pool->servers[i]->name,
-					pool->servers[i]->occurrence, pool->servers[i]};
+					.kind = TWIN_SERVER,
+					.name = name,
+					.server = pool->servers[i]->name,
+					.occurrence = pool->servers[i]->occurrence,
+					.object = pool->servers[i],
+					.retired = g != cur,
+				};
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -370,25 +383,28 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 	}
 
 	for (size_t i = 0; i < next->n_frontends; i++) {
-		struct twin_key key = {TWIN_FRONTEND, next->frontends[i].cfg->name, NULL, 0, NULL};
-		next->frontends[i].stats->twin = find_twin(&t, &key);
+		struct twin_key key = {.kind = TWIN_FRONTEND, .name = next->frontends[i].cfg->name};
+		next->frontends[i].stats->twin = twin_of(&t, &key);
 	}
 	for (size_t b = 0; b < next->cfg.n_backends; b++) {
 		struct pool *pool = &next->pools[b];
-		struct twin_key key = {TWIN_BACKEND, next->cfg.backends[b].name, NULL, 0, NULL};
-		pool->stats->twin = find_twin(&t, &key);
+		struct twin_key key = {.kind = TWIN_BACKEND, .name = next->cfg.backends[b].name};
+		pool->stats->twin = twin_of(&t, &key);
 		key.kind = TWIN_SERVER;
 		for (size_t i = 0; i < pool->n; i++) {
 			struct server *s = pool->servers[i], *twin;
+			struct twin_key *found;
 			key.server = s->name;
 			key.occurrence = s->occurrence;
-			twin = find_twin(&t, &key);
+			found = find_twin(&t, &key);
+			twin = found ? found->object : NULL;
 			/* Workers read a server's source as they connect: a new one is a new
 			 * server rather than a change under their feet. */
 			if (twin && (twin->source.len != s->source.len ||
 				     memcmp(&twin->source.ss, &s->source.ss, s->source.len) != 0))
 				twin = NULL;
 			s->twin = twin;
+			s->back = twin && found->retired;
 		}
 	}
 	htab_fini(&t);
@@ -422,7 +438,7 @@ void gen_adopt(struct generation *next)
 		}
 		for (size_t i = 0; i < pool->n; i++) {
 			struct server *fresh = pool->servers[i], *s = fresh->twin;
-			if (!s && pool->active_checks) {
+			if ((!s || fresh->back) && pool->active_checks) {
 				/* New to a running weir, with checks on: a check lets it in. */
 				fresh->state = SERVER_DOWN;
 				fresh->passes = pool->rise - 1;
@@ -432,6 +448,13 @@ void gen_adopt(struct generation *next)
 			}
 			if (!s)
 				continue;
+			if (fresh->back) {
+				/* Removed, and now listed again: new to the operator and the checks
+				 * (none ran on it meanwhile). Only its counts carry on, since
+				 * connections of retired configurations may still run on it. */
+				shared_store(&s->admin, ADMIN_READY);
+				health_renew(s, fresh);
+			}
 			s->refs++;
 			s->spec = fresh->spec; /* the control thread's alone, as the label */
 			memcpy(s->label, fresh->label, sizeof(s->label));

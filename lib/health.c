@@ -156,6 +156,16 @@ void health_connect_failed(struct pool *pool, struct server *s, const char *why)
 		probe_cb(NULL, NULL, 0); /* no loop to ask: a single-threaded test */
 }
 
+void health_renew(struct server *s, const struct server *fresh)
+{
+	pthread_mutex_lock(&bus.lock);
+	shared_store(&s->state, fresh->state);
+	shared_store(&s->fails, 0);
+	s->passes = fresh->passes;
+	s->changed = fresh->changed;
+	pthread_mutex_unlock(&bus.lock);
+}
+
 void health_connected(struct pool *pool, struct server *s)
 {
 	if (!pool->active_checks && shared_load(&s->fails))

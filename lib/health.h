@@ -63,6 +63,8 @@ void health_detach(void);
 /* A client's connect to `s` failed (`why`, in words) or succeeded. */
 void health_connect_failed(struct pool *pool, struct server *s, const char *why);
 void health_connected(struct pool *pool, struct server *s);
+/* A server listed again after it was removed takes `fresh`'s health: that of a new one. */
+void health_renew(struct server *s, const struct server *fresh);
 
 /* Whether a connect failed for want of something of weir's own (descriptors, local ports,
  * memory): then it says nothing about the server. */

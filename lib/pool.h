@@ -77,6 +77,7 @@ struct server {
 	uint64_t connect_failures;
 	uint64_t bytes_to_server, bytes_to_client; /* of its connections that closed (shared) */
 	struct server *twin; /* while a reload is prepared: the running server this one is */
+	bool back;	     /* ...and only retired configurations list the twin: it comes back */
 };
 
 /* What a pick must respect, and what it may use. */

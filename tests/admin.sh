@@ -13,10 +13,12 @@
 
 start_server_on "$(free_port)" a echo
 pa=$SERVER_PORT
+a_pid=$SERVER_PID
 start_server b echo
 pb=$SERVER_PORT
 start_server c echo
 pc=$SERVER_PORT
+c_pid=$SERVER_PID
 sock="$TMP/admin.sock"
 # state_of SERVER: its state column in show servers ("ready UP" and so on).
 state_of() {
@@ -76,7 +78,7 @@ grep -q "ready: set it to drain" "$TMP/err" || fail "del of a ready server said:
 
 # Maint: no health checks. Kill a's server: a drained server would go DOWN, one in maint stays.
 ctl set server app/a state maint >/dev/null || fail "maint refused"
-kill "$(pgrep -f "port-file $TMP/a.port")"
+kill "$a_pid"
 sleep 1
 [ "$(state_of app/a)" = "maint UP" ] || fail "a server in maint was checked: $(state_of app/a)"
 ctl set server app/a state ready >/dev/null || fail "ready refused"
@@ -111,8 +113,20 @@ wait_for grep -q "server app/c is new: it takes clients once a check passes" "$T
 wait_for sh -c "'$WEIR' ctl --socket 'unix:$sock' show servers | grep -q '^app/c .* ready UP'" ||
 	fail "the added server never passed its check"
 ctl set server app/c state drain >/dev/null
+# Clients held from here keep the configuration that lists c running.
+hold_client back 2
 ctl del server app/c >/dev/null || fail "deleting drained, idle c failed"
 ctl show servers | grep -q "^app/c " && fail "c is still there after del"
+# Added again while connections of a configuration that listed it still run: a new
+# server, ready (not drained, as it was when deleted), that takes clients once a check of
+# its own passes (its server has stopped meanwhile: it must not come back UP).
+kill "$c_pid"
+ctl add server app "127.0.0.1:$pc,name=c" >/dev/null || fail "adding c again failed"
+[ "$(state_of app/c)" = "ready DOWN" ] || fail "c added again is $(state_of app/c)"
+[ "$(grep -c "server app/c is new" "$TMP/weir.log")" = 2 ] || fail "c came back unchecked"
+release "$HELD" "the clients held while c came back"
+ctl set server app/c state drain >/dev/null
+ctl del server app/c >/dev/null || fail "deleting c again failed"
 reap "$rr" 600 "the round trips"
 [ "$REAPED" -eq 0 ] || fail "round trips failed during the changes: $(cat "$TMP/rr.out")"
 echo "round trips during weight, add and del: $(cat "$TMP/rr.out")"

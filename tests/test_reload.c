@@ -346,7 +346,8 @@ static void a_retry_after_a_reload_counts_on_the_server_it_used(void **state)
 
 /*
  * A server removed by one reload while a connection still runs on it, and listed again by the
- * next, is the same object: its maxconn counts the connection it still has.
+ * next, is the same object: its maxconn counts the connection it still has. To the operator
+ * it is new: the drain set on the one removed does not come back with it.
  */
 static void a_server_removed_and_added_back_is_the_same_object(void **state)
 {
@@ -362,12 +363,14 @@ static void a_server_removed_and_added_back_is_the_same_object(void **state)
 	b = rig.p.gen->pools[0].servers[1];
 	c1 = client();
 	RUN_UNTIL(a->active == 1, 2000); /* round robin's first pick */
+	shared_store(&a->admin, ADMIN_DRAIN);
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d", rig.port, port_of(rig.backend[1])));
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d", rig.port,
 		     port_of(rig.backend[0]), port_of(rig.backend[1])));
 	assert_ptr_equal(rig.p.gen->pools[0].servers[0], a);
 	assert_ptr_equal(rig.p.gen->pools[0].servers[1], b);
 	assert_int_equal(a->active, 1);
+	assert_int_equal(a->admin, ADMIN_READY);
 	c2 = client();
 	RUN_UNTIL(b->active == 1, 2000); /* a is full: its old connection still counts */
 	assert_int_equal(a->active, 1);
