@@ -72,12 +72,32 @@ static size_t split(const char *line, char *buf, size_t size, char **words)
 	return strtok_r(NULL, " \t", &save) ? CTL_WORDS + 1 : n;
 }
 
-/* "BACKEND/SERVER" of the current configuration, or NULL with the reason in `err`. */
+/* A server the running configuration no longer lists, by BACKEND and label. */
+struct removed_ref {
+	const char *backend, *label;
+	struct server *found;
+};
+
+static bool match_removed(const char *backend, struct server *s, void *arg)
+{
+	struct removed_ref *r = arg;
+
+	if (strcmp(backend, r->backend) == 0 && strcmp(s->label, r->label) == 0)
+		r->found = s;
+	return !r->found;
+}
+
+/*
+ * "BACKEND/SERVER" of the current configuration, or NULL with the reason in `err`. With
+ * `removed_too`, a server it no longer lists but whose connections still run is found as
+ * well (and *backend is not set then).
+ */
 static struct server *find_server(const struct proxy *p, const char *ref, size_t *backend,
-				  struct weir_err *err)
+				  bool removed_too, struct weir_err *err)
 {
 	const char *slash = strchr(ref, '/');
 	char name[256];
+	struct removed_ref r = {name, slash ? slash + 1 : NULL, NULL};
 	long b;
 
 	if (!slash || slash == ref || !slash[1] || (size_t)(slash - ref) >= sizeof(name)) {
@@ -85,39 +105,65 @@ static struct server *find_server(const struct proxy *p, const char *ref, size_t
 		return NULL;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(slash - ref), ref);
-	if ((b = gen_backend_index(p->gen, name)) < 0) {
-		err_set(err, "no backend called '%s'", name);
+	if ((b = gen_backend_index(p->gen, name)) >= 0) {
+		*backend = (size_t)b;
+		for (size_t i = 0; i < p->gen->pools[b].n; i++)
+			if (strcmp(p->gen->pools[b].servers[i]->label, r.label) == 0)
+				return p->gen->pools[b].servers[i];
+	}
+	if (gen_each_removed(p->gen, match_removed, &r) < 0) {
+		err_set(err, "out of memory");
 		return NULL;
 	}
-	*backend = (size_t)b;
-	for (size_t i = 0; i < p->gen->pools[b].n; i++)
-		if (strcmp(p->gen->pools[b].servers[i]->label, slash + 1) == 0)
-			return p->gen->pools[b].servers[i];
-	err_set(err, "backend '%s' has no server '%s'", name, slash + 1);
+	if (r.found && removed_too)
+		return r.found;
+	if (r.found)
+		err_set(err, "server %s was removed: shutdown sessions may cut what it has", ref);
+	else if (b < 0)
+		err_set(err, "no backend called '%s'", name);
+	else
+		err_set(err, "backend '%s' has no server '%s'", name, r.label);
 	return NULL;
 }
 
-static void show_servers(const struct proxy *p, struct ctl_out *out)
+/* One line of show servers; a removed server is in no state and has no health or weight. */
+static void server_line(struct ctl_out *out, const char *backend, const struct server *s,
+			bool removed)
+{
+	const char *state = server_admin_name(shared_load(&s->admin));
+	const char *health = shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN";
+	unsigned weight = shared_load(&s->weight);
+
+	if (removed) {
+		state = "removed";
+		health = "-";
+		weight = 0;
+	}
+	ctl_printf(out, "%s/%s %s %s %s %u %u %llu %llu %llu %llu\n", backend, s->label, s->name,
+		   state, health, weight, shared_load(&s->active),
+		   (unsigned long long)shared_load(&s->total),
+		   (unsigned long long)shared_load(&s->connect_failures),
+		   (unsigned long long)shared_load(&s->bytes_to_server),
+		   (unsigned long long)shared_load(&s->bytes_to_client));
+}
+
+static bool show_removed(const char *backend, struct server *s, void *arg)
+{
+	server_line(arg, backend, s, true);
+	return true;
+}
+
+static bool show_servers(const struct proxy *p, struct ctl_out *out)
 {
 	const struct generation *g = p->gen;
 
 	ctl_printf(out, "# server address state health weight connections total "
 			"connect_failures bytes_to_server bytes_to_client\n");
-	for (size_t b = 0; b < g->cfg.n_backends; b++) {
-		const struct pool *pool = &g->pools[b];
-		for (size_t i = 0; i < pool->n; i++) {
-			const struct server *s = pool->servers[i];
-			ctl_printf(out, "%s/%s %s %s %s %u %u %llu %llu %llu %llu\n",
-				   g->cfg.backends[b].name, s->label, s->name,
-				   server_admin_name(shared_load(&s->admin)),
-				   shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
-				   shared_load(&s->weight), shared_load(&s->active),
-				   (unsigned long long)shared_load(&s->total),
-				   (unsigned long long)shared_load(&s->connect_failures),
-				   (unsigned long long)shared_load(&s->bytes_to_server),
-				   (unsigned long long)shared_load(&s->bytes_to_client));
-		}
-	}
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		for (size_t i = 0; i < g->pools[b].n; i++)
+			server_line(out, g->cfg.backends[b].name, g->pools[b].servers[i], false);
+	/* Then those the configuration dropped whose connections still run. */
+	return gen_each_removed(g, show_removed, out) == 0;
 }
 
 /* Each worker lists its own connections into its own part; the parts are joined after. */
@@ -232,18 +278,19 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 	if (n == 1 && strcmp(w[0], "help") == 0) {
 		ctl_printf(out, "%s", help);
 	} else if (n == 2 && strcmp(w[0], "show") == 0 && strcmp(w[1], "servers") == 0) {
-		show_servers(p, out);
+		if (!(ok = show_servers(p, out)))
+			err_set(&err, "out of memory");
 	} else if (n == 2 && strcmp(w[0], "show") == 0 && strcmp(w[1], "conns") == 0) {
 		if (!(ok = show_conns(p, out)))
 			err_set(&err, "out of memory");
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "state") == 0) {
-		ok = (s = find_server(p, w[2], &b, &err)) &&
+		ok = (s = find_server(p, w[2], &b, false, &err)) &&
 		     set_state(p, s, p->gen->cfg.backends[b].name, w[4], &err);
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "weight") == 0) {
 		uint64_t v;
-		if ((ok = (s = find_server(p, w[2], &b, &err)) != NULL) &&
+		if ((ok = (s = find_server(p, w[2], &b, false, &err)) != NULL) &&
 		    (units_parse_uint(w[4], &v) < 0 || v > 256)) {
 			err_set(&err, "weight must be a number from 0 to 256, not '%s'", w[4]);
 			ok = false;
@@ -269,7 +316,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 			return CTL_LATER;
 		}
 	} else if (n == 3 && strcmp(w[0], "del") == 0 && strcmp(w[1], "server") == 0) {
-		if ((ok = (s = find_server(p, w[2], &b, &err)) &&
+		if ((ok = (s = find_server(p, w[2], &b, false, &err)) &&
 			  pool_spec_drained(&p->gen->pools[b], s->spec, &err))) {
 			op = (struct config_op){CONFIG_OP_DEL, p->gen->cfg.backends[b].name, NULL,
 						s->spec, 0};
@@ -278,7 +325,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 		}
 	} else if (n == 4 && strcmp(w[0], "shutdown") == 0 && strcmp(w[1], "sessions") == 0 &&
 		   strcmp(w[2], "server") == 0) {
-		if ((ok = (s = find_server(p, w[3], &b, &err)) != NULL)) {
+		if ((ok = (s = find_server(p, w[3], &b, true, &err)) != NULL)) {
 			size_t *cut = calloc(p->n_workers, sizeof(*cut)), total = 0;
 			struct cut_server cs = {s, cut};
 			if (!cut) {

@@ -468,6 +468,49 @@ void gen_adopt(struct generation *next)
 	}
 }
 
+static bool same_server(const void *entry, const void *key)
+{
+	return entry == key;
+}
+
+static uint64_t server_hash(const struct server *s)
+{
+	uintptr_t v = (uintptr_t)s;
+
+	return hash_bytes(&v, sizeof(v), 0);
+}
+
+int gen_each_removed(const struct generation *cur,
+		     bool (*fn)(const char *backend, struct server *s, void *arg), void *arg)
+{
+	size_t n = 0;
+	struct htab seen;
+	bool more = true;
+
+	for (const struct generation *g = cur; g; g = g->older)
+		n += gen_count_servers(g);
+	if (htab_init(&seen, n) < 0)
+		return -ENOMEM;
+	/* The running configuration's servers first: those are not removed. */
+	for (size_t b = 0; b < cur->cfg.n_backends; b++)
+		for (size_t i = 0; i < cur->pools[b].n; i++) {
+			struct server *s = cur->pools[b].servers[i];
+			*htab_slot(&seen, server_hash(s), same_server, s) = s;
+		}
+	for (const struct generation *g = cur->older; g && more; g = g->older)
+		for (size_t b = 0; b < g->cfg.n_backends && more; b++)
+			for (size_t i = 0; i < g->pools[b].n && more; i++) {
+				struct server *s = g->pools[b].servers[i];
+				void **slot = htab_slot(&seen, server_hash(s), same_server, s);
+				if (*slot || !shared_load(&s->active))
+					continue;
+				*slot = s;
+				more = fn(g->cfg.backends[b].name, s, arg);
+			}
+	htab_fini(&seen);
+	return 0;
+}
+
 int gen_health_init(struct generation *g, struct weir_err *err)
 {
 	for (size_t b = 0; b < g->cfg.n_backends; b++)

@@ -119,9 +119,19 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 /*
  * Reload, commit: `next` takes over the matched twins (shared from now on, with the new
  * weight, maxconn and backup) in place of its own fresh copies; a server new to the running
- * weir, in a backend with active checks, waits DOWN for its first check. Cannot fail.
+ * weir (or listed again after it was removed: ready again, its health forgotten), in a
+ * backend with active checks, waits DOWN for its first check. Cannot fail.
  */
 void gen_adopt(struct generation *next);
+
+/*
+ * Control thread: call `fn` once for every server that `cur` no longer lists but that still
+ * has connections (of retired generations), with the name of the backend that listed it,
+ * until `fn` returns false. -ENOMEM or 0.
+ */
+int gen_each_removed(const struct generation *cur,
+		     bool (*fn)(const char *backend, struct server *s, void *arg),
+		     void *arg) WEIR_WUR;
 
 /* Allocate the health checks of every backend (can fail); start and stop them. */
 int gen_health_init(struct generation *g, struct weir_err *err) WEIR_WUR;

@@ -57,8 +57,11 @@ hosts() { # IP...: app.test has these addresses from now on (dnsmasq has read th
 	kill -HUP "$DNS_PID"
 	wait_for reads_above "$n" || fail "dnsmasq did not read the new addresses"
 }
-servers() { # the servers weir has now, "ip:port" sorted
-	ctl show servers | awk 'NR > 1 { print $2 }' | sort | tr '\n' ' '
+servers() { # the servers weir has now, "ip:port" sorted (not those removed)
+	ctl show servers | awk 'NR > 1 && $3 != "removed" { print $2 }' | sort | tr '\n' ' '
+}
+removed() { # the removed servers whose connections still run, "ip:port" sorted
+	ctl show servers | awk '$3 == "removed" { print $2 }' | sort | tr '\n' ' '
 }
 has_servers() { # WANT: for wait_for
 	[ "$(servers)" = "$1" ]
@@ -91,6 +94,7 @@ for workers in 2 1; do
 		fail "-w $workers: the removed address is still a server: $(servers)"
 	ss -Htn state established "( dst 127.0.0.2 and dport = :$P )" | grep -q . ||
 		fail "-w $workers: the held connections to the removed server were cut"
+	[ "$(removed)" = "127.0.0.2:$P " ] || fail "-w $workers: removed, listed: $(removed)"
 	before=$(closed_lines | wc -l)
 	for i in 1 2 3; do served "-w $workers: after the removal"; done
 	wait_for closed_at_least $((before + 3)) || fail "-w $workers: clients not logged"
@@ -100,6 +104,7 @@ for workers in 2 1; do
 	wait_for closed_at_least $((before + 7)) || fail "-w $workers: held clients not logged"
 	closed_lines | grep "server=127.0.0.2:" | grep -q "end=shutdown\|end=drain" &&
 		fail "-w $workers: a connection of the removed server was cut"
+	[ -z "$(removed)" ] || fail "-w $workers: with its clients gone, still listed: $(removed)"
 	stop_weir
 	hosts 127.0.0.2
 done
