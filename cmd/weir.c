@@ -394,7 +394,7 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 	}
 	if (status)
 		goto out;
-	app.reloader.committed = dns_follow;
+	app.reloader.settled = dns_follow;
 	ev_signal_init(&sigint, stop_cb, SIGINT);
 	ev_signal_init(&sigterm, stop_cb, SIGTERM);
 	ev_signal_init(&sighup, hup_cb, SIGHUP);

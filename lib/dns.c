@@ -27,6 +27,7 @@ struct answer {
 	size_t n;
 	bool answered; /* a good answer came: addrs is it */
 	bool failing;  /* the last lookup failed (and was logged) */
+	bool used;     /* while pruning: a line of the running configuration asks for it */
 };
 
 static struct {
@@ -271,12 +272,15 @@ static struct answer *answer_find(const char *key)
 /*
  * Under the lock: take in what `l` found. A good, non-empty answer replaces the last one
  * (true if it differs); a failed or empty one keeps it, logged once per change of state.
+ * Without `create`, an answer forgotten meanwhile (its line was removed) stays forgotten.
  */
-static bool answer_take(struct lookup *l)
+static bool answer_take(struct lookup *l, bool create)
 {
 	struct answer *a = answer_find(l->key);
 	bool good = l->status == ARES_SUCCESS && l->n > 0, changed;
 
+	if (!a && !create)
+		return false;
 	if (!a) {
 		if (!(a = calloc(1, sizeof(*a))))
 			return false;
@@ -331,7 +335,7 @@ int dns_addresses(const struct server_spec *spec, struct addr **out, size_t *n,
 	if (!a) {
 		lookup_now(&l); /* the first time: wait for it (never on a loop) */
 		pthread_mutex_lock(&dns.lock);
-		(void)answer_take(&l);
+		(void)answer_take(&l, true);
 		pthread_mutex_unlock(&dns.lock);
 		free(l.addrs);
 	}
@@ -499,7 +503,7 @@ static void round_one_done(struct lookup *l)
 	if (l->status != ARES_EDESTRUCTION) {
 		normalise(l);
 		pthread_mutex_lock(&dns.lock);
-		changed = answer_take(l);
+		changed = answer_take(l, false);
 		pthread_mutex_unlock(&dns.lock);
 		live.changed |= changed;
 	}
@@ -576,12 +580,42 @@ int dns_start(struct ev_loop *loop, struct proxy *p, struct reloader *r, struct 
 	return 0;
 }
 
+/* Under the lock: drop the answers that no line of `g` asks for. */
+static void answers_prune(const struct generation *g)
+{
+	struct lookup l;
+
+	for (struct answer *a = dns.answers; a; a = a->next)
+		a->used = false;
+	for (size_t b = 0; b < g->cfg.n_backends; b++)
+		for (size_t i = 0; i < g->cfg.backends[b].n_servers; i++) {
+			const struct server_spec *s = &g->cfg.backends[b].servers[i];
+			struct answer *a;
+			if (s->resolve != RESOLVE_ONCE && lookup_init(&l, s) &&
+			    (a = answer_find(l.key)))
+				a->used = true;
+		}
+	for (struct answer **p = &dns.answers; *p;) {
+		struct answer *a = *p;
+		if (a->used) {
+			p = &a->next;
+			continue;
+		}
+		*p = a->next;
+		free(a->addrs);
+		free(a);
+	}
+}
+
 void dns_follow(void)
 {
 	double interval;
 
 	if (!live.running)
 		return;
+	pthread_mutex_lock(&dns.lock);
+	answers_prune(live.p->gen);
+	pthread_mutex_unlock(&dns.lock);
 	interval = (double)live.p->gen->cfg.resolve_interval_ms / 1e3;
 	if (interval != live.tick.repeat) {
 		live.tick.repeat = interval;

@@ -35,8 +35,12 @@ int dns_check_resolvers(const char *text, struct weir_err *err) WEIR_WUR;
 int dns_start(struct ev_loop *loop, struct proxy *p, struct reloader *r,
 	      struct weir_err *err) WEIR_WUR;
 void dns_stop(void);
-/* The running configuration changed: its resolve-interval counts from now (a reload may
- * have shortened it from an hour to seconds). */
+/*
+ * A change or reload was applied or refused, and none is being read: the running
+ * configuration's resolve-interval counts from now (a reload may have shortened it from an
+ * hour to seconds), and the answers no line of it asks for are forgotten, so that a line
+ * listed again is looked up afresh.
+ */
 void dns_follow(void);
 /* Forget every answer and the name servers (at exit). */
 void dns_cleanup(void);

@@ -561,8 +561,6 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 		r->ok++;
 		if (req->from_file || (req->has_op && req->op.kind == CONFIG_OP_DEL))
 			r->layout++;
-		if (r->committed)
-			r->committed();
 		log_msg(WLOG_INFO, "%s: %zu frontend(s), %zu server(s)",
 			req->from_file ? "reloaded" : "changed", r->p->gen->n_frontends,
 			gen_count_servers(r->p->gen));
@@ -574,6 +572,8 @@ static void done_cb(struct ev_loop *loop, ev_async *a, int revents)
 		answer(req, true, "");
 	}
 	job_free(job);
+	if (r->settled)
+		r->settled();
 	start_next(r);
 }
 

@@ -72,7 +72,9 @@ struct reloader {
 	struct reload_request **queue_tail;
 	unsigned ok, failed; /* reloads and changes done, for the stats */
 	unsigned layout;     /* bumped when server lines may have moved: a reload or a del */
-	void (*committed)(void); /* told after each change or reload is applied; may be NULL */
+	/* Told after each change or reload, applied or refused, before the next one is read;
+	 * may be NULL. */
+	void (*settled)(void);
 };
 
 void reloader_init(struct reloader *r, struct proxy *p, int argc, char **argv);

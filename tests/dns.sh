@@ -186,6 +186,30 @@ if [ -f "${SLOWDNS:-}" ]; then
 		fail "the answer whose rebuild failed was never applied: servers $(servers)"
 	stop_weir
 fi
+# A resolve line that a reload removes and a later one lists again is looked up afresh, not
+# given the answer it had when it left (with an hour between rounds, that one would stay).
+printf '[global]\nresolvers = 127.0.0.1:%s\nresolve-interval = 1h\nadmin = unix:%s\n' \
+	"$dport" "$TMP/admin.sock" >"$TMP/static.conf"
+printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n[backend app]\n' >>"$TMP/static.conf"
+printf 'server = 127.0.0.1:%s\n' "$Q" >>"$TMP/static.conf"
+cp "$TMP/static.conf" "$TMP/resolving.conf"
+printf 'server = app.test:%s,resolve\n' "$P" >>"$TMP/resolving.conf"
+cp "$TMP/resolving.conf" "$TMP/weir.conf"
+hosts 127.0.0.2
+WEIR_PORT=""
+start_weir_conf "$TMP/weir.conf"
+[ "$(servers)" = "127.0.0.1:$Q 127.0.0.2:$P " ] || fail "resolve line at start: servers $(servers)"
+cp "$TMP/static.conf" "$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 1 "reloaded:" || fail "the reload removing the resolve line failed"
+[ "$(servers)" = "127.0.0.1:$Q " ] || fail "resolve line removed: servers $(servers)"
+hosts 127.0.0.3
+cp "$TMP/resolving.conf" "$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 2 "reloaded:" || fail "the reload listing the resolve line again failed"
+[ "$(servers)" = "127.0.0.1:$Q 127.0.0.3:$P " ] ||
+	fail "a resolve line listed again kept its old answer: servers $(servers)"
+stop_weir
 # A reload shortens resolve-interval from an hour: the next lookup comes within the new one.
 printf '[global]\nresolvers = 127.0.0.1:%s\nresolve-interval = 1h\nadmin = unix:%s\n' \
 	"$dport" "$TMP/admin.sock" >"$TMP/weir.conf"
