@@ -54,7 +54,8 @@ struct lookup {
 	uint16_t port;
 	int pending;
 	int status; /* ARES_SUCCESS once something answered, else why not */
-	int failed; /* a target's lookup that failed for another reason than "no such name" */
+	int failed; /* a lookup that failed for another reason than "no such name" (an SRV
+		     * target's, say, while others answered: the answer is then partial) */
 	struct addr *addrs;
 	size_t n, cap;
 	void (*finished)(struct lookup *l); /* called once nothing is pending (async) */
@@ -78,15 +79,10 @@ static void add_addr(struct lookup *l, const struct sockaddr *sa, socklen_t len)
 	l->addrs[l->n++].len = len;
 }
 
-/* The last part of a lookup in: one of SRV's targets that could not be looked up (a name
- * server timed out, say, rather than saying no) makes the whole answer a failure, which
- * keeps the last good one, instead of a shorter list that would drop its server. */
 static void finish_one(struct lookup *l)
 {
 	if (--l->pending > 0)
 		return;
-	if (l->failed)
-		l->status = l->failed;
 	if (l->finished)
 		l->finished(l);
 }
@@ -231,6 +227,8 @@ static void lookup_now(struct lookup *l)
 		if (!n)
 			ares_process_fd(l->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
 	}
+	if (l->pending) /* cut short: what did not answer failed */
+		l->failed = ARES_ETIMEOUT;
 	ares_destroy(l->ch); /* whatever still waits is answered ARES_EDESTRUCTION */
 	if (l->status == ARES_SUCCESS && l->n == 0)
 		l->status = ARES_ENODATA;
@@ -269,15 +267,26 @@ static struct answer *answer_find(const char *key)
 	return NULL;
 }
 
+/* Why a lookup found nothing, or not everything. */
+static const char *lookup_error(const struct lookup *l)
+{
+	if (l->failed)
+		return ares_strerror(l->failed);
+	return l->status == ARES_SUCCESS ? "no address" : ares_strerror(l->status);
+}
+
 /*
  * Under the lock: take in what `l` found. A good, non-empty answer replaces the last one
- * (true if it differs); a failed or empty one keeps it, logged once per change of state.
+ * (true if it differs); a failed or empty one keeps it, logged once per change of state. So
+ * does a partial one (an SRV target that could not be looked up, rather than one whose name
+ * does not exist), which would drop a server for a passing fault, unless there is no good
+ * answer yet: then the targets that answered are better than nothing.
  * Without `create`, an answer forgotten meanwhile (its line was removed) stays forgotten.
  */
 static bool answer_take(struct lookup *l, bool create)
 {
 	struct answer *a = answer_find(l->key);
-	bool good = l->status == ARES_SUCCESS && l->n > 0, changed;
+	bool found = l->status == ARES_SUCCESS && l->n > 0, changed;
 
 	if (!a && !create)
 		return false;
@@ -288,17 +297,19 @@ static bool answer_take(struct lookup *l, bool create)
 		a->next = dns.answers;
 		dns.answers = a;
 	}
-	if (!good) {
+	if (!found || (l->failed && a->answered)) {
 		if (!a->failing)
-			log_msg(WLOG_WARN, "resolve %s: %s; keeping its %zu server(s)", l->name,
-				l->status == ARES_SUCCESS ? "no address" : ares_strerror(l->status),
-				a->n);
+			log_msg(WLOG_WARN, "resolve %s: %s%s; keeping its %zu server(s)", l->name,
+				found ? "a target did not answer: " : "", lookup_error(l), a->n);
 		a->failing = true;
 		return false;
 	}
-	if (a->failing)
+	if (l->failed) /* the first answer: once */
+		log_msg(WLOG_WARN, "resolve %s: a target did not answer: %s; %s", l->name,
+			lookup_error(l), "using the others' addresses for now");
+	else if (a->failing)
 		log_msg(WLOG_INFO, "resolve %s: answers again", l->name);
-	a->failing = false;
+	a->failing = l->failed != 0;
 	normalise(l);
 	changed = !a->answered || a->n != l->n ||
 		  memcmp(a->addrs, l->addrs, l->n * sizeof(*l->addrs)) != 0;
@@ -500,7 +511,7 @@ static void round_one_done(struct lookup *l)
 	bool changed;
 
 	/* Cut short by dns_stop: not an answer, and nothing to log. */
-	if (l->status != ARES_EDESTRUCTION) {
+	if (live.running) {
 		normalise(l);
 		pthread_mutex_lock(&dns.lock);
 		changed = answer_take(l, false);

@@ -164,6 +164,20 @@ wait_for grep -q "resolve _app._tcp.test: .*keeping its 2 server" "$TMP/weir.log
 [ "$(servers)" = "127.0.0.2:$P 127.0.0.3:$P " ] ||
 	fail "a target whose lookup timed out lost its server: servers $(servers)"
 stop_weir
+# The same at start-up, with no answer yet to keep: the target that answered gives the only
+# server (said so), and the other joins once its name server answers.
+start_weir -b "_app._tcp.test,resolve=srv" --resolvers "127.0.0.1:$dport" \
+	--resolve-interval 300ms --admin "unix:$TMP/admin.sock"
+[ "$(servers)" = "127.0.0.2:$P " ] || fail "SRV at start, a target unanswered: servers $(servers)"
+grep -q "resolve _app._tcp.test: a target did not answer: .*using the others' addresses" \
+	"$TMP/weir.log" || fail "a partial SRV answer at start was not logged"
+dns_stop
+printf '127.0.0.2 app.test\n127.0.0.3 other.test\n' >"$TMP/hosts"
+dns_start "$P" --srv-host="_app._tcp.test,other.test,$P"
+wait_for has_servers "127.0.0.2:$P 127.0.0.3:$P " ||
+	fail "the target that did not answer at start never joined: servers $(servers)"
+grep -q "resolve _app._tcp.test: answers again" "$TMP/weir.log" || fail "the full answer was not logged"
+stop_weir
 dns_stop
 printf '127.0.0.2 app.test\n' >"$TMP/hosts"
 dns_start "$P"
