@@ -1,3 +1,7 @@
+/*
+ * One proxied connection from accept to close: connecting to a server (with retries, or
+ * waiting in conn_queue.c), relaying both ways, and the close that is logged. Per loop.
+ */
 #include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -56,15 +60,7 @@ struct conn *conn_of_entry(struct idle_entry *e)
 	return c;
 }
 
-struct conn *conn_of_queue_entry(struct idle_entry *e)
-{
-	struct conn *c = container_of(e, struct conn_wait, queued)->c;
-
-	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED);
-	return c;
-}
-
-static struct idle_list *activity_list(struct conn *c)
+struct idle_list *conn_activity_list(struct conn *c)
 {
 	struct fe_local *fl = &c->fe->local[c->w->id];
 
@@ -133,25 +129,6 @@ static void release_slot(struct conn *c, struct server *s)
 	worker_slot_freed(c->w, c->pool);
 }
 
-/* What other workers see of this worker's queue: the ticket of its oldest client. */
-static void publish_head(struct pool_local *pl)
-{
-	struct idle_entry *head = idle_list_oldest(&pl->queue);
-
-	shared_store(&pl->head_ticket,
-		     head ? container_of(head, struct conn_wait, queued)->ticket : 0);
-}
-
-static void leave_queue(struct conn *c)
-{
-	struct pool_local *pl = &c->pool->local[c->w->id];
-
-	idle_list_remove(&pl->queue, &c->wait->queued);
-	publish_head(pl);
-	shared_sub(&c->pool->stats->queued, 1);
-	worker_queued(c->w, -1);
-}
-
 /* The waiting part, once the connection relays or closes. */
 static void free_wait(struct conn *c)
 {
@@ -159,7 +136,7 @@ static void free_wait(struct conn *c)
 
 	ev_timer_stop(c->w->loop, &wt->timer);
 	if (c->state == CONN_QUEUED)
-		leave_queue(c);
+		conn_leave_queue(c);
 	free(wt->pre);
 	free(wt);
 	c->wait = NULL;
@@ -219,7 +196,7 @@ void conn_close(struct conn *c, enum conn_end end)
 		shared_add(&c->srv->bytes_to_client, down);
 		release_slot(c, c->srv);
 	}
-	idle_list_remove(activity_list(c), &c->activity);
+	idle_list_remove(conn_activity_list(c), &c->activity);
 	gen->local[w->id].conns--;
 	worker_conn_closed(w, gen);
 	/* After every count, so whoever reads the line sees them; before next_dead, which
@@ -329,7 +306,7 @@ static void conn_side_ready(struct conn *c, bool client_side, int revents)
 		idle_list_push(&c->fe->local[c->w->id].lingering, &c->activity, clock_mono());
 		worker_conn_half_closed(c->w);
 	} else {
-		idle_list_touch(activity_list(c), &c->activity, clock_mono());
+		idle_list_touch(conn_activity_list(c), &c->activity, clock_mono());
 	}
 	if (relay_done(&c->up) && relay_done(&c->down)) {
 		conn_close(c, c->first_eof);
@@ -589,36 +566,6 @@ static int conn_start_connect(struct conn *c, struct server *s)
 	return 0;
 }
 
-/*
- * Wait for a slot, as long as a connect may take: behind those already waiting, or (a
- * client whose turn came but who could not go) back at the head. The queue timer, once
- * started, keeps running across turns. The worker looks at its queue before it sleeps: a
- * slot freed by another worker before the client was queued woke nobody.
- */
-static void conn_wait(struct conn *c, bool at_head)
-{
-	struct pool *pool = c->pool;
-	struct conn_wait *wt = c->wait;
-
-	if (!conn_side_want(c, &c->client, EV_READ)) { /* to notice a client that leaves */
-		conn_close(c, END_LOCAL_ERROR);
-		return;
-	}
-	c->state = CONN_QUEUED;
-	if (at_head) {
-		idle_list_push_front(&pool->local[c->w->id].queue, &wt->queued); /* its ticket */
-	} else {
-		wt->ticket = shared_add(&pool->stats->tickets, 1);
-		idle_list_push(&pool->local[c->w->id].queue, &wt->queued, clock_mono());
-	}
-	publish_head(&pool->local[c->w->id]);
-	shared_add(&pool->stats->queued, 1);
-	worker_queued(c->w, 1);
-	if (!ev_is_active(&wt->timer))
-		conn_start_timer(c, c->pool->cfg->queue_timeout_ms);
-	worker_kick(c->w);
-}
-
 static bool unix_backlog_full(const struct server *s, int error)
 {
 	return error == EAGAIN && s->addr.ss.ss_family == AF_UNIX;
@@ -647,7 +594,7 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 
 	/* Clients already waiting for this backend go first: a newcomer waits behind them. */
 	if (c->n_tried == 0 && !was_waiting && shared_load(&pool->stats->queued)) {
-		conn_wait(c, false);
+		conn_enqueue(c, false);
 		return;
 	}
 	while (c->n_tried < CONN_MAX_ATTEMPTS && c->n_tried <= pool->cfg->retries + n_congested) {
@@ -689,82 +636,14 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 			untry(c, congested[i]);
 		pool->local[c->w->id].congested_until = clock_mono() + CONN_CONGESTION_DELAY;
 		worker_retry_later(c->w, CONN_CONGESTION_DELAY);
-		conn_wait(c, was_waiting);
+		conn_enqueue(c, was_waiting);
 		return;
 	}
 	if (c->n_tried == 0 && full) {
-		conn_wait(c, was_waiting);
+		conn_enqueue(c, was_waiting);
 		return;
 	}
 	conn_close(c, c->n_tried ? c->connect_fail : END_NO_SERVER);
-}
-
-void conn_dequeue(struct conn *c)
-{
-	struct pool *pool = c->pool;
-	struct pool_local *pl = &pool->local[c->w->id];
-
-	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED &&
-	       idle_list_oldest(&pl->queue) == &c->wait->queued);
-	/*
-	 * Until its turn is over (connected, closed or back at the head), the client still
-	 * counts as waiting, and its ticket stays published as this worker's head (it is the
-	 * head), not even for a moment replaced: no newcomer and no younger client of another
-	 * worker takes the slot it is about to try.
-	 */
-	idle_list_remove(&pl->queue, &c->wait->queued);
-	worker_queued(c->w, -1);
-	c->state = CONN_CONNECTING;
-	conn_connect_next(c, true); /* may close c: only the pool is used after */
-	shared_sub(&pool->stats->queued, 1);
-	publish_head(pl);
-}
-
-/* Where `e` of a list in arrival order goes: after the last entry that `before` says
- * comes first (NULL: at the head). */
-static struct idle_entry *place_in(const struct idle_list *l, const struct idle_entry *e,
-				   bool (*before)(const struct idle_entry *,
-						  const struct idle_entry *))
-{
-	struct idle_entry *pos = l->tail;
-
-	while (pos && !before(pos, e))
-		pos = pos->prev;
-	return pos;
-}
-
-static bool active_before(const struct idle_entry *a, const struct idle_entry *b)
-{
-	return a->last <= b->last;
-}
-
-static bool ticket_before(const struct idle_entry *a, const struct idle_entry *b)
-{
-	return container_of(a, struct conn_wait, queued)->ticket <
-	       container_of(b, struct conn_wait, queued)->ticket;
-}
-
-void conn_move_waiting(struct conn *c, struct frontend *fe, struct pool *to)
-{
-	struct gen_local *from_gen = &c->fe->gen->local[c->w->id];
-	struct pool_local *from = &c->pool->local[c->w->id], *pl = &to->local[c->w->id];
-	struct idle_list *l;
-
-	assert(c->magic == CONN_MAGIC && c->state == CONN_QUEUED && to->stats == c->pool->stats);
-	/* Counted in the frontend's newer configuration: the older may go once it has none. */
-	idle_list_remove(activity_list(c), &c->activity);
-	from_gen->conns--;
-	c->fe = fe;
-	fe->gen->local[c->w->id].conns++;
-	l = activity_list(c);
-	idle_list_insert_after(l, place_in(l, &c->activity, active_before), &c->activity);
-	/* In the newer pool's queue by its ticket: the same place among the backend's clients. */
-	idle_list_remove(&from->queue, &c->wait->queued);
-	publish_head(from);
-	c->pool = to;
-	idle_list_insert_after(&pl->queue, place_in(&pl->queue, &c->wait->queued, ticket_before),
-			       &c->wait->queued);
-	publish_head(pl);
 }
 
 void conn_accept(struct worker *w, struct frontend *fe, int fd, const struct sockaddr *peer,

@@ -179,6 +179,14 @@ void conn_client_ready(struct conn *c, int revents);
 void conn_server_ready(struct conn *c, int revents);
 /* Start (or restart) the waiting part's timer. */
 void conn_start_timer(struct conn *c, uint64_t ms);
+/* The activity list `c` is on: active, or lingering once half-closed. */
+struct idle_list *conn_activity_list(struct conn *c);
+
+/* conn_queue.c, for conn.c. */
+/* Wait for a slot, behind the clients already waiting or (`at_head`) at their head. */
+void conn_enqueue(struct conn *c, bool at_head);
+/* Out of its line, for good (closed, or relaying). */
+void conn_leave_queue(struct conn *c);
 
 /* conn_preface.c, for conn.c. */
 /* A new client: read its PROXY header, check it may come in, read its TLS hello, as the
