@@ -72,61 +72,109 @@ static size_t split(const char *line, char *buf, size_t size, char **words)
 	return strtok_r(NULL, " \t", &save) ? CTL_WORDS + 1 : n;
 }
 
-/* A server the running configuration no longer lists, by BACKEND and label. */
+/*
+ * The servers the running configuration no longer lists (whose connections still run) of
+ * one backend and label: shown and named BACKEND/~LABEL, since a server of the running one
+ * may have that label now.
+ */
 struct removed_ref {
 	const char *backend, *label;
-	struct server *found;
+	struct server **found;
+	size_t n, cap;
+	bool failed; /* out of memory */
 };
 
 static bool match_removed(const char *backend, struct server *s, void *arg)
 {
 	struct removed_ref *r = arg;
+	struct server **grown;
 
-	if (strcmp(backend, r->backend) == 0 && strcmp(s->label, r->label) == 0)
-		r->found = s;
-	return !r->found;
+	if (strcmp(backend, r->backend) != 0 || strcmp(s->label, r->label) != 0)
+		return true;
+	if (r->n == r->cap) {
+		grown = realloc(r->found, (r->cap * 2 + 4) * sizeof(*grown));
+		if (!grown) {
+			r->failed = true;
+			return false;
+		}
+		r->found = grown;
+		r->cap = r->cap * 2 + 4;
+	}
+	r->found[r->n++] = s;
+	return true;
+}
+
+/* Split "BACKEND/SERVER" into `name` (the backend) and the server part; false if it is not. */
+static bool split_ref(const char *ref, char *name, size_t size, const char **server,
+		      struct weir_err *err)
+{
+	const char *slash = strchr(ref, '/');
+
+	if (!slash || slash == ref || !slash[1] || (size_t)(slash - ref) >= size) {
+		err_set(err, "'%s' is not BACKEND/SERVER", ref);
+		return false;
+	}
+	snprintf(name, size, "%.*s", (int)(slash - ref), ref);
+	*server = slash + 1;
+	return true;
 }
 
 /*
- * "BACKEND/SERVER" of the current configuration, or NULL with the reason in `err`. With
- * `removed_too`, a server it no longer lists but whose connections still run is found as
- * well (and *backend is not set then).
+ * The removed servers `ref` (BACKEND/~LABEL) names, into r->found (free it); false with
+ * the reason in `err` if there is none.
  */
-static struct server *find_server(const struct proxy *p, const char *ref, size_t *backend,
-				  bool removed_too, struct weir_err *err)
+static bool find_removed(const struct proxy *p, const char *ref, struct removed_ref *r, char *name,
+			 size_t size, struct weir_err *err)
 {
-	const char *slash = strchr(ref, '/');
+	memset(r, 0, sizeof(*r));
+	if (!split_ref(ref, name, size, &r->label, err))
+		return false;
+	r->backend = name;
+	r->label += r->label[0] == '~';
+	if (gen_each_removed(p->gen, match_removed, r) < 0 || r->failed) {
+		err_set(err, "out of memory");
+		return false;
+	}
+	if (!r->n)
+		err_set(err, "backend '%s' has no removed server '%s' with connections", name,
+			r->label);
+	return r->n > 0;
+}
+
+/* "BACKEND/SERVER" of the current configuration, or NULL with the reason in `err`. */
+static struct server *find_server(const struct proxy *p, const char *ref, size_t *backend,
+				  struct weir_err *err)
+{
 	char name[256];
-	struct removed_ref r = {name, slash ? slash + 1 : NULL, NULL};
+	const char *label;
+	struct removed_ref r = {0};
 	long b;
 
-	if (!slash || slash == ref || !slash[1] || (size_t)(slash - ref) >= sizeof(name)) {
-		err_set(err, "'%s' is not BACKEND/SERVER", ref);
+	if (!split_ref(ref, name, sizeof(name), &label, err))
 		return NULL;
-	}
-	snprintf(name, sizeof(name), "%.*s", (int)(slash - ref), ref);
 	if ((b = gen_backend_index(p->gen, name)) >= 0) {
 		*backend = (size_t)b;
 		for (size_t i = 0; i < p->gen->pools[b].n; i++)
-			if (strcmp(p->gen->pools[b].servers[i]->label, r.label) == 0)
+			if (strcmp(p->gen->pools[b].servers[i]->label, label) == 0)
 				return p->gen->pools[b].servers[i];
 	}
-	if (gen_each_removed(p->gen, match_removed, &r) < 0) {
-		err_set(err, "out of memory");
-		return NULL;
-	}
-	if (r.found && removed_too)
-		return r.found;
-	if (r.found)
-		err_set(err, "server %s was removed: shutdown sessions may cut what it has", ref);
+	if (label[0] != '~' && find_removed(p, ref, &r, name, sizeof(name), err))
+		err_set(err,
+			"server %s was removed (it is %s/~%s now): only shutdown sessions "
+			"applies to it",
+			ref, name, label);
+	else if (label[0] == '~')
+		err_set(err, "server %s was removed: only shutdown sessions applies to it", ref);
 	else if (b < 0)
 		err_set(err, "no backend called '%s'", name);
 	else
-		err_set(err, "backend '%s' has no server '%s'", name, r.label);
+		err_set(err, "backend '%s' has no server '%s'", name, label);
+	free(r.found);
 	return NULL;
 }
 
-/* One line of show servers; a removed server is in no state and has no health or weight. */
+/* One line of show servers; a removed server (BACKEND/~LABEL) is in no state and has no
+ * health or weight. */
 static void server_line(struct ctl_out *out, const char *backend, const struct server *s,
 			bool removed)
 {
@@ -139,8 +187,8 @@ static void server_line(struct ctl_out *out, const char *backend, const struct s
 		health = "-";
 		weight = 0;
 	}
-	ctl_printf(out, "%s/%s %s %s %s %u %u %llu %llu %llu %llu\n", backend, s->label, s->name,
-		   state, health, weight, shared_load(&s->active),
+	ctl_printf(out, "%s/%s%s %s %s %s %u %u %llu %llu %llu %llu\n", backend, removed ? "~" : "",
+		   s->label, s->name, state, health, weight, shared_load(&s->active),
 		   (unsigned long long)shared_load(&s->total),
 		   (unsigned long long)shared_load(&s->connect_failures),
 		   (unsigned long long)shared_load(&s->bytes_to_server),
@@ -211,28 +259,68 @@ static bool show_conns(struct proxy *p, struct ctl_out *out)
 	return !out->failed;
 }
 
-/* Cut every connection to one server, on each worker. */
-struct cut_server {
-	const struct server *s;
+/* Cut every connection to some servers (one, or the removed ones of a name), on each worker. */
+struct cut_servers {
+	struct server *const *s;
+	size_t n;
 	size_t *cut; /* one count per worker */
 };
 
 static bool cut_one(struct conn *c, void *arg)
 {
-	struct cut_server *cs = arg;
+	struct cut_servers *cs = arg;
+	const struct server *s = conn_server(c);
 
-	if (conn_server(c) == cs->s) {
-		conn_cut(c, false);
-		cs->cut[0]++;
+	for (size_t i = 0; s && i < cs->n; i++) {
+		if (s == cs->s[i]) {
+			conn_cut(c, false);
+			cs->cut[0]++;
+			break;
+		}
 	}
 	return true;
 }
 
 static void cut_worker(struct worker *w, void *arg)
 {
-	struct cut_server *cs = arg, mine = {cs->s, &cs->cut[w->id]};
+	struct cut_servers *cs = arg, mine = {cs->s, cs->n, &cs->cut[w->id]};
 
 	worker_each_conn(w, cut_one, &mine);
+}
+
+/* shutdown sessions server REF: false (with the reason in `err`) if nothing was done. */
+static bool shutdown_sessions(struct proxy *p, const char *ref, struct ctl_out *out,
+			      struct weir_err *err)
+{
+	char name[256];
+	const char *label = strchr(ref, '/');
+	struct removed_ref r = {0};
+	struct cut_servers cs;
+	struct server *one = NULL;
+	size_t b, total = 0;
+	bool ok;
+
+	if (label && label[1] == '~') {
+		ok = find_removed(p, ref, &r, name, sizeof(name), err);
+		cs = (struct cut_servers){r.found, r.n, NULL};
+	} else {
+		ok = (one = find_server(p, ref, &b, err)) != NULL;
+		cs = (struct cut_servers){&one, 1, NULL};
+	}
+	if (ok && !(cs.cut = calloc(p->n_workers, sizeof(*cs.cut)))) {
+		err_set(err, "out of memory");
+		ok = false;
+	}
+	if (ok) {
+		proxy_each(p, cut_worker, &cs);
+		for (unsigned k = 0; k < p->n_workers; k++)
+			total += cs.cut[k];
+		log_msg(WLOG_INFO, "server %s: %zu connection(s) shut down (admin)", ref, total);
+		ctl_printf(out, "%zu connection(s) shut down\n", total);
+	}
+	free(cs.cut);
+	free(r.found);
+	return ok;
 }
 
 /* Waiting clients are looked at again once the state changed: a server set ready may serve
@@ -263,7 +351,7 @@ static const char help[] =
 	"set server BACKEND/SERVER weight N\n"
 	"add server BACKEND ADDR[,weight=N][,maxconn=N][,backup][,name=NAME]...\n"
 	"del server BACKEND/SERVER\n"
-	"shutdown sessions server BACKEND/SERVER\n";
+	"shutdown sessions server BACKEND/SERVER (BACKEND/~SERVER: the removed ones)\n";
 
 enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, struct ctl_out *out,
 			reload_done_fn *done, void *ctx)
@@ -285,12 +373,12 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 			err_set(&err, "out of memory");
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "state") == 0) {
-		ok = (s = find_server(p, w[2], &b, false, &err)) &&
+		ok = (s = find_server(p, w[2], &b, &err)) &&
 		     set_state(p, s, p->gen->cfg.backends[b].name, w[4], &err);
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "weight") == 0) {
 		uint64_t v;
-		if ((ok = (s = find_server(p, w[2], &b, false, &err)) != NULL) &&
+		if ((ok = (s = find_server(p, w[2], &b, &err)) != NULL) &&
 		    (units_parse_uint(w[4], &v) < 0 || v > 256)) {
 			err_set(&err, "weight must be a number from 0 to 256, not '%s'", w[4]);
 			ok = false;
@@ -316,7 +404,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 			return CTL_LATER;
 		}
 	} else if (n == 3 && strcmp(w[0], "del") == 0 && strcmp(w[1], "server") == 0) {
-		if ((ok = (s = find_server(p, w[2], &b, false, &err)) &&
+		if ((ok = (s = find_server(p, w[2], &b, &err)) &&
 			  pool_spec_drained(&p->gen->pools[b], s->spec, &err))) {
 			op = (struct config_op){CONFIG_OP_DEL, p->gen->cfg.backends[b].name, NULL,
 						s->spec, 0};
@@ -325,22 +413,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 		}
 	} else if (n == 4 && strcmp(w[0], "shutdown") == 0 && strcmp(w[1], "sessions") == 0 &&
 		   strcmp(w[2], "server") == 0) {
-		if ((ok = (s = find_server(p, w[3], &b, true, &err)) != NULL)) {
-			size_t *cut = calloc(p->n_workers, sizeof(*cut)), total = 0;
-			struct cut_server cs = {s, cut};
-			if (!cut) {
-				err_set(&err, "out of memory");
-				ok = false;
-			} else {
-				proxy_each(p, cut_worker, &cs);
-				for (unsigned k = 0; k < p->n_workers; k++)
-					total += cut[k];
-				free(cut);
-				log_msg(WLOG_INFO, "server %s: %zu connection(s) shut down (admin)",
-					w[3], total);
-				ctl_printf(out, "%zu connection(s) shut down\n", total);
-			}
-		}
+		ok = shutdown_sessions(p, w[3], out, &err);
 	} else {
 		err_set(&err, n ? "unknown command (try help)" : "empty command (try help)");
 		ok = false;

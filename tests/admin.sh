@@ -7,8 +7,8 @@
 #  - set weight, add server, del server (refused until drained and empty) rebuild the
 #    configuration without a pause in relaying, on every worker;
 #  - shutdown sessions cuts a server's connections, with resets;
-#  - a server a reload drops while it has clients is listed as removed until they finish,
-#    and only shutdown sessions applies to it;
+#  - a server a reload drops while it has clients is listed as BACKEND/~NAME until they
+#    finish, and only shutdown sessions applies to it;
 #  - a server deleted and added back is ready, and waits for a check of its own;
 #  - bad commands get one clear line and exit 1, and change nothing.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -150,8 +150,9 @@ wait_for logged_at_least $((before + n)) "end=shutdown" || fail "the cut connect
 kill "$held" 2>/dev/null || true # it may have left when its connections were reset
 reap "$held" 50 "the held clients"
 
-# A server a reload drops while clients are on it: listed as removed until they finish;
-# commands that change a server refuse it, shutdown sessions still cuts its connections.
+# A server a reload drops while clients are on it: listed as BACKEND/~NAME until they
+# finish (the reload gives its name to another address); commands that change a server
+# refuse it, shutdown sessions cuts its connections, and the running b's name reaches only b.
 ctl set server app/a state drain >/dev/null
 hold_client h3 3
 held=$HELD
@@ -159,20 +160,23 @@ ctl set server app/a state ready >/dev/null
 ctl set server app/b state drain >/dev/null
 hold_client h4 1
 held="$held $HELD"
-sed -i "/:$pb /d" "$TMP/weir.conf"
+sed -i "s/:$pb /:$pc /" "$TMP/weir.conf"
 reloads=$(grep -c "reloaded:" "$TMP/weir.log")
 kill -HUP "$WEIR_PID"
 wait_for logged_at_least $((reloads + 1)) "reloaded:" || fail "the reload dropping b failed"
 ctl show servers >"$TMP/servers"
-grep -q "^app/b 127.0.0.1:$pb removed - 0 3 " "$TMP/servers" ||
+grep -q "^app/~b 127.0.0.1:$pb removed - 0 3 " "$TMP/servers" ||
 	fail "b, dropped with 3 clients, is not listed as removed: $(cat "$TMP/servers")"
+grep -q "^app/b 127.0.0.1:$pc " "$TMP/servers" || fail "the new b is not listed: $(cat "$TMP/servers")"
 [ "$(grep -c "^app/a " "$TMP/servers")" = 1 ] || fail "a is listed twice: $(cat "$TMP/servers")"
-ctl set server app/b state ready >/dev/null 2>"$TMP/err" && fail "a removed server was set ready"
-grep -q "app/b was removed" "$TMP/err" || fail "setting a removed server said: $(cat "$TMP/err")"
+ctl set server app/~b state ready >/dev/null 2>"$TMP/err" && fail "a removed server was set ready"
+grep -q "app/~b was removed" "$TMP/err" || fail "setting a removed server said: $(cat "$TMP/err")"
 n=$(ctl shutdown sessions server app/b | sed -n 's/^\([0-9]*\) connection.*/\1/p')
+[ "$n" = 0 ] || fail "shutdown sessions of the new b cut ${n:-nothing}, not its 0"
+n=$(ctl shutdown sessions server app/~b | sed -n 's/^\([0-9]*\) connection.*/\1/p')
 [ "$n" = 3 ] || fail "shutdown sessions of the removed b cut ${n:-nothing}, not 3"
-wait_for sh -c "! '$WEIR' ctl --socket 'unix:$sock' show servers | grep -q '^app/b '" ||
-	fail "b is still listed once its connections were cut"
+wait_for sh -c "! '$WEIR' ctl --socket 'unix:$sock' show servers | grep -q '^app/~b '" ||
+	fail "the removed b is still listed once its connections were cut"
 for pid in $held; do
 	kill "$pid" 2>/dev/null || true
 	reap "$pid" 50 "the clients held on a and b"
