@@ -26,6 +26,7 @@ struct answer {
 	struct addr *addrs;
 	size_t n;
 	bool answered; /* a good answer came: addrs is it */
+	bool partial;  /* ...but not every SRV target of it could be looked up */
 	bool failing;  /* the last lookup failed (and was logged) */
 	bool used;     /* while pruning: a line of the running configuration asks for it */
 };
@@ -98,7 +99,8 @@ static void addrinfo_cb(void *arg, int status, int timeouts, struct ares_addrinf
 	} else {
 		if (l->status != ARES_SUCCESS)
 			l->status = status;
-		if (status != ARES_ENOTFOUND && status != ARES_ENODATA)
+		/* The first failure says why: not the ends that ares_destroy gives the rest. */
+		if (status != ARES_ENOTFOUND && status != ARES_ENODATA && !l->failed)
 			l->failed = status;
 	}
 	if (res)
@@ -279,8 +281,9 @@ static const char *lookup_error(const struct lookup *l)
  * Under the lock: take in what `l` found. A good, non-empty answer replaces the last one
  * (true if it differs); a failed or empty one keeps it, logged once per change of state. So
  * does a partial one (an SRV target that could not be looked up, rather than one whose name
- * does not exist), which would drop a server for a passing fault, unless there is no good
- * answer yet: then the targets that answered are better than nothing.
+ * does not exist), which would drop a server for a passing fault, unless there is no
+ * complete answer to keep: then the targets that answered are better than nothing, and
+ * newer than the last partial answer.
  * Without `create`, an answer forgotten meanwhile (its line was removed) stays forgotten.
  */
 static bool answer_take(struct lookup *l, bool create)
@@ -297,19 +300,20 @@ static bool answer_take(struct lookup *l, bool create)
 		a->next = dns.answers;
 		dns.answers = a;
 	}
-	if (!found || (l->failed && a->answered)) {
+	if (!found || (l->failed && a->answered && !a->partial)) {
 		if (!a->failing)
 			log_msg(WLOG_WARN, "resolve %s: %s%s; keeping its %zu server(s)", l->name,
 				found ? "a target did not answer: " : "", lookup_error(l), a->n);
 		a->failing = true;
 		return false;
 	}
-	if (l->failed) /* the first answer: once */
+	if (l->failed && (!a->partial || a->failing))
 		log_msg(WLOG_WARN, "resolve %s: a target did not answer: %s; %s", l->name,
 			lookup_error(l), "using the others' addresses for now");
-	else if (a->failing)
+	else if (!l->failed && (a->failing || a->partial))
 		log_msg(WLOG_INFO, "resolve %s: answers again", l->name);
-	a->failing = l->failed != 0;
+	a->failing = false;
+	a->partial = l->failed != 0;
 	normalise(l);
 	changed = !a->answered || a->n != l->n ||
 		  memcmp(a->addrs, l->addrs, l->n * sizeof(*l->addrs)) != 0;
@@ -352,7 +356,10 @@ int dns_addresses(const struct server_spec *spec, struct addr **out, size_t *n,
 	}
 	pthread_mutex_lock(&dns.lock);
 	a = answer_find(l.key);
-	if (a && a->n) {
+	if (!a) {
+		err_set(err, "out of memory");
+		r = -ENOMEM;
+	} else if (a->n) {
 		*out = malloc(a->n * sizeof(**out));
 		if (*out) {
 			memcpy(*out, a->addrs, a->n * sizeof(**out));

@@ -164,13 +164,24 @@ wait_for grep -q "resolve _app._tcp.test: .*keeping its 2 server" "$TMP/weir.log
 [ "$(servers)" = "127.0.0.2:$P 127.0.0.3:$P " ] ||
 	fail "a target whose lookup timed out lost its server: servers $(servers)"
 stop_weir
-# The same at start-up, with no answer yet to keep: the target that answered gives the only
-# server (said so), and the other joins once its name server answers.
+# The same at start-up, with no answer yet to keep: the targets that answered give the only
+# servers (said so); a later partial answer replaces that one (a target left the records);
+# the other joins once its name server answers.
+dns_stop
+printf '127.0.0.2 app.test\n127.0.0.4 third.test\n' >"$TMP/hosts"
+dns_start "$P" --srv-host="_app._tcp.test,other.test,$P" --srv-host="_app._tcp.test,third.test,$P" \
+	--server="/other.test/127.0.0.1#$SERVER_PORT"
 start_weir -b "_app._tcp.test,resolve=srv" --resolvers "127.0.0.1:$dport" \
 	--resolve-interval 300ms --admin "unix:$TMP/admin.sock"
-[ "$(servers)" = "127.0.0.2:$P " ] || fail "SRV at start, a target unanswered: servers $(servers)"
+[ "$(servers)" = "127.0.0.2:$P 127.0.0.4:$P " ] ||
+	fail "SRV at start, a target unanswered: servers $(servers)"
 grep -q "resolve _app._tcp.test: a target did not answer: .*using the others' addresses" \
 	"$TMP/weir.log" || fail "a partial SRV answer at start was not logged"
+dns_stop
+printf '127.0.0.2 app.test\n' >"$TMP/hosts"
+dns_start "$P" --srv-host="_app._tcp.test,other.test,$P" --server="/other.test/127.0.0.1#$SERVER_PORT"
+wait_for has_servers "127.0.0.2:$P " ||
+	fail "a partial answer did not replace the partial one: servers $(servers)"
 dns_stop
 printf '127.0.0.2 app.test\n127.0.0.3 other.test\n' >"$TMP/hosts"
 dns_start "$P" --srv-host="_app._tcp.test,other.test,$P"
