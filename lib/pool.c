@@ -443,6 +443,18 @@ bool pool_spec_drained(const struct pool *pool, size_t spec, struct weir_err *er
 				t->label, shared_load(&t->active));
 			return false;
 		}
+		/* Servers of one address are told apart by their order: a later one would
+		 * become this one, drain and all, and its own connections be left over. */
+		for (size_t k = 0; k < pool->n; k++) {
+			const struct server *u = pool->servers[k];
+			if (u->spec > spec && strcmp(u->name, t->name) == 0) {
+				err_set(err,
+					"server %s has the address of %s, listed after it: delete "
+					"that one first, or set this one's weight to 0",
+					t->label, u->label);
+				return false;
+			}
+		}
 	}
 	return true;
 }

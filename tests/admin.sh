@@ -181,6 +181,18 @@ for pid in $held; do
 	kill "$pid" 2>/dev/null || true
 	reap "$pid" 50 "the clients held on a and b"
 done
+
+# Two servers of one address are told apart by their order: deleting the first would turn
+# the second into it (drained, and its connections orphaned), so it is refused.
+ctl add server app "127.0.0.1:$pc,name=b2" >/dev/null || fail "adding b2 failed"
+ctl set server app/b state drain >/dev/null
+ctl del server app/b >/dev/null 2>"$TMP/err" && fail "b was deleted with b2 after it"
+grep -q "has the address of b2, listed after it" "$TMP/err" || fail "del b said: $(cat "$TMP/err")"
+[ "$(state_of app/b2)" = "ready DOWN" ] || [ "$(state_of app/b2)" = "ready UP" ] ||
+	fail "b2 is $(state_of app/b2) after the refused del"
+ctl set server app/b2 state drain >/dev/null
+ctl del server app/b2 >/dev/null || fail "deleting b2, the last of its address, failed"
+ctl del server app/b >/dev/null || fail "deleting b once alone failed"
 stop_weir
 
 # Only loopback or a unix socket.
