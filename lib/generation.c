@@ -301,6 +301,7 @@ struct twin_key {
 	enum twin_kind kind;
 	const char *name;   /* frontend or backend name */
 	const char *server; /* TWIN_SERVER: its address, as text */
+	uint64_t origin;    /* TWIN_SERVER: the line it comes from (pool.h) */
 	unsigned occurrence;
 	void *object;
 	bool retired; /* listed by no running configuration, only by retired ones */
@@ -310,7 +311,7 @@ static bool same_twin(const void *entry, const void *key)
 {
 	const struct twin_key *a = entry, *b = key;
 
-	return a->kind == b->kind && a->occurrence == b->occurrence &&
+	return a->kind == b->kind && a->occurrence == b->occurrence && a->origin == b->origin &&
 	       strcmp(a->name, b->name) == 0 &&
 	       (a->kind != TWIN_SERVER || strcmp(a->server, b->server) == 0);
 }
@@ -319,7 +320,7 @@ static uint64_t twin_hash(const struct twin_key *k)
 {
 	uint64_t h = hash_str(k->name, k->kind);
 
-	return k->kind == TWIN_SERVER ? hash_str(k->server, h + k->occurrence) : h;
+	return k->kind == TWIN_SERVER ? hash_str(k->server, (h ^ k->origin) + k->occurrence) : h;
 }
 
 static struct twin_key *find_twin(const struct htab *t, const struct twin_key *k)
@@ -370,7 +371,8 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 					.kind = TWIN_SERVER,
 					.name = name,
 					.server = pool->servers[i]->name,
-					.occurrence = pool->servers[i]->occurrence,
+					.origin = pool->servers[i]->origin,
+					.occurrence = pool->servers[i]->same_origin,
 					.object = pool->servers[i],
 					.retired = g != cur,
 				};
@@ -395,7 +397,8 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 			struct server *s = pool->servers[i], *twin;
 			struct twin_key *found;
 			key.server = s->name;
-			key.occurrence = s->occurrence;
+			key.origin = s->origin;
+			key.occurrence = s->same_origin;
 			found = find_twin(&t, &key);
 			twin = found ? found->object : NULL;
 			/* Workers read a server's source as they connect: a new one is a new

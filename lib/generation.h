@@ -111,8 +111,8 @@ int gen_new(struct generation **out, struct weir_config *cfg, unsigned n_workers
 
 /*
  * Reload, prepare: find the twin in `cur`, or in an older generation still alive, of every
- * server (same backend, address and position among duplicates), frontend and backend (same
- * name) of `next`. Linear in their number. Changes nothing but `next`; -ENOMEM is its only
+ * server (same backend, address, source and line: pool.h's origin), frontend and backend
+ * (same name) of `next`. Linear in their number. Changes nothing but `next`; -ENOMEM is its only
  * failure.
  */
 int gen_match(struct generation *next, const struct generation *cur, struct weir_err *err) WEIR_WUR;

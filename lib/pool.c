@@ -127,13 +127,26 @@ static int label_servers(struct pool *pool, const struct server_spec *specs)
 	return 0;
 }
 
-/* Number each server among the earlier ones of the pool with the same address. */
+static bool same_line_and_count(const void *entry, const void *key)
+{
+	const struct server *a = entry, *b = key;
+
+	return a->same_origin == b->same_origin && a->origin == b->origin &&
+	       strcmp(a->name, b->name) == 0;
+}
+
+/* Number each server among the earlier ones of the pool with the same address, and among
+ * those with the same address from the same kind of line. */
 static int number_duplicates(struct pool *pool)
 {
-	struct htab t;
+	struct htab t, by_origin;
 
 	if (htab_init(&t, pool->n) < 0)
 		return -ENOMEM;
+	if (htab_init(&by_origin, pool->n) < 0) {
+		htab_fini(&t);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < pool->n; i++) {
 		struct server *s = pool->servers[i];
 		struct occurrence_key k = {s->name, 0};
@@ -143,7 +156,13 @@ static int number_duplicates(struct pool *pool)
 			k.occurrence++;
 		s->occurrence = k.occurrence;
 		*slot = s;
+		h ^= s->origin;
+		for (s->same_origin = 0;
+		     *(slot = htab_slot(&by_origin, h + s->same_origin, same_line_and_count, s));)
+			s->same_origin++;
+		*slot = s;
 	}
+	htab_fini(&by_origin);
 	htab_fini(&t);
 	return 0;
 }
@@ -162,6 +181,9 @@ static struct server *server_new(const struct addr *a, const struct server_spec 
 	s->maxconn = spec->maxconn;
 	s->backup = spec->backup;
 	s->send_proxy = spec->send_proxy;
+	s->origin = hash_str(spec->addr, spec->resolve);
+	if (spec->name)
+		s->origin = hash_str(spec->name, s->origin);
 	return s;
 }
 
@@ -443,11 +465,13 @@ bool pool_spec_drained(const struct pool *pool, size_t spec, struct weir_err *er
 				t->label, shared_load(&t->active));
 			return false;
 		}
-		/* Servers of one address are told apart by their order: a later one would
-		 * become this one, drain and all, and its own connections be left over. */
+		/* Servers of one address from alike lines are told apart by their order: a
+		 * later one would become this one, drain and all, and its own connections
+		 * be left over. */
 		for (size_t k = 0; k < pool->n; k++) {
 			const struct server *u = pool->servers[k];
-			if (u->spec > spec && strcmp(u->name, t->name) == 0) {
+			if (u->spec > spec && u->origin == t->origin &&
+			    strcmp(u->name, t->name) == 0) {
 				err_set(err,
 					"server %s has the address of %s, listed after it: delete "
 					"that one first, or set this one's weight to 0",

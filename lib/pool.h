@@ -58,6 +58,12 @@ struct server {
 	uint32_t spec;			 /* its server line in the backend's configuration */
 	struct addr addr;
 	unsigned occurrence; /* how many earlier servers of its backend have the same address */
+	/* Its identity across configurations (gen_match), with its address and source: the line
+	 * it comes from (address as written, name=, resolve) and how many earlier servers of its
+	 * backend have that address from such a line. A named server stays itself whatever
+	 * other lines (or DNS) bring to its address. */
+	uint64_t origin;
+	unsigned same_origin;
 	struct addr source;  /* the address to connect from; len 0: any (part of its identity) */
 	/* Settings, from the newest configuration that lists it (shared_load). */
 	unsigned weight;  /* 0: takes no new clients */

@@ -182,17 +182,23 @@ for pid in $held; do
 	reap "$pid" 50 "the clients held on a and b"
 done
 
-# Two servers of one address are told apart by their order: deleting the first would turn
-# the second into it (drained, and its connections orphaned), so it is refused.
+# Servers of one address: a named one stays itself whatever the others do (b2 keeps its
+# maint when b goes); unnamed ones of alike lines are told apart by their order, so deleting
+# the first would turn the second into it (drained, its connections orphaned): refused.
 ctl add server app "127.0.0.1:$pc,name=b2" >/dev/null || fail "adding b2 failed"
+ctl set server app/b2 state maint >/dev/null
 ctl set server app/b state drain >/dev/null
-ctl del server app/b >/dev/null 2>"$TMP/err" && fail "b was deleted with b2 after it"
-grep -q "has the address of b2, listed after it" "$TMP/err" || fail "del b said: $(cat "$TMP/err")"
-[ "$(state_of app/b2)" = "ready DOWN" ] || [ "$(state_of app/b2)" = "ready UP" ] ||
-	fail "b2 is $(state_of app/b2) after the refused del"
-ctl set server app/b2 state drain >/dev/null
-ctl del server app/b2 >/dev/null || fail "deleting b2, the last of its address, failed"
-ctl del server app/b >/dev/null || fail "deleting b once alone failed"
+ctl del server app/b >/dev/null || fail "deleting b before b2, of the same address, failed"
+[ "$(state_of app/b2 | cut -d' ' -f1)" = maint ] || fail "b2 is $(state_of app/b2) once b went"
+ctl add server app "127.0.0.1:$pc" >/dev/null || fail "adding an unnamed server failed"
+ctl add server app "127.0.0.1:$pc" >/dev/null || fail "adding a second unnamed server failed"
+ctl set server "app/127.0.0.1:$pc" state drain >/dev/null
+ctl del server "app/127.0.0.1:$pc" >/dev/null 2>"$TMP/err" && fail "the first of two was deleted"
+grep -q "has the address of 127.0.0.1:$pc#2, listed after it" "$TMP/err" ||
+	fail "deleting the first of two said: $(cat "$TMP/err")"
+ctl set server "app/127.0.0.1:$pc#2" state drain >/dev/null
+ctl del server "app/127.0.0.1:$pc#2" >/dev/null || fail "deleting the last of two failed"
+ctl del server "app/127.0.0.1:$pc" >/dev/null || fail "deleting the first once alone failed"
 stop_weir
 
 # Only loopback or a unix socket.

@@ -211,6 +211,21 @@ if [ -f "${SLOWDNS:-}" ]; then
 		fail "the answer whose rebuild failed was never applied: servers $(servers)"
 	stop_weir
 fi
+# A named server stays itself when DNS brings its address to a resolve line before it: the
+# drain set on it stays its own, not the new DNS server's.
+hosts 127.0.0.2
+start_weir -b "app.test:$P,resolve" --resolvers "127.0.0.1:$dport" --resolve-interval 300ms \
+	--admin "unix:$TMP/admin.sock"
+ctl add server default "127.0.0.3:$P,name=y1" >/dev/null || fail "adding y1 failed"
+ctl set server default/y1 state drain >/dev/null
+hosts 127.0.0.2 127.0.0.3
+wait_for has_servers "127.0.0.2:$P 127.0.0.3:$P 127.0.0.3:$P " ||
+	fail "the address DNS added beside y1 is not a server: $(servers)"
+ctl show servers | grep -q "^default/y1 127.0.0.3:$P drain " ||
+	fail "y1 lost its drain to DNS: $(ctl show servers)"
+ctl show servers | grep -q "^default/127.0.0.3:$P 127.0.0.3:$P ready " ||
+	fail "the server DNS added took y1's drain: $(ctl show servers)"
+stop_weir
 # A resolve line that a reload removes and a later one lists again is looked up afresh, not
 # given the answer it had when it left (with an hour between rounds, that one would stay).
 printf '[global]\nresolvers = 127.0.0.1:%s\nresolve-interval = 1h\nadmin = unix:%s\n' \
