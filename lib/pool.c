@@ -156,7 +156,8 @@ static int number_duplicates(struct pool *pool)
 			k.occurrence++;
 		s->occurrence = k.occurrence;
 		*slot = s;
-		h ^= s->origin;
+		/* Seeded, not xor'd: a line's origin hashes its address text, often the same. */
+		h = hash_str(s->name, s->origin);
 		for (s->same_origin = 0;
 		     *(slot = htab_slot(&by_origin, h + s->same_origin, same_line_and_count, s));)
 			s->same_origin++;
