@@ -415,13 +415,14 @@ static void conn_connect_done(struct conn *c)
 /* A connect to `s` failed, at once or later: log it and count it against the server. */
 static void count_failure(struct conn *c, struct server *s, int error, enum conn_end why)
 {
-	char text[64];
+	char text[64], ref[SERVER_REF_MAX];
 
 	if (why == END_CONNECT_TIMEOUT)
 		snprintf(text, sizeof(text), "connect timed out");
 	else
 		err_text(error, text, sizeof(text));
-	log_msg(WLOG_WARN, "connect to %s failed: %s", s->name, text);
+	log_msg(WLOG_WARN, "connect to %s failed: %s",
+		pool_server_ref(c->pool, s, ref, sizeof(ref)), text);
 	shared_add(&s->connect_failures, 1);
 	health_connect_failed(c->pool, s, text);
 	c->connect_fail = (uint8_t)why;
@@ -622,10 +623,11 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 			continue;
 		}
 		if (health_local_shortage(-r)) {
+			char ref[SERVER_REF_MAX];
 			log_limited(&conn_shortage_log, WLOG_WARN,
 				    "cannot connect to %s: %s (weir's own shortage; the client is "
 				    "reset)",
-				    s->name, strerror(-r));
+				    pool_server_ref(pool, s, ref, sizeof(ref)), strerror(-r));
 			conn_close(c, END_LOCAL_ERROR);
 			return;
 		}

@@ -121,8 +121,9 @@ static bool note_failure(struct pool *pool, struct server *s, const char *why)
 	if (s->state == SERVER_UP && s->fails >= pool->fall) {
 		shared_store(&s->state, SERVER_DOWN);
 		s->changed = time(NULL);
-		log_msg(WLOG_WARN, "server %s is DOWN (%s, %u/%u)", s->name, why, s->fails,
-			pool->fall);
+		char ref[SERVER_REF_MAX];
+		log_msg(WLOG_WARN, "server %s is DOWN (%s, %u/%u)",
+			pool_server_ref(pool, s, ref, sizeof(ref)), why, s->fails, pool->fall);
 		note_if_none_up(pool);
 	}
 	return s->state == SERVER_DOWN;
@@ -130,12 +131,15 @@ static bool note_failure(struct pool *pool, struct server *s, const char *why)
 
 static void mark_up(struct health *h, struct server *s, const char *how)
 {
+	char ref[SERVER_REF_MAX];
+
 	pthread_mutex_lock(&bus.lock);
 	shared_store(&s->state, SERVER_UP);
 	s->changed = time(NULL);
 	shared_store(&s->fails, 0);
 	s->passes = 0;
-	log_msg(WLOG_INFO, "server %s is UP (%s)", s->name, how);
+	log_msg(WLOG_INFO, "server %s is UP (%s)", pool_server_ref(h->pool, s, ref, sizeof(ref)),
+		how);
 	note_if_none_up(h->pool);
 	pthread_mutex_unlock(&bus.lock);
 	if (h->capacity)

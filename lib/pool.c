@@ -182,6 +182,8 @@ static struct server *server_new(const struct addr *a, const struct server_spec 
 	s->maxconn = spec->maxconn;
 	s->backup = spec->backup;
 	s->send_proxy = spec->send_proxy;
+	if (spec->name)
+		snprintf(s->given, sizeof(s->given), "%s", spec->name);
 	s->origin = hash_str(spec->addr, spec->resolve);
 	if (spec->name)
 		s->origin = hash_str(spec->name, s->origin);
@@ -447,6 +449,13 @@ struct server *lb_scan_from(struct pool *pool, const struct lb_tier *t, const st
 			return s;
 	}
 	return NULL;
+}
+
+const char *pool_server_ref(const struct pool *pool, const struct server *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", pool->cfg ? pool->cfg->name : "-",
+		 s->given[0] ? s->given : s->name);
+	return buf;
 }
 
 bool pool_spec_drained(const struct pool *pool, size_t spec, struct weir_err *err)

@@ -55,6 +55,7 @@ struct server {
 	unsigned refs;		  /* pools listing it: one per configuration since it appeared */
 	char name[ADDR_TEXT_MAX]; /* its address, as logs and stats show it */
 	char label[SERVER_NAME_MAX + 8]; /* BACKEND/label: name= or the address (#N if twice) */
+	char given[SERVER_NAME_MAX];	 /* name= ("": none); fixed, so any thread may log it */
 	uint32_t spec;			 /* its server line in the backend's configuration */
 	struct addr addr;
 	unsigned occurrence; /* how many earlier servers of its backend have the same address */
@@ -217,6 +218,10 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 
 /* Whether some server is UP with weight > 0, and every such server is at its maxconn. */
 bool pool_full(const struct pool *pool);
+
+/* "BACKEND/NAME" into `buf`, for the logs of any thread: its name=, or else its address. */
+#define SERVER_REF_MAX 320
+const char *pool_server_ref(const struct pool *pool, const struct server *s, char *buf, size_t len);
 
 /* Whether server line `spec` may go: every server it gave is drained (or in maintenance)
  * and has no connection; if not, `err` says why. */

@@ -34,6 +34,6 @@ cat "$TMP/node.out"
 forget_pid "$alpha_pid"
 [ -s "$TMP/status.png" ] || fail "no screenshot"
 [ -z "${WEIR_SCREENSHOT:-}" ] || cp "$TMP/status.png" "$WEIR_SCREENSHOT"
-grep -q "server 127.0.0.1:$alpha_port is DOWN" "$TMP/weir.log" || fail "weir did not log alpha DOWN"
+grep -q "server default/alpha is DOWN" "$TMP/weir.log" || fail "weir did not log alpha DOWN"
 grep -q "server default/beta is now drain (admin)" "$TMP/weir.log" || fail "the drain was not logged"
 stop_weir

@@ -56,7 +56,7 @@ stop_weir
 start_weir -b "127.0.0.1:$hole" -b "127.0.0.1:$good" --connect-timeout 300ms --fall 2 \
 	--health-interval 500ms
 i=0
-until grep -q "server 127.0.0.1:$hole is DOWN" "$TMP/weir.log"; do
+until grep -q "server default/127.0.0.1:$hole is DOWN" "$TMP/weir.log"; do
 	[ "$i" -lt 10 ] || fail "the black hole was not marked DOWN after $i clients"
 	served "while the black hole is being found out"
 	i=$((i + 1))
@@ -81,15 +81,15 @@ weir_slowest=$(closed_lines | tail -n +$((before + 1)) |
 echo "$(wc -l <"$TMP/times") clients over 3 s with the black hole DOWN, slowest $slowest ms" \
 	"($weir_slowest ms in weir)"
 [ "$weir_slowest" -lt 250 ] || fail "a client waited $weir_slowest ms: it was sent to the black hole"
-[ "$(grep -c "connect to 127.0.0.1:$hole failed" "$TMP/weir.log")" -eq 2 ] ||
-	fail "clients were sent to the DOWN server: $(grep -c "connect to 127.0.0.1:$hole failed" "$TMP/weir.log") failed connects"
+[ "$(grep -c "connect to default/127.0.0.1:$hole failed" "$TMP/weir.log")" -eq 2 ] ||
+	fail "clients were sent to the DOWN server: $(grep -c "connect to default/127.0.0.1:$hole failed" "$TMP/weir.log") failed connects"
 # It answers again: a probe brings it back without a client paying for the try.
 kill "$hole_pid"
 reap "$hole_pid" 50 "the black hole"
 "$TCPKIT" server "127.0.0.1:$hole" --port-file "$TMP/back.port" --mode echo 2>>"$TMP/back.log" &
 PIDS="$PIDS $!"
 wait_for test -s "$TMP/back.port" || fail "could not listen on the black hole's port again"
-wait_for grep -q "server 127.0.0.1:$hole is UP (a probe passed)" "$TMP/weir.log" ||
+wait_for grep -q "server default/127.0.0.1:$hole is UP (a probe passed)" "$TMP/weir.log" ||
 	fail "the server that came back was not probed UP"
 for i in 1 2 3 4; do served "after the server came back"; done
 closed_lines | grep -q "server=127.0.0.1:$hole end=client-closed" || fail "the server that came back got no client"

@@ -16,7 +16,7 @@ for i in 1 2 3 4 5 6; do
 	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 10 >/dev/null ||
 		fail "client $i was not served by the live server"
 done
-grep -q "connect to 127.0.0.1:$dead failed: connection refused" "$TMP/weir.log" ||
+grep -q "connect to default/127.0.0.1:$dead failed: connection refused" "$TMP/weir.log" ||
 	fail "the refused connect was not logged"
 stop_weir
 

@@ -35,7 +35,7 @@ served_by() { # PORT: closed lines that went to that backend
 clients 1 15
 kill "$pid2"
 reap "$pid2" 50 "backend 2"
-wait_for grep -q "server 127.0.0.1:$port2 is DOWN" "$TMP/weir.log" ||
+wait_for grep -q "server default/127.0.0.1:$port2 is DOWN" "$TMP/weir.log" ||
 	fail "killed backend was not marked DOWN"
 before=$(served_by "$port2")
 clients 16 45
@@ -49,7 +49,7 @@ awk '$1 > 15 && $2 != 0 { bad = bad " " $1 } END { if (bad) { print bad; exit 1 
 	2>>"$TMP/b2back.log" &
 PIDS="$PIDS $!"
 wait_for test -s "$TMP/b2back.port" || fail "could not restart backend 2 on its port"
-wait_for grep -q "server 127.0.0.1:$port2 is UP (2/2 checks passed)" "$TMP/weir.log" ||
+wait_for grep -q "server default/127.0.0.1:$port2 is UP (2/2 checks passed)" "$TMP/weir.log" ||
 	fail "returning backend was not marked UP after 2 checks"
 clients 46 60
 [ "$(served_by "$port2")" -gt "$before" ] || fail "the returned backend got no clients"
@@ -67,7 +67,7 @@ wait_for grep -q "end=no-server" "$TMP/weir.log" || fail "no-server close not lo
 "$TCPKIT" server "127.0.0.1:$port3" --port-file "$TMP/b3back.port" --mode echo \
 	2>>"$TMP/b3back.log" &
 PIDS="$PIDS $!"
-wait_for grep -q "server 127.0.0.1:$port3 is UP" "$TMP/weir.log" || fail "no recovery"
+wait_for grep -q "server default/127.0.0.1:$port3 is UP" "$TMP/weir.log" || fail "no recovery"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 5 >/dev/null ||
 	fail "no client served after a backend returned"
 stop_weir
@@ -84,7 +84,7 @@ stop_weir
 # ...and expecting something else fails it.
 start_weir -b "127.0.0.1:$port3" --health-check tcp --health-interval 100ms --fall 2 \
 	--health-timeout 200ms --health-send 'ping\n' --health-expect 'pong'
-wait_for grep -q "server 127.0.0.1:$port3 is DOWN (check timed out, 2/2)" "$TMP/weir.log" ||
+wait_for grep -q "server default/127.0.0.1:$port3 is DOWN (check timed out, 2/2)" "$TMP/weir.log" ||
 	fail "a server giving the wrong reply was not marked DOWN"
 stop_weir
 
@@ -104,14 +104,14 @@ clients=$!
 PIDS="$PIDS $clients"
 start=$(date +%s%N)
 n=0
-until grep -q "server 127.0.0.1:$port3 is DOWN" "$TMP/weir.log"; do
+until grep -q "server default/127.0.0.1:$port3 is DOWN" "$TMP/weir.log"; do
 	[ "$n" -lt 30 ] || fail "a failing application check was masked by clients that could connect"
 	sleep 0.1
 	n=$((n + 1))
 done
 down_ms=$((($(date +%s%N) - start) / 1000000))
 sleep 1
-! grep -q "server 127.0.0.1:$port3 is UP" "$TMP/weir.log" || fail "a client's connect brought a failing server UP"
+! grep -q "server default/127.0.0.1:$port3 is UP" "$TMP/weir.log" || fail "a client's connect brought a failing server UP"
 kill "$clients" 2>/dev/null || true
 reap "$clients" 50 "the clients"
 stop_weir
@@ -138,7 +138,7 @@ for k in 1 2 3 4 5 6 7 8 9 10; do
 	[ "$REAPED" -eq 0 ] || fail "client $k of the burst failed: $(cat "$TMP/burst$k.out")"
 done
 ! grep -q "is DOWN" "$TMP/weir.log" || fail "a full backlog marked the server DOWN"
-! grep -q "connect to unix:$TMP/busy.sock failed" "$TMP/weir.log" ||
+! grep -q "connect to default/unix:$TMP/busy.sock failed" "$TMP/weir.log" ||
 	fail "a full backlog was counted as a failed connect"
 stop_weir
 

@@ -144,7 +144,7 @@ reap "$SERVER_PID" 50 "server b (stopped so that it is DOWN at first)"
 conf "$TMP/up.conf" "server = 127.0.0.1:$pa maxconn=1" "server = 127.0.0.1:$pb" \
 	"connect-timeout = 6s" "health-check = tcp" "health-interval = 200ms" "rise = 1" "fall = 1"
 start "$TMP/up.conf"
-wait_for grep -q "server 127.0.0.1:$pb is DOWN" "$TMP/weir.log" || fail "server b not DOWN"
+wait_for grep -q "server app/127.0.0.1:$pb is DOWN" "$TMP/weir.log" || fail "server b not DOWN"
 hold_client holder
 holder=$HELD
 start_waiting_client "$TMP/queued.out" "with server a full and server b DOWN"
@@ -153,14 +153,14 @@ queued=$WAITER
 	2>>"$TMP/bback.log" &
 PIDS="$PIDS $!"
 wait_for test -s "$TMP/bback.port" || fail "could not restart server b on its port"
-wait_for grep -q "server 127.0.0.1:$pb is UP" "$TMP/weir.log" || fail "server b did not come UP"
+wait_for grep -q "server app/127.0.0.1:$pb is UP" "$TMP/weir.log" || fail "server b did not come UP"
 reap "$queued" 15 "the queued client (once server b came UP; the queue timeout is 6 s)"
 [ "$REAPED" -eq 0 ] || fail "the queued client failed: $(cat "$TMP/queued.out")"
 wait_for closed_at_least 1 || fail "the queued client's close was not logged"
 line=$(closed_lines | head -n 1)
 echo "$line" | grep -q " server=127.0.0.1:$pb end=client-closed " ||
 	fail "the queued client was not served by server b: $line"
-up_wait=$(ms_between "$(log_ms "server 127.0.0.1:$pb is UP")" "$(log_ms " closed client=")")
+up_wait=$(ms_between "$(log_ms "server app/127.0.0.1:$pb is UP")" "$(log_ms " closed client=")")
 [ "$up_wait" -lt 1500 ] || fail "the queued client was served $up_wait ms after server b came UP"
 queued_ms=$(echo "$line" | sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p')
 release "$holder" "the holding client"

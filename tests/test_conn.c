@@ -1014,7 +1014,7 @@ static void a_black_hole_is_connect_timeout(void **state)
 	assert_end(c);
 	assert_int_equal(srv(0)->connect_failures, 1);
 	assert_all_released();
-	assert_logged("connect to 127.0.0.1:;failed: connect timed out");
+	assert_logged("connect to default/127.0.0.1:;failed: connect timed out");
 }
 
 /* A connect that times out goes on to the next server, which serves the client. */
