@@ -250,6 +250,24 @@ wait_for logged_at_least 2 "reloaded:" || fail "the reload listing the resolve l
 [ "$(servers)" = "127.0.0.1:$Q 127.0.0.3:$P " ] ||
 	fail "a resolve line listed again kept its old answer: servers $(servers)"
 stop_weir
+# A reload that fails after it looked a name up (its new listener's port is taken) leaves no
+# answer behind: the next reload that lists the name looks it up afresh.
+hosts 127.0.0.2
+cp "$TMP/static.conf" "$TMP/weir.conf"
+WEIR_PORT=""
+start_weir_conf "$TMP/weir.conf"
+start_server busy echo
+cp "$TMP/resolving.conf" "$TMP/weir.conf"
+printf '[frontend busy]\nlisten = 127.0.0.1:%s\nbackend = app\n' "$SERVER_PORT" >>"$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 1 "reload failed" || fail "the reload onto a taken port did not fail"
+hosts 127.0.0.3
+cp "$TMP/resolving.conf" "$TMP/weir.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 1 "reloaded:" || fail "the reload listing the name failed"
+[ "$(servers)" = "127.0.0.1:$Q 127.0.0.3:$P " ] ||
+	fail "a failed reload's answer was used by the next: servers $(servers)"
+stop_weir
 # A reload shortens resolve-interval from an hour: the next lookup comes within the new one.
 printf '[global]\nresolvers = 127.0.0.1:%s\nresolve-interval = 1h\nadmin = unix:%s\n' \
 	"$dport" "$TMP/admin.sock" >"$TMP/weir.conf"
