@@ -66,6 +66,11 @@ removed() { # the removed servers whose connections still run, "ip:port" sorted
 has_servers() { # WANT: for wait_for
 	[ "$(servers)" = "$1" ]
 }
+sighup() { # CONF N LINE WHAT: weir rereads CONF; its log must come to have N such LINEs
+	cp "$1" "$TMP/weir.conf"
+	kill -HUP "$WEIR_PID"
+	wait_for logged_at_least "$2" "$3" || fail "$4"
+}
 
 hosts 127.0.0.2
 dns_start "$P"
@@ -239,14 +244,10 @@ hosts 127.0.0.2
 WEIR_PORT=""
 start_weir_conf "$TMP/weir.conf"
 [ "$(servers)" = "127.0.0.1:$Q 127.0.0.2:$P " ] || fail "resolve line at start: servers $(servers)"
-cp "$TMP/static.conf" "$TMP/weir.conf"
-kill -HUP "$WEIR_PID"
-wait_for logged_at_least 1 "reloaded:" || fail "the reload removing the resolve line failed"
+sighup "$TMP/static.conf" 1 "reloaded:" "the reload removing the resolve line failed"
 [ "$(servers)" = "127.0.0.1:$Q " ] || fail "resolve line removed: servers $(servers)"
 hosts 127.0.0.3
-cp "$TMP/resolving.conf" "$TMP/weir.conf"
-kill -HUP "$WEIR_PID"
-wait_for logged_at_least 2 "reloaded:" || fail "the reload listing the resolve line again failed"
+sighup "$TMP/resolving.conf" 2 "reloaded:" "the reload listing the resolve line again failed"
 [ "$(servers)" = "127.0.0.1:$Q 127.0.0.3:$P " ] ||
 	fail "a resolve line listed again kept its old answer: servers $(servers)"
 stop_weir
@@ -257,14 +258,11 @@ cp "$TMP/static.conf" "$TMP/weir.conf"
 WEIR_PORT=""
 start_weir_conf "$TMP/weir.conf"
 start_server busy echo
-cp "$TMP/resolving.conf" "$TMP/weir.conf"
-printf '[frontend busy]\nlisten = 127.0.0.1:%s\nbackend = app\n' "$SERVER_PORT" >>"$TMP/weir.conf"
-kill -HUP "$WEIR_PID"
-wait_for logged_at_least 1 "reload failed" || fail "the reload onto a taken port did not fail"
+cp "$TMP/resolving.conf" "$TMP/busy.conf"
+printf '[frontend busy]\nlisten = 127.0.0.1:%s\nbackend = app\n' "$SERVER_PORT" >>"$TMP/busy.conf"
+sighup "$TMP/busy.conf" 1 "reload failed" "the reload onto a taken port did not fail"
 hosts 127.0.0.3
-cp "$TMP/resolving.conf" "$TMP/weir.conf"
-kill -HUP "$WEIR_PID"
-wait_for logged_at_least 1 "reloaded:" || fail "the reload listing the name failed"
+sighup "$TMP/resolving.conf" 1 "reloaded:" "the reload listing the name failed"
 [ "$(servers)" = "127.0.0.1:$Q 127.0.0.3:$P " ] ||
 	fail "a failed reload's answer was used by the next: servers $(servers)"
 stop_weir

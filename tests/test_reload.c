@@ -222,6 +222,23 @@ static struct server *server0(void)
 	return rig.p.gen->pools[0].servers[0];
 }
 
+/* One server of maxconn=1 (rig.backend[0]): client *c1 holds its slot, *c2 waits for it. */
+static struct server *hold_one_queue_one(int *c1, int *c2)
+{
+	struct server *s;
+
+	rig.backend[0] = listen_on_loopback(16);
+	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s",
+		     port_of(rig.backend[0])));
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
+	s = server0();
+	*c1 = client();
+	RUN_UNTIL(s->active == 1 && rig.n_accepted == 1, 2000);
+	*c2 = client();
+	RUN_UNTIL(rig.p.workers[0].n_queued == 1, 2000);
+	return s;
+}
+
 /*
  * maxconn=1: one client holds the slot, a second waits; a reload with the same servers;
  * the holder leaves. The waiting client (of the retired generation) takes the slot on the
@@ -232,15 +249,7 @@ static void a_queued_client_across_a_reload_counts_once(void **state)
 	struct server *s;
 	int c1, c2;
 
-	rig.backend[0] = listen_on_loopback(16);
-	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s",
-		     port_of(rig.backend[0])));
-	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
-	s = server0();
-	c1 = client();
-	RUN_UNTIL(s->active == 1 && rig.n_accepted == 1, 2000);
-	c2 = client();
-	RUN_UNTIL(rig.p.workers[0].n_queued == 1, 2000);
+	s = hold_one_queue_one(&c1, &c2);
 
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s", rig.port,
 		     port_of(rig.backend[0])));
@@ -274,16 +283,8 @@ static void a_queued_client_moves_to_a_server_a_reload_adds(void **state)
 	struct server *s;
 	int c1, c2;
 
-	rig.backend[0] = listen_on_loopback(16);
 	rig.backend[1] = listen_on_loopback(16);
-	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,maxconn=1 --connect-timeout 5s",
-		     port_of(rig.backend[0])));
-	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
-	s = server0();
-	c1 = client();
-	RUN_UNTIL(s->active == 1 && rig.n_accepted == 1, 2000);
-	c2 = client();
-	RUN_UNTIL(rig.p.workers[0].n_queued == 1, 2000);
+	s = hold_one_queue_one(&c1, &c2);
 
 	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,maxconn=1 -b 127.0.0.1:%d,maxconn=1 "
 		     "--connect-timeout 5s",
