@@ -102,7 +102,9 @@ static void close_side(struct side *s, bool reset)
 	s->fd = -1;
 }
 
-static void log_close(struct conn *c, enum conn_end end, uint64_t up, uint64_t down)
+/* `srv`: the server it used, or the one whose connect failed last; NULL for none. */
+static void log_close(struct conn *c, enum conn_end end, const struct server *srv, uint64_t up,
+		      uint64_t down)
 {
 	bool relayed = c->state == CONN_RELAYING;
 	char client[ADDR_TEXT_MAX];
@@ -113,10 +115,14 @@ static void log_close(struct conn *c, enum conn_end end, uint64_t up, uint64_t d
 		strcpy(client, "unix");
 	else
 		addr_format(&c->peer.sa, c->peer_len, client, sizeof(client));
+	/* The backend is known once the client's preface (if any) has chosen it. */
+	bool chosen = c->state != CONN_HEADER && c->state != CONN_HELLO;
 	log_msg(WLOG_INFO,
-		"closed client=%s frontend=%s server=%s end=%s connect_ms=%.1f duration_ms=%.0f "
-		"to_server=%llu to_client=%llu client_paused=%u server_paused=%u attempts=%u",
-		client, c->fe->cfg->name, c->srv ? c->srv->name : "-", end_names[end],
+		"closed client=%s frontend=%s backend=%s server=%s server_name=%s end=%s "
+		"connect_ms=%.1f duration_ms=%.0f to_server=%llu to_client=%llu client_paused=%u "
+		"server_paused=%u attempts=%u",
+		client, c->fe->cfg->name, chosen ? c->pool->cfg->name : "-", srv ? srv->name : "-",
+		srv ? pool_server_name(srv) : "-", end_names[end],
 		relayed ? (double)c->connect_ms : -1.0, (clock_mono() - c->t_start) * 1e3,
 		(unsigned long long)up, (unsigned long long)down, relayed ? c->up.pauses : 0,
 		relayed ? c->down.pauses : 0, c->n_tried);
@@ -169,6 +175,7 @@ void conn_close(struct conn *c, enum conn_end end)
 	struct worker *w = c->w;
 	struct generation *gen = c->fe->gen;
 	struct frontend_stats *st = c->fe->stats;
+	struct server *shown = c->srv;
 	uint64_t up = 0, down = 0;
 
 	assert(c->magic == CONN_MAGIC);
@@ -180,6 +187,8 @@ void conn_close(struct conn *c, enum conn_end end)
 		up = c->up.bytes - c->header_sent;
 		down = c->down.bytes;
 	} else {
+		if (end == END_CONNECT_FAILED || end == END_CONNECT_TIMEOUT)
+			shown = c->wait->failed;
 		free_wait(c);
 	}
 	if (c->source) {
@@ -203,7 +212,7 @@ void conn_close(struct conn *c, enum conn_end end)
 	 * overwrites the relays the line reads, and before the last release, after which a
 	 * drained proxy may stop. Denied and limited clients could flood the log: see refuse(). */
 	if (end != END_DENIED && end != END_LIMITED)
-		log_close(c, end, up, down);
+		log_close(c, end, shown, up, down);
 	c->magic = CONN_DEAD;
 	c->next_dead = w->dead;
 	w->dead = c;
@@ -426,6 +435,7 @@ static void count_failure(struct conn *c, struct server *s, int error, enum conn
 	shared_add(&s->connect_failures, 1);
 	health_connect_failed(c->pool, s, text);
 	c->connect_fail = (uint8_t)why;
+	c->wait->failed = s;
 }
 
 static void conn_connect_failed(struct conn *c, int error, enum conn_end why)

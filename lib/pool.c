@@ -453,8 +453,7 @@ struct server *lb_scan_from(struct pool *pool, const struct lb_tier *t, const st
 
 const char *pool_server_ref(const struct pool *pool, const struct server *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s", pool->cfg ? pool->cfg->name : "-",
-		 s->given[0] ? s->given : s->name);
+	snprintf(buf, len, "%s/%s", pool->cfg ? pool->cfg->name : "-", pool_server_name(s));
 	return buf;
 }
 

@@ -219,7 +219,13 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 /* Whether some server is UP with weight > 0, and every such server is at its maxconn. */
 bool pool_full(const struct pool *pool);
 
-/* "BACKEND/NAME" into `buf`, for the logs of any thread: its name=, or else its address. */
+/* What any thread's log lines call a server: its name=, or else its address. */
+static inline const char *pool_server_name(const struct server *s)
+{
+	return s->given[0] ? s->given : s->name;
+}
+
+/* "BACKEND/NAME" into `buf`, for the logs of any thread (pool_server_name). */
 #define SERVER_REF_MAX 320
 const char *pool_server_ref(const struct pool *pool, const struct server *s, char *buf, size_t len);
 

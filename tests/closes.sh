@@ -92,7 +92,7 @@ wait_for test -s "$TMP/back.port" || fail "could not listen on the black hole's 
 wait_for grep -q "server default/127.0.0.1:$hole is UP (a probe passed)" "$TMP/weir.log" ||
 	fail "the server that came back was not probed UP"
 for i in 1 2 3 4; do served "after the server came back"; done
-closed_lines | grep -q "server=127.0.0.1:$hole end=client-closed" || fail "the server that came back got no client"
+closed_lines | grep -q "server=127.0.0.1:$hole server_name=127.0.0.1:$hole end=client-closed" || fail "the server that came back got no client"
 stop_weir
 
 echo "closes ok"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Two frontends with two backends from one config file: each frontend's clients reach its
-# own backend's server, bytes intact, and per-frontend settings apply to their frontend only.
+# own backend's server, bytes intact, each logged with its backend and its server's name;
+# per-frontend settings apply to their frontend only.
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
 start_server a echo
@@ -25,7 +26,7 @@ server = 127.0.0.1:$port_a
 
 [backend beta]
 balance = leastconn
-server = 127.0.0.1:$port_b weight=2
+server = 127.0.0.1:$port_b weight=2 name=b1
 CONF
 
 : >"$TMP/weir.log"
@@ -41,9 +42,11 @@ port_two=$(frontend_port two)
 "$TCPKIT" client "127.0.0.1:$port_two" --connections 5 --bytes 1m --timeout 30 >/dev/null ||
 	fail "frontend two did not relay"
 wait_for closed_at_least 8 || fail "expected 8 closed lines"
-[ "$(closed_lines | grep -c "frontend=one server=127.0.0.1:$port_a end=client-closed")" -eq 3 ] ||
+a="frontend=one backend=alpha server=127.0.0.1:$port_a server_name=127.0.0.1:$port_a"
+[ "$(closed_lines | grep -c "$a end=client-closed")" -eq 3 ] ||
 	fail "frontend one's clients did not all go to backend alpha"
-[ "$(closed_lines | grep -c "frontend=two server=127.0.0.1:$port_b end=client-closed")" -eq 5 ] ||
+b="frontend=two backend=beta server=127.0.0.1:$port_b server_name=b1"
+[ "$(closed_lines | grep -c "$b end=client-closed")" -eq 5 ] ||
 	fail "frontend two's clients did not all go to backend beta"
 
 # idle-timeout = 1s is frontend one's alone: a silent client of two outlives one's.

@@ -20,9 +20,12 @@ grep -q "connect to default/127.0.0.1:$dead failed: connection refused" "$TMP/we
 	fail "the refused connect was not logged"
 stop_weir
 
-# Every server refuses: the client is closed within a second, logged as connect-failed.
-start_weir -b "127.0.0.1:$dead"
+# Every server refuses: the client is closed within a second, logged as connect-failed with
+# the server that refused it.
+start_weir -b "127.0.0.1:$dead,name=gone"
 refused_within 2000 "with every server down"
 wait_for grep -q "end=connect-failed" "$TMP/weir.log" || fail "no connect-failed log line"
+grep -q "backend=default server=127.0.0.1:$dead server_name=gone end=connect-failed" \
+	"$TMP/weir.log" || fail "connect-failed names no server: $(grep closed "$TMP/weir.log")"
 stop_weir
 echo "failover ok (all-down client closed after $ELAPSED_MS ms)"

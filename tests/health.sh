@@ -29,7 +29,7 @@ clients() {
 }
 
 served_by() { # PORT: closed lines that went to that backend
-	closed_lines | grep -c "server=127.0.0.1:$1 end=client-closed" || true
+	closed_lines | grep -c "server=127.0.0.1:$1 server_name=127.0.0.1:$1 end=client-closed" || true
 }
 
 clients 1 15

@@ -10,7 +10,7 @@ wait_for grep -q '"event":"closed"' "$TMP/weir.log" || fail "no JSON closed even
 stop_weir
 bad=$(grep -v '^{"time":"[0-9T:.-]*Z","level":"[a-z]*",.*}$' "$TMP/weir.log" || true)
 [ -z "$bad" ] || fail "lines that are not JSON objects: $bad"
-grep -q '"event":"closed",.*"end":"client-closed",.*"to_server":1048576,"to_client":1048576,' \
+grep -q '"event":"closed",.*"backend":"default","server":"127.0.0.1:[0-9]*","server_name":"127.0.0.1:[0-9]*","end":"client-closed",.*"to_server":1048576,"to_client":1048576,' \
 	"$TMP/weir.log" || fail "the closed event lacks its fields: $(grep closed "$TMP/weir.log")"
 grep -q '"level":"info","msg":"listening on 127.0.0.1:' "$TMP/weir.log" ||
 	fail "plain messages are not in a msg field"

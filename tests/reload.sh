@@ -54,7 +54,7 @@ kill -0 "$long" 2>/dev/null || fail "the long transfer ended before the test cou
 reap "$long" 400 "the long transfer"
 [ "$REAPED" -eq 0 ] || fail "the transfer across the reload broke: $(cat "$TMP/long.out")"
 wait_for closed_at_least 6 || fail "expected 6 closed lines"
-closed_lines | grep -q "server=127.0.0.1:$port1 end=server-closed .*to_client=20971520 " ||
+closed_lines | grep -q "server=127.0.0.1:$port1 server_name=127.0.0.1:$port1 end=server-closed .*to_client=20971520 " ||
 	fail "the long transfer was not served whole by server 1"
 [ "$(closed_lines | grep -c "server=127.0.0.1:$port1 ")" -eq 1 ] ||
 	fail "a new client went to the removed server"

@@ -158,7 +158,7 @@ reap "$queued" 15 "the queued client (once server b came UP; the queue timeout i
 [ "$REAPED" -eq 0 ] || fail "the queued client failed: $(cat "$TMP/queued.out")"
 wait_for closed_at_least 1 || fail "the queued client's close was not logged"
 line=$(closed_lines | head -n 1)
-echo "$line" | grep -q " server=127.0.0.1:$pb end=client-closed " ||
+echo "$line" | grep -q " server=127.0.0.1:$pb server_name=[^ ]* end=client-closed " ||
 	fail "the queued client was not served by server b: $line"
 up_wait=$(ms_between "$(log_ms "server app/127.0.0.1:$pb is UP")" "$(log_ms " closed client=")")
 [ "$up_wait" -lt 1500 ] || fail "the queued client was served $up_wait ms after server b came UP"

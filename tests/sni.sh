@@ -66,6 +66,13 @@ reaches default.example.net -servername other.test
 reaches default.example.net -noservername
 reaches default.example.net -servername example.org # *.example.org needs a label before it
 
+# Each connection is logged with the backend its name chose.
+wait_for closed_at_least 8 || fail "expected 8 closed lines"
+for b in mail:3 web:2 fallback:3; do
+	n=$(closed_lines | grep -c "frontend=tls backend=${b%:*} server=127.0.0.1:$(eval echo "\$${b%:*}_port") ")
+	[ "$n" -eq "${b#*:}" ] || fail "$n connections logged with backend ${b%:*}, not ${b#*:}"
+done
+
 # A request after the handshake: the bytes are relayed unchanged both ways.
 reply=$(printf 'GET / HTTP/1.0\r\n\r\n' |
 	timeout 10 openssl s_client -connect "127.0.0.1:$WEIR_PORT" -servername www.example.org \
@@ -84,5 +91,7 @@ timeout 5 cat <&3 >"$TMP/got" 2>"$TMP/err" || status=$?
 exec 3<&-
 [ "$status" -ne 124 ] && [ ! -s "$TMP/got" ] || fail "a malformed hello was not refused"
 wait_for grep -q "end=bad-header" "$TMP/weir.log" || fail "the malformed hello was not logged"
+grep -q "frontend=tls backend=- server=- server_name=- end=bad-header" "$TMP/weir.log" ||
+	fail "a hello that chose no backend was logged with one: $(grep bad-header "$TMP/weir.log")"
 stop_weir
 echo "SNI routing ok"
