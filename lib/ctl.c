@@ -158,13 +158,16 @@ static struct server *find_server(const struct proxy *p, const char *ref, size_t
 			if (strcmp(p->gen->pools[b].servers[i]->label, label) == 0)
 				return p->gen->pools[b].servers[i];
 	}
-	if (label[0] != '~' && find_removed(p, ref, &r, name, sizeof(name), err))
+	if (label[0] == '~') {
+		/* If there is none, find_removed says so. */
+		if (find_removed(p, ref, &r, name, sizeof(name), err))
+			err_set(err, "server %s was removed: only shutdown sessions applies to it",
+				ref);
+	} else if (find_removed(p, ref, &r, name, sizeof(name), err))
 		err_set(err,
 			"server %s was removed (it is %s/~%s now): only shutdown sessions "
 			"applies to it",
 			ref, name, label);
-	else if (label[0] == '~')
-		err_set(err, "server %s was removed: only shutdown sessions applies to it", ref);
 	else if (b < 0)
 		err_set(err, "no backend called '%s'", name);
 	else

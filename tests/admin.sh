@@ -177,6 +177,9 @@ n=$(ctl shutdown sessions server app/~b | sed -n 's/^\([0-9]*\) connection.*/\1/
 [ "$n" = 3 ] || fail "shutdown sessions of the removed b cut ${n:-nothing}, not 3"
 wait_for sh -c "! '$WEIR' ctl --socket 'unix:$sock' show servers | grep -q '^app/~b '" ||
 	fail "the removed b is still listed once its connections were cut"
+ctl set server app/~b state ready >/dev/null 2>"$TMP/err" && fail "a gone server was set ready"
+grep -q "backend 'app' has no removed server 'b'" "$TMP/err" ||
+	fail "setting a removed server that is gone said: $(cat "$TMP/err")"
 for pid in $held; do
 	kill "$pid" 2>/dev/null || true
 	reap "$pid" 50 "the clients held on a and b"
