@@ -121,6 +121,9 @@ const struct config_key config_keys[] = {
 	 "other servers a client may try after a failed connect", false, NULL, NULL},
 	{"queue-timeout", NULL, 0, B(queue_timeout_ms), CT_DURATION, NULL, 1, 3600000, "DUR",
 	 "how long a client waits for a full server (default: connect-timeout)", false, NULL, NULL},
+	{"slow-start", NULL, 0, B(slow_start_ms), CT_DURATION, "0s", 0, 3600000, "DUR",
+	 "a server back UP or set ready takes a growing part of its share over DUR", false, NULL,
+	 NULL},
 };
 const size_t config_n_keys = ARRAY_SIZE(config_keys);
 _Static_assert(ARRAY_SIZE(config_keys) <= CONFIG_MAX_KEYS, "too many keys for the seen masks");

@@ -102,6 +102,7 @@ struct backend_cfg {
 	char *source;		   /* the address to connect from; NULL: any */
 	uint64_t retries;	   /* other servers tried after a failed connect */
 	uint64_t queue_timeout_ms; /* CONFIG_UNSET until checked: the connect timeout */
+	uint64_t slow_start_ms;	   /* 0: a server back UP takes its whole share at once */
 	uint64_t seen;
 };
 

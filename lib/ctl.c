@@ -328,7 +328,7 @@ static bool shutdown_sessions(struct proxy *p, const char *ref, struct ctl_out *
 
 /* Waiting clients are looked at again once the state changed: a server set ready may serve
  * them, and with its backend's last one drained they are told at once, as new clients are. */
-static bool set_state(struct proxy *p, struct server *s, const char *backend, const char *word,
+static bool set_state(struct proxy *p, struct server *s, const struct pool *pool, const char *word,
 		      struct weir_err *err)
 {
 	static const char *const names[] = {"ready", "drain", "maint"};
@@ -338,7 +338,10 @@ static bool set_state(struct proxy *p, struct server *s, const char *backend, co
 			continue;
 		if (shared_load(&s->admin) == a)
 			return true;
-		log_msg(WLOG_INFO, "server %s/%s is now %s (admin)", backend, s->label, names[a]);
+		log_msg(WLOG_INFO, "server %s/%s is now %s (admin)", pool->cfg->name, s->label,
+			names[a]);
+		if (a == ADMIN_READY)
+			pool_server_ramp(pool, s);
 		shared_store(&s->admin, (uint8_t)a);
 		proxy_kick_all(p);
 		return true;
@@ -377,7 +380,7 @@ enum ctl_result ctl_run(struct proxy *p, struct reloader *r, const char *line, s
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "state") == 0) {
 		ok = (s = find_server(p, w[2], &b, &err)) &&
-		     set_state(p, s, p->gen->cfg.backends[b].name, w[4], &err);
+		     set_state(p, s, &p->gen->pools[b], w[4], &err);
 	} else if (n == 5 && strcmp(w[0], "set") == 0 && strcmp(w[1], "server") == 0 &&
 		   strcmp(w[3], "weight") == 0) {
 		uint64_t v;

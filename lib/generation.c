@@ -449,6 +449,9 @@ void gen_adopt(struct generation *next)
 						   "check passes",
 					next->cfg.backends[b].name, fresh->label);
 			}
+			/* New to a running weir: it warms up as one that came back does. */
+			if (!s || fresh->back)
+				pool_server_ramp(pool, s ? s : fresh);
 			if (!s)
 				continue;
 			if (fresh->back) {

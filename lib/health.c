@@ -135,6 +135,7 @@ static void mark_up(struct health *h, struct server *s, const char *how)
 
 	pthread_mutex_lock(&bus.lock);
 	shared_store(&s->state, SERVER_UP);
+	pool_server_ramp(h->pool, s);
 	s->changed = time(NULL);
 	shared_store(&s->fails, 0);
 	s->passes = 0;

@@ -37,4 +37,5 @@ static struct server *lc_pick(struct pool *pool, const struct lb_pick *pick)
 const struct lb_ops lb_leastconn = {
 	.name = "leastconn",
 	.pick = lc_pick,
+	.ramps = true,
 };

@@ -20,4 +20,5 @@ static struct server *random_pick(struct pool *pool, const struct lb_pick *pick)
 const struct lb_ops lb_random = {
 	.name = "random",
 	.pick = random_pick,
+	.ramps = true,
 };

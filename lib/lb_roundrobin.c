@@ -158,4 +158,5 @@ const struct lb_ops lb_roundrobin = {
 	.name = "roundrobin",
 	.pick = rr_pick,
 	.layout = rr_layout,
+	.ramps = true,
 };

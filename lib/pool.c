@@ -383,7 +383,22 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 	for (size_t i = 0; i < pick->n_exclude; i++)
 		if (pick->exclude[i] == s)
 			return false;
+	if (pick->ramp) {
+		/* Its part grows from a twentieth of its share to the whole over slow-start:
+		 * turned away otherwise, it leaves the client to the others. */
+		uint64_t start = shared_load(&s->ramp_start), slow = pool->cfg->slow_start_ms;
+		uint64_t ran = pick->now_ms > start ? pick->now_ms - start : 0;
+		if (start && ran < slow &&
+		    lb_random_next(pick->rng) % slow >= (ran > slow / 20 ? ran : slow / 20))
+			return false;
+	}
 	return true;
+}
+
+void pool_server_ramp(const struct pool *pool, struct server *s)
+{
+	if (pool->cfg && pool->cfg->slow_start_ms && pool->lb->ramps)
+		shared_store(&s->ramp_start, (uint64_t)(clock_mono() * 1e3));
 }
 
 struct server *lb_weighted_at(const struct pool *pool, const struct lb_tier *t, uint64_t point)
@@ -521,23 +536,32 @@ static __thread uint64_t thread_rng;
 struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_t n_exclude,
 			 const struct sockaddr *client)
 {
+	bool ramps = pool->cfg && pool->cfg->slow_start_ms && pool->lb->ramps;
 	struct lb_pick pick = {
 		.exclude = exclude,
 		.n_exclude = n_exclude,
 		.backup = false,
 		.client = client,
 		.rng = &thread_rng,
+		.ramp = ramps,
+		.now_ms = ramps ? (uint64_t)(clock_mono() * 1e3) : 0,
 	};
 	struct server *s;
 
 	if (!thread_rng)
 		thread_rng = lb_random_seed();
-	s = pool->lb->pick(pool, &pick);
-	if (!s) {
-		pick.backup = true;
-		s = pool->lb->pick(pool, &pick);
+	/* Each tier with slow starts, then without them: servers in their slow start do not
+	 * turn away a client that no other server of the tier can take. */
+	for (int tier = 0; tier < 2; tier++) {
+		pick.backup = tier == 1;
+		pick.ramp = ramps;
+		if ((s = pool->lb->pick(pool, &pick)))
+			return s;
+		pick.ramp = false;
+		if (ramps && (s = pool->lb->pick(pool, &pick)))
+			return s;
 	}
-	return s;
+	return NULL;
 }
 
 /* Take one of the slots of `s` unless it is at its maxconn. */

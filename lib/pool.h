@@ -78,6 +78,9 @@ struct server {
 	unsigned passes;	    /* consecutive passed checks while DOWN */
 	time_t changed;		    /* wall-clock time of the last change between UP and DOWN */
 	struct health_check *check; /* the check (or probe) that runs for it, if any */
+	/* When its slow start began (ms of clock_mono, shared); 0: none. Set as it comes back
+	 * UP or is set ready, under a backend with slow-start; cleared by a pick once over. */
+	uint64_t ramp_start;
 	/* Load, over every configuration and worker: one count, on this object. */
 	unsigned active; /* open connections and connects in flight */
 	uint64_t total;	 /* connections ever given to this server */
@@ -94,6 +97,8 @@ struct lb_pick {
 	bool backup;		       /* choose among backups (true) or primaries (false) */
 	const struct sockaddr *client; /* for the hashing algorithms; may be NULL */
 	uint64_t *rng;		       /* the calling thread's random state */
+	bool ramp;		       /* servers in their slow start take a part of their share */
+	uint64_t now_ms;	       /* clock_mono in ms, when `ramp` */
 };
 
 /* A point of the hash ring: a server's place on the circle of 32-bit hashes. */
@@ -126,6 +131,7 @@ struct lb_ops {
 	struct server *(*pick)(struct pool *pool, const struct lb_pick *pick);
 	/* Lay out what `pick` reads for one tier (NULL: the weights alone). -ENOMEM or 0. */
 	int (*layout)(const struct pool *pool, struct lb_tier *tier);
+	bool ramps; /* slow start applies (not to the hashing ones, whose point is affinity) */
 };
 
 extern const struct lb_ops lb_roundrobin, lb_leastconn, lb_random, lb_source, lb_hash;
@@ -212,9 +218,13 @@ int pool_build_backend(struct pool *pool, const struct backend_cfg *be,
 
 /*
  * Whether `s` may take this client: right tier, not tried yet, ready (not drained),
- * weight > 0, under maxconn and UP.
+ * weight > 0, under maxconn and UP; in its slow start (pick->ramp), only for the part of
+ * clients its time so far gives it.
  */
 bool pool_usable(const struct pool *pool, const struct server *s, const struct lb_pick *pick);
+
+/* Start the slow start of `s`, which came back UP or was set ready, if `pool` has one. */
+void pool_server_ramp(const struct pool *pool, struct server *s);
 
 /* Whether some server is UP with weight > 0, and every such server is at its maxconn. */
 bool pool_full(const struct pool *pool);
