@@ -191,7 +191,7 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct proxy *p,
 					  : (unsigned long long)shared_load(&s->changed);
 			metrics_escape(g->cfg.backends[cur->b].name, METRICS_PROMETHEUS, e1,
 				       sizeof(e1));
-			metrics_escape(s->name, METRICS_PROMETHEUS, e2, sizeof(e2));
+			metrics_escape(s->label, METRICS_PROMETHEUS, e2, sizeof(e2));
 			cur->c++;
 			return item(out, "weir_%s{backend=\"%s\",server=\"%s\"} %llu\n",
 				    per_server[cur->a].name, e1, e2, v);

@@ -50,7 +50,7 @@ reload() {
 	wait_for logged_at_least "$1" "reloaded:" || fail "reload $1 did not happen"
 }
 
-conns() { # PORT: the series of the open connections of that server of backend app
+conns() { # PORT[#N]: the series of the open connections of that server of backend app
 	echo "weir_server_connections{backend=\"app\",server=\"127.0.0.1:$1\"}"
 }
 
@@ -268,17 +268,22 @@ stop_weir
 # ---- 7. A server listed twice: each copy's count returns to 0 after a reload.
 conf "$TMP/dup.conf" "server = 127.0.0.1:$pa" "server = 127.0.0.1:$pa"
 start "$TMP/dup.conf"
-[ "$(metric "$(conns "$pa")" | wc -l)" -eq 2 ] || fail "the duplicate is not listed twice"
+dups() { # the counts of both copies, as their series name them (the second numbered #2)
+	metric "$(conns "$pa")"
+	metric "$(conns "$pa#2")"
+}
+dups_zero() { conns_zero "$pa" && conns_zero "$pa#2"; }
+[ "$(dups | wc -l)" -eq 2 ] || fail "the duplicate is not listed twice: $(dups)"
 hold_client dup 2
 dup=$HELD
-metric "$(conns "$pa")" | tr '\n' ' ' >"$TMP/dup.before"
+dups | tr '\n' ' ' >"$TMP/dup.before"
 [ "$(cat "$TMP/dup.before")" = "1 1 " ] ||
 	fail "two held clients on the duplicates: counts $(cat "$TMP/dup.before"), expected 1 1"
 reload 1
 release "$dup" "the two held clients"
 wait_for closed_at_least 2 || fail "the two clients did not both close"
-wait_for conns_zero "$pa" ||
-	fail "after a reload, the duplicated server's counts are $(metric "$(conns "$pa")" | tr '\n' ' ')"
+wait_for dups_zero ||
+	fail "after a reload, the duplicated server's counts are $(dups | tr '\n' ' ')"
 served "by the duplicated server after the reload"
 stop_weir
 

@@ -52,6 +52,17 @@ wait_for grep -q "stats connections=0 accepted=5 servers_up=1 servers=2" "$TMP/w
 	fail "SIGUSR1 logged no summary"
 stop_weir
 
+# Servers are one series each, named as the admin interface names them: duplicates of one
+# address or name numbered, a name= rather than its address.
+e=$(cat "$TMP/echo.port")
+start_weir -b "127.0.0.1:$e" -b "127.0.0.1:$e" -b "127.0.0.1:$e,name=x" -b "127.0.0.1:$e,name=x" \
+	--stats 127.0.0.1:0
+http_get "$(stats_port)" /metrics | grep '^weir_server_up{' >"$TMP/metrics"
+printf 'weir_server_up{backend="default",server="%s"} 1\n' "127.0.0.1:$e" "127.0.0.1:$e#2" x \
+	'x#2' >"$TMP/expected"
+cmp -s "$TMP/expected" "$TMP/metrics" || fail "server series: $(cat "$TMP/metrics")"
+stop_weir
+
 # A unix-socket stats endpoint is removed when weir stops.
 start_weir -b "127.0.0.1:$(cat "$TMP/echo.port")" --stats "unix:$TMP/stats.sock"
 wait_for test -S "$TMP/stats.sock" || fail "no unix stats socket"
