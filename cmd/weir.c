@@ -71,7 +71,8 @@ static void usage(FILE *out)
 		     "Durations take ms, s, m, h or d (bare numbers are seconds); sizes take\n"
 		     "k, m or g.\n\n"
 		     "Exit status: 0 ok, 64 usage error, 66 config file unreadable, 69 resolver\n"
-		     "unavailable, 71 cannot listen, 78 configuration error. See weir(8).\n\n"
+		     "unavailable, 71 cannot listen, 73 cannot write the pid file, 78\n"
+		     "configuration error. See weir(8).\n\n"
 		     "Report bugs to: " PACKAGE_BUGREPORT "\n");
 }
 
@@ -106,7 +107,7 @@ static void version(void)
 /* Every scalar key of `scope` in `section`, one "key value" line each. */
 static void print_keys(const void *section, enum config_scope scope, const char *indent)
 {
-	char value[128];
+	char value[1024];
 
 	for (size_t i = 0; i < config_n_keys; i++) {
 		const struct config_key *k = &config_keys[i];
@@ -128,8 +129,65 @@ static void print_keys(const void *section, enum config_scope scope, const char 
 	}
 }
 
+/* The rest of a server line, as written: what reads back as the same server. */
+static void print_server_options(const struct server_spec *sp)
+{
+	static const char *const versions[] = {"none", "v1", "v2"};
+
+	printf(" weight=%u maxconn=%u%s", sp->weight, sp->maxconn, sp->backup ? " backup" : "");
+	if (sp->name)
+		printf(" name=%s", sp->name);
+	if (sp->send_proxy < ARRAY_SIZE(versions))
+		printf(" send-proxy=%s", versions[sp->send_proxy]);
+	if (sp->source)
+		printf(" source=%s", sp->source);
+	putchar('\n');
+}
+
+/* A backend's servers in the order of their lines: a name looked up again and again stays a
+ * name (with what it gives now), the others are the addresses they gave. */
+static int print_servers(const struct backend_cfg *be, const struct pool *pool)
+{
+	/* pool->servers by line, in one pass each way (a backend may have 50,000). */
+	size_t *first = calloc(be->n_servers + 1, sizeof(*first));
+	size_t *order = calloc(pool->n ? pool->n : 1, sizeof(*order));
+
+	if (!first || !order) {
+		free(first);
+		free(order);
+		return -ENOMEM;
+	}
+	for (size_t j = 0; j < pool->n; j++)
+		first[pool->servers[j]->spec + 1]++;
+	for (size_t k = 0; k < be->n_servers; k++)
+		first[k + 1] += first[k];
+	for (size_t j = 0; j < pool->n; j++)
+		order[first[pool->servers[j]->spec]++] = j;
+	/* first[k] is now where line k + 1's servers begin. */
+	for (size_t k = 0, j = 0; k < be->n_servers; k++) {
+		const struct server_spec *sp = &be->servers[k];
+		if (sp->resolve != RESOLVE_ONCE) {
+			printf("server = %s %s", sp->addr,
+			       sp->resolve == RESOLVE_SRV ? "resolve=srv" : "resolve");
+			print_server_options(sp);
+		}
+		for (; j < first[k]; j++) {
+			const struct server *s = pool->servers[order[j]];
+			if (sp->resolve != RESOLVE_ONCE) {
+				printf("# %s: now %s\n", sp->addr, s->name);
+				continue;
+			}
+			printf("server = %s", s->name);
+			print_server_options(sp);
+		}
+	}
+	free(first);
+	free(order);
+	return 0;
+}
+
 /* The effective configuration, every default filled in, in the config file's own syntax. */
-static void print_summary(const struct weir_config *cfg, const struct pool *pools)
+static int print_summary(const struct weir_config *cfg, const struct pool *pools)
 {
 	printf("[global]\n");
 	print_keys(cfg, SCOPE_GLOBAL, "");
@@ -145,46 +203,12 @@ static void print_summary(const struct weir_config *cfg, const struct pool *pool
 		const struct pool *pool = &pools[i];
 		const struct backend_cfg *be = &cfg->backends[i];
 		printf("\n[backend %s]\n", be->name);
-		/* A name looked up again and again stays a name, with what it gives now. */
-		for (size_t k = 0; k < be->n_servers; k++) {
-			const struct server_spec *sp = &be->servers[k];
-			if (sp->resolve == RESOLVE_ONCE)
-				continue;
-			printf("server = %s %s weight=%u maxconn=%u%s%s%s\n", sp->addr,
-			       sp->resolve == RESOLVE_SRV ? "resolve=srv" : "resolve", sp->weight,
-			       sp->maxconn, sp->backup ? " backup" : "", sp->name ? " name=" : "",
-			       sp->name ? sp->name : "");
-			for (size_t j = 0; j < pool->n; j++)
-				if (pool->servers[j]->spec == k)
-					printf("# %s: now %s\n", sp->addr, pool->servers[j]->name);
-		}
-		for (size_t j = 0; j < pool->n; j++) {
-			const struct server *s = pool->servers[j];
-			const struct server_spec *sp = &be->servers[s->spec];
-			if (sp->resolve != RESOLVE_ONCE)
-				continue;
-			printf("server = %s weight=%u maxconn=%u%s", s->name, s->weight, s->maxconn,
-			       s->backup ? " backup" : "");
-			if (sp->name)
-				printf(" name=%s", sp->name);
-			if (s->send_proxy)
-				printf(" send-proxy=v%u", s->send_proxy);
-			if (s->source.len) {
-				char ip[ADDR_TEXT_MAX];
-				addr_format((const struct sockaddr *)&s->source.ss, s->source.len,
-					    ip, sizeof(ip));
-				/* The address without its port 0: "10.0.0.5:0", "[2001:db8::1]:0".
-				 */
-				if (ip[0] == '[')
-					printf(" source=%.*s", (int)strcspn(ip + 1, "]"), ip + 1);
-				else
-					printf(" source=%.*s", (int)strcspn(ip, ":"), ip);
-			}
-			putchar('\n');
-		}
+		if (print_servers(be, pool) < 0)
+			return -ENOMEM;
 		print_keys(&cfg->backends[i], SCOPE_BACKEND, "");
 	}
 	printf("\n# configuration ok\n");
+	return 0;
 }
 
 /* Raise the soft descriptor limit to the hard one; return the limit in force. */
@@ -584,15 +608,24 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	r = gen_new(&gen, &cfg, cfg.workers ? (unsigned)cfg.workers : proxy_cpus(), &err);
+	/* The stats and admin addresses too, so that -t refuses what starting would. */
+	if (r == 0 && gen->cfg.stats)
+		r = stats_check(gen->cfg.stats, "stats", &err);
+	if (r == 0 && gen->cfg.admin)
+		r = stats_check(gen->cfg.admin, "admin", &err);
 	if (r < 0) {
 		fprintf(stderr, "weir: %s\n", err.msg);
+		if (gen)
+			gen_free(gen);
 		return r == -EAGAIN ? EXIT_UNAVAILABLE : r == -ENOMEM ? EXIT_OSERR : EXIT_CONFIG;
 	}
 	if (action == CONFIG_CHECK) {
-		print_summary(&gen->cfg, gen->pools);
+		r = print_summary(&gen->cfg, gen->pools);
 		gen_free(gen);
 		dns_cleanup();
-		return 0;
+		if (r < 0)
+			fprintf(stderr, "weir: out of memory\n");
+		return r < 0 ? EXIT_OSERR : 0;
 	}
 	r = run(argc, argv, gen, &id);
 	dns_cleanup();

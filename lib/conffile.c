@@ -324,7 +324,7 @@ int config_load_from(struct weir_config *cfg, const char *text, size_t text_len,
 	if (fstat(fileno(ld.file), &st) == 0 && S_ISDIR(st.st_mode)) {
 		fclose(ld.file);
 		err_set(err, "%s: cannot read: %s", cfg->file, strerror(EISDIR));
-		return -EINVAL;
+		return -EISDIR; /* unreadable, as a missing file is */
 	}
 	r = ini_parse_stream(read_line, &ld, handle_key, &ld);
 	fclose(ld.file);

@@ -272,14 +272,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		listener_pause(lw, LISTENER_BACKOFF);
 }
 
-static int set_options(int fd, const struct addr *a)
+static int set_options(int fd, const struct addr *a, bool reuseport)
 {
 	int one = 1;
 
 	if (a->ss.ss_family == AF_UNIX)
 		return 0;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
 		return -errno;
 	/* [::] means IPv6 only, as in nginx: ":port" binds 0.0.0.0 and [::] separately. */
 	if (a->ss.ss_family == AF_INET6 &&
@@ -410,7 +410,8 @@ static void listener_free(struct listener *l, bool close_fds)
 	free(l);
 }
 
-int listener_socket(const struct addr *a, const char *name, int backlog, struct weir_err *err)
+int listener_socket(const struct addr *a, const char *name, int backlog, bool reuseport,
+		    struct weir_err *err)
 {
 	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), r;
 
@@ -419,7 +420,7 @@ int listener_socket(const struct addr *a, const char *name, int backlog, struct 
 		err_set(err, "cannot listen on %s: %s", name, strerror(-r));
 		return r;
 	}
-	r = set_options(fd, a);
+	r = set_options(fd, a, reuseport);
 	if (r < 0)
 		err_set(err, "cannot listen on %s: %s", name, strerror(-r));
 	else if (addr_is_unix(a))
@@ -494,7 +495,7 @@ int listener_open(struct listener **out, struct proxy *p, const struct listen_ad
 	if (r == 0 && addr_is_unix(&la->a)) {
 		/* A file with a mode to set is made with none to spare, so it is never looser. */
 		mode_t old = la->mode ? umask(0177) : 0;
-		r = listener_socket(&la->a, l->name, la->backlog, err);
+		r = listener_socket(&la->a, l->name, la->backlog, true, err);
 		if (la->mode)
 			umask(old);
 		if (r >= 0) {
@@ -505,7 +506,7 @@ int listener_open(struct listener **out, struct proxy *p, const struct listen_ad
 		/* A socket per worker, all on the port the first one got. */
 		for (unsigned i = 0; i < l->n_watch && r >= 0; i++) {
 			struct addr a = i ? same_port(&la->a, l->watch[0].fd) : la->a;
-			r = listener_socket(&a, l->name, la->backlog, err);
+			r = listener_socket(&a, l->name, la->backlog, true, err);
 			l->watch[i].fd = r;
 		}
 	}

@@ -72,9 +72,11 @@ struct listener {
 /*
  * A nonblocking socket listening on `a` (called `name` in errors), or -errno. A unix socket
  * file left by a process that died is replaced; one a live process listens on is not (the
- * probe never blocks: a full backlog counts as alive).
+ * probe never blocks: a full backlog counts as alive). With `reuseport` (a worker's socket
+ * of a frontend), others with it may listen on the same TCP address; without it (the stats
+ * and admin listeners), a TCP address anything listens on is refused.
  */
-int listener_socket(const struct addr *a, const char *name, int backlog,
+int listener_socket(const struct addr *a, const char *name, int backlog, bool reuseport,
 		    struct weir_err *err) WEIR_WUR;
 
 /* Bind and listen on `la` (a socket per worker, or one shared), with its file mode and owner

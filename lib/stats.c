@@ -633,34 +633,54 @@ static bool is_local(const struct addr *a)
 	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
 }
 
+/* The address `spec` names, in *a (free it): the admin interface only on this machine. */
+static int resolve_spec(const char *spec, const char *what, struct addr **a, struct weir_err *err)
+{
+	size_t n;
+	int r = addr_resolve(spec, ADDR_LISTEN, a, &n, err);
+
+	if (r < 0)
+		return r;
+	if (!is_local(&(*a)[0]) && strcmp(what, "admin") == 0) {
+		err_set(err, "admin on %s: only a unix socket or a loopback address", spec);
+		free(*a);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int stats_check(const char *spec, const char *what, struct weir_err *err)
+{
+	struct addr *a;
+	int r = resolve_spec(spec, what, &a, err);
+
+	if (r == 0)
+		free(a);
+	return r;
+}
+
 int stats_open(struct stats *st, struct proxy *p, const char *spec, bool admin, struct reloader *rl,
 	       const char *what, struct weir_err *err)
 {
 	struct addr *a;
-	size_t n;
-	int r = addr_resolve(spec, ADDR_LISTEN, &a, &n, err);
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
+	int r;
 
 	memset(st, 0, sizeof(*st));
 	st->fd = -1;
 	ev_init(&st->backoff, backoff_cb);
-	if (r < 0)
+	if ((r = resolve_spec(spec, what, &a, err)) < 0)
 		return r;
 	st->p = p;
 	st->max_clients = stats_max_clients(p->nofile);
 	st->r = rl;
 	st->admin = admin;
-	if (admin && !is_local(&a[0]) && strcmp(what, "admin") == 0) {
-		err_set(err, "admin on %s: only a unix socket or a loopback address", spec);
-		free(a);
-		return -EINVAL;
-	}
 	addr_format((struct sockaddr *)&a[0].ss, a[0].len, st->name, sizeof(st->name));
 	{
 		/* The admin socket file: its owner's alone. */
 		mode_t old = admin ? umask(0177) : 0;
-		r = listener_socket(&a[0], st->name, SOMAXCONN, err);
+		r = listener_socket(&a[0], st->name, SOMAXCONN, false, err);
 		if (admin)
 			umask(old);
 	}

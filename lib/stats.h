@@ -59,6 +59,10 @@ struct stats {
 int stats_open(struct stats *st, struct proxy *p, const char *spec, bool admin, struct reloader *r,
 	       const char *what, struct weir_err *err) WEIR_WUR;
 
+/* Whether stats_open could listen on `spec` as `what`, short of binding (weir -t): 0, or
+ * -ENOENT or -EAGAIN (the name does not resolve, or not now), -EINVAL (admin not local). */
+int stats_check(const char *spec, const char *what, struct weir_err *err) WEIR_WUR;
+
 /* The status page. */
 extern const char stats_status_page[];
 void stats_close(struct stats *st);

@@ -45,6 +45,32 @@ expect 0 "configuration ok" -t -c "$TMP/roundtrip.conf"
 sed 's/^\[frontend .*/[frontend]/; s/^\[backend .*/[backend]/; s/^backend = .*//' "$TMP/first" >"$TMP/a"
 sed 's/^\[frontend .*/[frontend]/; s/^\[backend .*/[backend]/; s/^backend = .*//' "$TMP/out" >"$TMP/b"
 cmp -s "$TMP/a" "$TMP/b" || fail "-t output does not read back as the same configuration"
+# ...in the order written, with each server's own options (send-proxy=none over the
+# backend's, a resolve line's), and strings a file would cut short (a ';' starts a comment,
+# blanks at either end are trimmed) escaped.
+expect 0 "configuration ok" -t -l 127.0.0.1:8080 -b 127.0.0.1:9001,send-proxy=none \
+	-b localhost:9002,resolve,send-proxy=v1,source=127.0.0.1,name=r -b 127.0.0.1:9003,name=x \
+	--send-proxy v2 --health-send 'HELLO ;x' --health-expect ' OK '
+grep -q "^server = 127.0.0.1:9001 weight=1 maxconn=0 send-proxy=none$" "$TMP/out" ||
+	fail "-t lacks the server's send-proxy=none"
+grep -q "^server = localhost:9002 resolve weight=1 maxconn=0 name=r send-proxy=v1 source=127.0.0.1$" \
+	"$TMP/out" || fail "-t lacks the resolve line's options"
+sed -n 's/^server = //p' "$TMP/out" | cut -d' ' -f1 | tr '\n' ' ' >"$TMP/order"
+[ "$(cat "$TMP/order")" = "127.0.0.1:9001 localhost:9002 127.0.0.1:9003 " ] ||
+	fail "-t reordered the servers: $(cat "$TMP/order")"
+grep -q '^health-send = HELLO \\x3bx$' "$TMP/out" || fail "-t wrote health-send as $(grep health-send "$TMP/out")"
+grep -q '^health-expect = \\x20OK\\x20$' "$TMP/out" || fail "-t wrote health-expect as $(grep health-expect "$TMP/out")"
+grep -v "^#" "$TMP/out" >"$TMP/roundtrip.conf"
+cp "$TMP/out" "$TMP/first"
+expect 0 "configuration ok" -t -c "$TMP/roundtrip.conf"
+sed -n '/^\[backend/,$p' "$TMP/first" >"$TMP/a"
+sed -n '/^\[backend/,$p' "$TMP/out" | sed 's/^\[backend .*/[backend default]/' >"$TMP/b"
+cmp -s "$TMP/a" "$TMP/b" || fail "-t output does not read back the same: $(diff "$TMP/a" "$TMP/b")"
+# -t checks the stats and admin addresses as starting does.
+expect 78 "admin on 0.0.0.0:0: only a unix socket or a loopback address" -t -l 127.0.0.1:0 \
+	-b 127.0.0.1:1 --admin 0.0.0.0:0
+expect 78 "cannot resolve 'no-such-host.invalid:0'" -t -l 127.0.0.1:0 -b 127.0.0.1:1 \
+	--stats no-such-host.invalid:0
 
 # A config file: errors name the file and line and exit 78; an unreadable file exits 66.
 cat >"$TMP/weir.conf" <<CONF
@@ -65,7 +91,7 @@ printf '[frontend web]\nlisten = :80\nlistne = :81\n' >"$TMP/bad.conf"
 expect 78 "$TMP/bad.conf:3: unknown key \"listne\" in \[frontend web\]" -t -c "$TMP/bad.conf"
 expect 78 "bad.conf:3: unknown key" -c "$TMP/bad.conf"
 expect 66 "cannot read $TMP/missing.conf" -c "$TMP/missing.conf"
-expect 78 "$TMP: cannot read: Is a directory" -t -c "$TMP"
+expect 66 "$TMP: cannot read: Is a directory" -t -c "$TMP"
 expect 78 "/dev/zero:1: line longer than" -t -c /dev/zero
 expect 64 "unknown option '--bogus'" -c "$TMP/weir.conf" --bogus
 expect 78 "cannot resolve 'no-such-host.invalid:80'" -t -l :1 -b no-such-host.invalid:80

@@ -61,6 +61,19 @@ http_get "$(stats_port)" /metrics | grep '^weir_server_up{' >"$TMP/metrics"
 printf 'weir_server_up{backend="default",server="%s"} 1\n' "127.0.0.1:$e" "127.0.0.1:$e#2" x \
 	'x#2' >"$TMP/expected"
 cmp -s "$TMP/expected" "$TMP/metrics" || fail "server series: $(cat "$TMP/metrics")"
+# Stats on an address something listens on (another weir's frontend, its own) is refused,
+# not shared with it: the kernel would split the requests between the two sockets (a weir
+# that starts anyway is stopped after 10 s: exit 124).
+status=0
+timeout 10 "$WEIR" -l 127.0.0.1:0 -b 127.0.0.1:1 --stats "127.0.0.1:$WEIR_PORT" 2>"$TMP/second.err" ||
+	status=$?
+[ "$status" -eq 71 ] && grep -q "Address already in use" "$TMP/second.err" ||
+	fail "stats on another weir's frontend port: exit $status, $(cat "$TMP/second.err")"
+own=$(free_port)
+status=0
+timeout 10 "$WEIR" -l "127.0.0.1:$own" -b 127.0.0.1:1 --stats "127.0.0.1:$own" 2>"$TMP/second.err" ||
+	status=$?
+[ "$status" -eq 71 ] || fail "stats on its own frontend's port: exit $status, $(cat "$TMP/second.err")"
 stop_weir
 
 # A unix-socket stats endpoint is removed when weir stops.

@@ -371,7 +371,7 @@ static void stale_socket_probe_never_blocks(void **state)
 	memcpy(&a.ss, &sun, sizeof(sun));
 	a.len = sizeof(sun);
 	alarm(5); /* a probe that blocks fails the test instead of hanging it */
-	assert_int_equal(listener_socket(&a, "unix:probe", 16, &err), -EADDRINUSE);
+	assert_int_equal(listener_socket(&a, "unix:probe", 16, true, &err), -EADDRINUSE);
 	alarm(0);
 	assert_non_null(strstr(err.msg, "another process is listening"));
 	for (int i = 0; i < 8; i++)
