@@ -81,6 +81,16 @@ static enum read_result read_result(struct relay *r, ssize_t n, int dst)
 	return errno == EAGAIN || errno == EWOULDBLOCK ? GOT_NOTHING : GOT_FAULT;
 }
 
+/*
+ * A read, write or splice failed: the peer's doing (a reset, a broken pipe), unless the kernel
+ * had no memory for weir (ENOMEM, ENOBUFS). Then the stream is cut short by weir, and neither
+ * peer may take it for complete.
+ */
+static enum relay_fault failed(enum relay_fault side)
+{
+	return errno == ENOMEM || errno == ENOBUFS ? RELAY_FAULT_LOCAL : side;
+}
+
 /* Move what the pipe holds on to the consumer: BLOCKED while some is left. */
 static enum relay_fault pipe_out(struct relay *r, int dst, struct relay_ctx *ctx)
 {
@@ -91,7 +101,7 @@ static enum relay_fault pipe_out(struct relay *r, int dst, struct relay_ctx *ctx
 		w = splice(p->rd, NULL, dst, NULL, p->pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (w < 0 && errno == EINTR);
 	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		return RELAY_FAULT_DST;
+		return failed(RELAY_FAULT_DST);
 	if (w > 0) {
 		p->pending -= (uint32_t)w;
 		r->bytes += (uint64_t)w;
@@ -120,7 +130,7 @@ static enum relay_fault splice_readable(struct relay *r, int src, int dst, struc
 		if (got == GOT_RETRY)
 			continue;
 		if (got == GOT_FAULT)
-			return RELAY_FAULT_SRC;
+			return failed(RELAY_FAULT_SRC);
 		if (got == GOT_NOTHING) {
 			ctx->src_dry = true;
 			break;
@@ -166,7 +176,7 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 		if (got == GOT_RETRY)
 			continue;
 		if (got == GOT_FAULT)
-			return RELAY_FAULT_SRC;
+			return failed(RELAY_FAULT_SRC);
 		if (got == GOT_NOTHING) {
 			ctx->src_dry = true;
 			break;
@@ -175,7 +185,7 @@ enum relay_fault relay_on_readable(struct relay *r, int src, int dst, struct rel
 			r->bulk = true; /* a whole buffer at once: in auto, later reads splice */
 		w = send_some(dst, ctx->scratch, (size_t)n);
 		if (w < 0)
-			return RELAY_FAULT_DST;
+			return failed(RELAY_FAULT_DST);
 		r->bytes += (uint64_t)w;
 		if (w < n) {
 			/* The consumer is full: keep the rest and stop reading until it drains. */
@@ -206,12 +216,18 @@ enum relay_fault relay_on_writable(struct relay *r, int dst, struct relay_ctx *c
 	ssize_t w;
 
 	ctx->src_dry = ctx->dst_full = false;
-	if (r->piped)
-		return pipe_out(r, dst, ctx);
+	if (r->piped) {
+		enum relay_fault f = pipe_out(r, dst, ctx);
+		/* Drained: the pipe goes back, as when the producer runs dry, so a connection
+		 * that goes quiet now holds none. */
+		if (f == RELAY_FAULT_NONE && !r->pipe->pending)
+			relay_release(r, ctx);
+		return f;
+	}
 	assert(relay_wants_write(r) && r->off < r->len);
 	w = send_some(dst, r->buf + r->off, r->len - r->off);
 	if (w < 0)
-		return RELAY_FAULT_DST;
+		return failed(RELAY_FAULT_DST);
 	r->off += (uint32_t)w;
 	r->bytes += (uint64_t)w;
 	ctx->dst_full = r->off < r->len;

@@ -37,7 +37,8 @@ enum relay_fault {
 	RELAY_FAULT_NONE,
 	RELAY_FAULT_SRC,   /* reading the producer failed (usually a reset) */
 	RELAY_FAULT_DST,   /* writing the consumer failed (reset, broken pipe) */
-	RELAY_FAULT_LOCAL, /* weir could not keep the bytes the consumer refused (memory) */
+	RELAY_FAULT_LOCAL, /* weir's own: no memory to keep the bytes the consumer refused, or
+			    * the kernel had none for a read, write or splice (ENOMEM, ENOBUFS) */
 };
 
 enum relay_splice {

@@ -13,9 +13,38 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "pipepool.h"
 #include "relay.h"
 
 #define BUFSZ 4096
+
+/* The next send() or splice() fails with this errno (0: they are real); see Makefile.am. */
+static int send_fails, splice_fails;
+
+ssize_t __real_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags);
+ssize_t __real_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t len, unsigned flags);
+ssize_t __wrap_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t len, unsigned flags);
+
+ssize_t __wrap_send(int fd, const void *buf, size_t len, int flags)
+{
+	if (send_fails) {
+		errno = send_fails;
+		send_fails = 0;
+		return -1;
+	}
+	return __real_send(fd, buf, len, flags);
+}
+
+ssize_t __wrap_splice(int in, loff_t *in_off, int out, loff_t *out_off, size_t len, unsigned flags)
+{
+	if (splice_fails) {
+		errno = splice_fails;
+		splice_fails = 0;
+		return -1;
+	}
+	return __real_splice(in, in_off, out, out_off, len, flags);
+}
 
 struct rig {
 	int client[2]; /* [0] the client application, [1] weir's client socket */
@@ -163,6 +192,85 @@ static void full_consumer_pauses_producer(void **state)
 	assert_int_equal(r->up.bytes, sent);
 }
 
+/*
+ * The same through a pipe (splice on): the pipe is held while the consumer is full, and goes
+ * back once it has drained, so a connection that then goes quiet holds no descriptors.
+ */
+static void a_drained_pipe_goes_back(void **state)
+{
+	struct rig *r = *state;
+	static unsigned char chunk[BUFSZ], got[1 << 22];
+	size_t sent = 0, received = 0;
+	struct pipepool pipes;
+	int rounds;
+
+	pipepool_init(&pipes, 4, 4, 0);
+	r->ctx.pipes = &pipes;
+	r->ctx.splice = RELAY_SPLICE_ON;
+	for (rounds = 0; rounds < 10000 && relay_wants_read(&r->up); rounds++) {
+		ssize_t n;
+		fill(chunk, sizeof(chunk), sent);
+		n = write(r->client[0], chunk, sizeof(chunk));
+		if (n > 0)
+			sent += (size_t)n;
+		assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+				 RELAY_FAULT_NONE);
+	}
+	assert_int_equal(r->up.state, RELAY_BLOCKED);
+	assert_true(r->up.piped);
+	assert_int_equal(pipes.in_use, 1);
+	while (received < sent && relay_wants_write(&r->up)) {
+		ssize_t n = read(r->server[1], got + received, sizeof(got) - received);
+		if (n > 0)
+			received += (size_t)n;
+		assert_int_equal(relay_on_writable(&r->up, r->server[0], &r->ctx),
+				 RELAY_FAULT_NONE);
+	}
+	/* The client sends nothing more: the pipe is back although nothing read it dry. */
+	assert_int_equal(r->up.state, RELAY_READING);
+	assert_false(r->up.piped);
+	assert_int_equal(pipes.in_use, 0);
+	received += read_all(r->server[1], got + received, sizeof(got) - received);
+	assert_int_equal(received, sent);
+	for (size_t i = 0; i < sent; i += BUFSZ) {
+		size_t len = sent - i < BUFSZ ? sent - i : BUFSZ;
+		fill(chunk, len, i);
+		assert_memory_equal(got + i, chunk, len);
+	}
+	relay_release(&r->up, &r->ctx);
+	pipepool_fini(&pipes);
+}
+
+/*
+ * The kernel has no memory for weir's write or splice: a fault of weir's own, not the
+ * peer's, so that the caller resets both sides rather than pass a cut stream on as whole.
+ * A reset is still the peer's.
+ */
+static void no_kernel_memory_is_a_local_fault(void **state)
+{
+	struct rig *r = *state;
+	struct pipepool pipes;
+
+	assert_int_equal(write(r->client[0], "abc", 3), 3);
+	send_fails = ENOBUFS;
+	assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+			 RELAY_FAULT_LOCAL);
+	assert_int_equal(write(r->client[0], "def", 3), 3);
+	send_fails = ECONNRESET;
+	assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+			 RELAY_FAULT_DST);
+
+	pipepool_init(&pipes, 4, 4, 0);
+	r->ctx.pipes = &pipes;
+	r->ctx.splice = RELAY_SPLICE_ON;
+	assert_int_equal(write(r->server[1], "ghi", 3), 3);
+	splice_fails = ENOMEM;
+	assert_int_equal(relay_on_readable(&r->down, r->server[0], r->client[1], &r->ctx),
+			 RELAY_FAULT_LOCAL);
+	relay_release(&r->down, &r->ctx);
+	pipepool_fini(&pipes);
+}
+
 static void eof_becomes_half_close(void **state)
 {
 	struct rig *r = *state;
@@ -219,6 +327,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(bytes_pass_unchanged_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_consumer_pauses_producer, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_drained_pipe_goes_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(no_kernel_memory_is_a_local_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(eof_becomes_half_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(consumer_gone_is_a_dst_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(producer_error_is_a_src_fault, setup, teardown),
