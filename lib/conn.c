@@ -461,9 +461,13 @@ static void client_waiting_ready(struct conn *c)
 {
 	struct conn_wait *wt = c->wait;
 	char *buf = c->w->relay.scratch, *grown;
+	/* Through the scratch buffer, which --buffer-size may make smaller than CONN_PRE_MAX. */
 	size_t room = CONN_PRE_MAX - wt->pre_len;
-	ssize_t n = recv(c->client.fd, buf, room, 0);
+	ssize_t n;
 
+	if (room > c->w->relay.pool->size)
+		room = c->w->relay.pool->size;
+	n = recv(c->client.fd, buf, room, 0);
 	if (side_drained(&c->client, n, room))
 		c->client.ready &= (uint8_t)~EV_READ;
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -474,7 +478,13 @@ static void client_waiting_ready(struct conn *c)
 		conn_close(c, END_CLIENT_ABORT);
 		return;
 	}
-	if (n <= 0) {
+	if (n < 0) {
+		/* It sent, then reset: what it sent must not reach a server as a whole stream
+		 * (the relay would read the reset as an end, which it passes on as one). */
+		conn_close(c, END_CLIENT_RESET);
+		return;
+	}
+	if (n == 0) {
 		/* It sent, then ended: the relay reads the end again after the bytes went. */
 		conn_side_stop(c, &c->client);
 		return;

@@ -117,6 +117,14 @@ void conn_poll(struct worker *w)
 		/* Urgent data is as the latest report says: it is gone once read past. */
 		s->ready = (uint8_t)((s->ready & ~SIDE_URGENT) | ready_of(e));
 		got = s->ready & s->want;
+		if (!got && (e & EPOLLERR) && c->state == CONN_RELAYING &&
+		    relay_done(server ? &c->down : &c->up)) {
+			/* A reset from a side that ended its stream and that nothing is written to
+			 * now: no read or write would ever see it, and the other side may stay
+			 * silent until the linger timeout. */
+			conn_close(c, server ? END_SERVER_RESET : END_CLIENT_RESET);
+			continue;
+		}
 		if (!got)
 			continue; /* kept in `ready` for when it is wanted */
 		if (server)

@@ -73,6 +73,8 @@ static void after_admission(struct conn *c)
 			conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
+	/* The header is in: the queue or connect timeout starts now, not what is left of it. */
+	ev_timer_stop(c->w->loop, &c->wait->timer);
 	c->state = CONN_CONNECTING;
 	conn_connect_next(c, false);
 }

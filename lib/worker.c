@@ -16,6 +16,8 @@
 #define WORKER_SPARE_PIPES 16
 /* How often a lost spare descriptor is tried again. */
 #define WORKER_SPARE_RETRY 0.25
+/* After libev failed to watch the connections' epoll set, the next try. */
+#define WORKER_POLL_RETRY 0.1
 
 const char *worker_accept_error_name(enum accept_error kind)
 {
@@ -199,6 +201,7 @@ void worker_finish(struct worker *w)
 	ev_timer_stop(w->loop, &w->expiry);
 	ev_timer_stop(w->loop, &w->congestion);
 	ev_timer_stop(w->loop, &w->spare_retry);
+	ev_timer_stop(w->loop, &w->poll_retry);
 	ev_prepare_stop(w->loop, &w->dispatch);
 	if (w->threaded)
 		ev_break(w->loop, EVBREAK_ALL);
@@ -334,9 +337,29 @@ void worker_spare_lost(struct worker *w)
 		ev_timer_again(w->loop, &w->spare_retry);
 }
 
+static struct log_limit poll_error_log;
+
+static void poll_retry_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = container_of(t, struct worker, poll_retry);
+
+	if (w->state != WORKER_STOPPED)
+		ev_io_start(loop, &w->polled);
+}
+
 static void polled_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
-	conn_poll(container_of(io, struct worker, polled));
+	struct worker *w = container_of(io, struct worker, polled);
+
+	if (revents & EV_ERROR) {
+		/* libev's epoll_ctl for the set failed (ENOMEM, ENOSPC) and it stopped the
+		 * watcher: without it no connection of this worker would move again. */
+		log_limited(&poll_error_log, WLOG_ERROR,
+			    "cannot watch the connections of worker %u: trying again", w->id);
+		ev_timer_set(&w->poll_retry, WORKER_POLL_RETRY, 0.);
+		ev_timer_start(loop, &w->poll_retry);
+	}
+	conn_poll(w);
 }
 
 static void before_sleep_cb(struct ev_loop *loop, ev_prepare *p, int revents)
@@ -399,6 +422,7 @@ int worker_init(struct worker *w, struct proxy *p, unsigned id, struct ev_loop *
 	ev_prepare_init(&w->dispatch, dispatch_cb);
 	ev_init(&w->congestion, congestion_cb);
 	ev_init(&w->spare_retry, spare_retry_cb);
+	ev_init(&w->poll_retry, poll_retry_cb);
 	w->spare_retry.repeat = WORKER_SPARE_RETRY;
 	ev_async_init(&w->wake, wake_cb);
 	ev_async_start(loop, &w->wake);

@@ -84,6 +84,7 @@ struct worker {
 	ev_prepare dispatch;	 /* capacity may have appeared: serve waiting clients */
 	ev_timer congestion;	 /* a unix server's backlog was full: dispatch again then */
 	ev_timer spare_retry;	 /* the spare descriptor is lost: take it back */
+	ev_timer poll_retry;	 /* libev could not watch the epoll set: try again */
 	ev_prepare before_sleep; /* free closed connections; write the iteration's log lines */
 	ev_async wake;
 	unsigned wake_bits; /* WAKE_* (shared) */

@@ -48,6 +48,19 @@ kill -TERM "$holder"
 reap "$holder" 50 "the holding client"
 stop_weir
 
+# What a waiting client sends is read ahead through a buffer of --buffer-size, which may be
+# smaller than what is read ahead (up to 17 KiB): every byte still reaches the server, once.
+start_weir -b "127.0.0.1:$SERVER_PORT,maxconn=1" --buffer-size 1k --connect-timeout 20s
+hold_client one 1
+holder=$HELD
+start_waiting_client "$TMP/ahead" "a server with maxconn=1 (1k buffers)"
+ahead=$WAITER
+kill -TERM "$holder"
+reap "$ahead" 100 "the client read ahead through 1k buffers"
+[ "$REAPED" -eq 0 ] || fail "the client read ahead through 1k buffers failed: $(cat "$TMP/ahead")"
+reap "$holder" 50 "the holding client"
+stop_weir
+
 # A reload that raises max-connections lets a waiting client in at once.
 printf '[global]\nmax-connections = 1\n[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n[backend b]\nserver = 127.0.0.1:%s\n' \
 	"$SERVER_PORT" >"$TMP/limit.conf"

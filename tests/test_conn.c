@@ -1195,6 +1195,33 @@ static void a_waiting_client_that_leaves_takes_no_slot(void **state)
 }
 
 /*
+ * A waiting client that sends part of a request, then resets: client-reset at once. Its
+ * bytes must not reach a server later as a whole stream (the relay would read the reset as
+ * an end of stream and pass that on as a clean one).
+ */
+static void a_waiting_client_that_resets_after_sending_reaches_no_server(void **state)
+{
+	int a, b, sa;
+
+	apply("-l 127.0.0.1:0 -b %s,maxconn=1 --connect-timeout 5s", tcp_server(0, 16));
+	a = tcp_client();
+	sa = accept_on(0);
+	b = tcp_client();
+	RUN_UNTIL(W->n_queued == 1, 2000);
+	put(b, "GET /half");
+	run_for(50); /* read ahead */
+	reset(b);
+	RUN_UNTIL(closed("client-reset") == 1, 1000);
+	assert_int_equal(closed("client-reset"), 1);
+	assert_int_equal(W->n_queued, 0);
+	both_leave(a, sa);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_nothing_to_accept(0);
+	assert_closes("client-reset=1 client-closed=1");
+	assert_all_released();
+}
+
+/*
  * A waiting client whose turn comes when its server has gone (the socket's path removed):
  * connect-failed at once, and nothing of its wait is left counted.
  */
@@ -1349,6 +1376,57 @@ static void a_half_closed_connection_left_silent_is_linger(void **state)
 	assert_logged("end=linger");
 }
 
+/*
+ * A client that ended its stream, and then resets while its server is silent: nothing is
+ * being read from it or written to it, yet the reset passes on to the server at once
+ * (client-reset), not at the linger timeout.
+ */
+static void a_reset_after_a_half_close_is_passed_on_at_once(void **state)
+{
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s --idle-timeout 10s --linger-timeout 10s", tcp_server(0, 16));
+	c = tcp_client();
+	s = accept_on(0);
+	put(c, "done talking");
+	get(s, "done talking");
+	assert_int_equal(shutdown(c, SHUT_WR), 0);
+	assert_end(s);
+	reset(c);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-reset=1");
+	assert_reset(s);
+	assert_all_released();
+}
+
+/*
+ * libev fails to watch the worker's epoll set (its epoll_ctl: ENOMEM, ENOSPC), which it
+ * reports as its fd_kill does: the watcher stopped, EV_ERROR fed. The worker says so and
+ * watches the set again, and its connections move on.
+ */
+static void a_lost_watch_on_the_epoll_set_is_taken_again(void **state)
+{
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s", tcp_server(0, 16));
+	c = tcp_client();
+	s = accept_on(0);
+	put(c, "before");
+	get(s, "before");
+	ev_io_stop(rig.loop, &W->polled);
+	ev_feed_event(rig.loop, &W->polled, EV_ERROR | EV_READ | EV_WRITE);
+	run_for(10);
+	assert_logged("cannot watch the connections of worker 0");
+	put(c, "after");
+	get(s, "after");
+	put(s, "back");
+	get(c, "back");
+	both_leave(c, s);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-closed=1");
+	assert_all_released();
+}
+
 /* --- weir stopping ------------------------------------------------------------------------ */
 
 /*
@@ -1444,6 +1522,35 @@ static void a_proxy_header_names_the_client(void **state)
 	assert_closes("client-closed=1");
 	assert_all_released();
 	assert_logged("client=192.0.2.7:40000;end=client-closed;to_server=5 to_client=2");
+}
+
+/*
+ * A client past its PROXY header waits for a full server as long as the queue timeout says,
+ * not for what was left of its header timeout.
+ */
+static void a_client_past_its_proxy_header_waits_the_queue_timeout(void **state)
+{
+	int a, b, sa, sb;
+
+	apply("-l 127.0.0.1:0 -b %s,maxconn=1 --accept-proxy v1 --header-timeout 300ms "
+	      "--queue-timeout 5s",
+	      unix_server(0, 16));
+	a = tcp_client();
+	put(a, "PROXY TCP4 192.0.2.7 198.51.100.1 40000 443\r\n");
+	sa = accept_on(0);
+	b = tcp_client();
+	put(b, "PROXY TCP4 192.0.2.8 198.51.100.1 40000 443\r\nwaiting");
+	RUN_UNTIL(W->n_queued == 1, 2000);
+	run_for(600); /* twice the header timeout */
+	assert_int_equal(W->n_queued, 1);
+	assert_int_equal(closed("queue-timeout"), 0);
+	both_leave(a, sa);
+	sb = accept_on(0);
+	get(sb, "waiting");
+	both_leave(b, sb);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("client-closed=2");
+	assert_all_released();
 }
 
 /* A malformed PROXY header: bad-header, the client reset, no server contacted. */
@@ -1592,14 +1699,18 @@ int main(void)
 		T(at_maxconn_clients_wait_in_order),
 		T(no_slot_within_the_connect_timeout_is_queue_timeout),
 		T(a_waiting_client_that_leaves_takes_no_slot),
+		T(a_waiting_client_that_resets_after_sending_reaches_no_server),
 		T(a_waiting_client_whose_turn_fails_leaves_nothing_counted),
 		T(a_full_unix_backlog_makes_the_client_wait),
 		T(a_full_unix_backlog_retry_survives_a_late_loop_clock),
 		T(silence_for_the_idle_timeout_is_idle),
 		T(a_half_closed_connection_left_silent_is_linger),
+		T(a_reset_after_a_half_close_is_passed_on_at_once),
+		T(a_lost_watch_on_the_epoll_set_is_taken_again),
 		T(stopping_cuts_every_connection),
 		T(the_drain_timeout_cuts_what_is_left),
 		T(a_proxy_header_names_the_client),
+		T(a_client_past_its_proxy_header_waits_the_queue_timeout),
 		T(a_malformed_proxy_header_is_bad_header),
 		T(no_proxy_header_in_time_is_header_timeout),
 		T(a_client_leaving_during_its_proxy_header_is_client_aborted),
