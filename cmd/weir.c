@@ -39,7 +39,7 @@ static void usage(FILE *out)
 	fprintf(out, "Usage: weir [OPTIONS] -l ADDR [-l ADDR ...] -b SERVER [-b SERVER ...]\n"
 		     "       weir -c FILE [OPTIONS]\n"
 		     "       weir -t [-c FILE | -l ADDR ... -b SERVER ...]\n"
-		     "       weir ctl [--socket ADDR] COMMAND...   (weir ctl help)\n"
+		     "       weir ctl [--socket ADDR] COMMAND...   (weir ctl --help)\n"
 		     "TCP proxy and load balancer: relays every client of ADDR to one of the "
 		     "SERVERs.\n\n"
 		     "Options:\n");
@@ -449,8 +449,8 @@ out:
 	stats_close(&app.stats);
 	reloader_fini(&app.reloader);
 	proxy_fini(&app.p);
-	if (pid_file && status != EXIT_CANTCREAT)
-		(void)unlink(pid_file);
+	if (pid_file && status != EXIT_CANTCREAT && unlink(pid_file) < 0 && errno != ENOENT)
+		log_msg(WLOG_WARN, "cannot remove the pid file %s: %s", pid_file, strerror(errno));
 	free(pid_file);
 	log_detach(0.5); /* a reader that stalled does not hold up the exit */
 	ev_loop_destroy(loop);
@@ -462,11 +462,12 @@ out:
 
 static void ctl_usage(FILE *out)
 {
-	fprintf(out, "Usage: weir ctl [--socket ADDR] COMMAND...\n"
+	fprintf(out, "Usage: weir ctl [-s|--socket ADDR] COMMAND...\n"
 		     "Send COMMAND to a running weir's admin socket (--admin) and print the "
 		     "answer.\n"
 		     "ADDR is unix:/path or a loopback host:port (default unix:" CTL_SOCKET ").\n\n"
 		     "Commands:\n"
+		     "  help\n"
 		     "  show servers\n"
 		     "  show conns\n"
 		     "  set server BACKEND/SERVER state ready|drain|maint\n"
@@ -494,9 +495,17 @@ static int ctl_main(int argc, char **argv)
 		ctl_usage(stdout);
 		return 0;
 	}
-	if (argc > 2 && (!strcmp(argv[1], "--socket") || !strcmp(argv[1], "-s"))) {
+	if (argc > 1 && (!strcmp(argv[1], "--socket") || !strcmp(argv[1], "-s"))) {
+		if (argc == 2) {
+			fprintf(stderr, "weir ctl: %s needs an address\n", argv[1]);
+			return EXIT_USAGE;
+		}
 		where = argv[2];
 		i = 3;
+	}
+	if (i < argc && argv[i][0] == '-') {
+		fprintf(stderr, "weir ctl: unknown option '%s'. Try 'weir ctl --help'.\n", argv[i]);
+		return EXIT_USAGE;
 	}
 	if (i >= argc) {
 		fprintf(stderr, "weir ctl: which command? Try 'weir ctl --help'.\n");

@@ -396,7 +396,7 @@ int dns_check_resolvers(const char *text, struct weir_err *err)
 		    inet_pton(AF_INET, host, b) == 1 && port > 0 && port < 65536 &&
 		    strspn(item, "0123456789.:") == strlen(item))
 			continue;
-		err_set(err, "resolvers: '%s' is not IP[:port]", item);
+		err_set(err, "'%s' is not IP[:port]", item);
 		return -EINVAL;
 	}
 	return 0;

@@ -57,6 +57,12 @@ done
 status=0
 ctl >/dev/null 2>&1 || status=$?
 [ "$status" = 64 ] || fail "weir ctl without a command exited $status, not 64"
+for usage in "--socket" "-s" "--sockt unix:$TMP/admin.sock show servers"; do
+	status=0
+	# shellcheck disable=SC2086
+	"$WEIR" ctl $usage >/dev/null 2>"$TMP/err" || status=$?
+	[ "$status" = 64 ] || fail "weir ctl $usage exited $status, not 64: $(cat "$TMP/err")"
+done
 ctl show servers | diff - "$TMP/servers" >/dev/null || fail "a refused command changed something"
 kill -0 "$WEIR_PID" || fail "weir died of a bad command"
 

@@ -105,4 +105,12 @@ status=0
 	2>"$TMP/err" || status=$?
 [ "$status" -eq 73 ] || fail "an unwritable pid file gave exit $status: $(cat "$TMP/err")"
 grep -q "pid-file: cannot write" "$TMP/err" || fail "no message for the pid file: $(cat "$TMP/err")"
+# Run as a --user that may not remove it, the pid file is left with a warning, not silently.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+	mkdir "$TMP/run"
+	start_weir -b "127.0.0.1:$echo_port" --pid-file "$TMP/run/weir.pid" --user nobody
+	stop_weir
+	grep -q "warning: cannot remove the pid file $TMP/run/weir.pid: Permission denied" \
+		"$TMP/weir.log" || fail "a pid file left behind was not logged: $(tail -n 3 "$TMP/weir.log")"
+fi
 echo "socket options ok"
