@@ -384,15 +384,25 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 		if (pick->exclude[i] == s)
 			return false;
 	if (pick->ramp) {
-		/* Its part grows from a twentieth of its share to the whole over slow-start:
-		 * turned away otherwise, it leaves the client to the others. */
-		uint64_t start = shared_load(&s->ramp_start), slow = pool->cfg->slow_start_ms;
-		uint64_t ran = pick->now_ms > start ? pick->now_ms - start : 0;
-		if (start && ran < slow &&
-		    lb_random_next(pick->rng) % slow >= (ran > slow / 20 ? ran : slow / 20))
+		/* Turned away but for its part of its share, it leaves the client to others. */
+		unsigned share = pool_server_share(pool, s, pick->now_ms);
+		if (share < 1000 && lb_random_next(pick->rng) % 1000 >= share)
 			return false;
 	}
 	return true;
+}
+
+unsigned pool_server_share(const struct pool *pool, const struct server *s, uint64_t now_ms)
+{
+	uint64_t slow = pool->cfg ? pool->cfg->slow_start_ms : 0, start, ran;
+
+	if (!slow || !pool->lb->ramps || !(start = shared_load(&s->ramp_start)))
+		return 1000;
+	ran = now_ms > start ? now_ms - start : 0;
+	if (ran >= slow)
+		return 1000;
+	/* From a twentieth to the whole, in proportion to the time since it began. */
+	return ran * 1000 / slow > 50 ? (unsigned)(ran * 1000 / slow) : 50;
 }
 
 void pool_server_ramp(const struct pool *pool, struct server *s)

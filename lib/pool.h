@@ -223,6 +223,10 @@ int pool_build_backend(struct pool *pool, const struct backend_cfg *be,
  */
 bool pool_usable(const struct pool *pool, const struct server *s, const struct lb_pick *pick);
 
+/* The part of its share `s` takes at `now_ms` (clock_mono in ms), in thousandths: 1000
+ * unless it is in its slow start. */
+unsigned pool_server_share(const struct pool *pool, const struct server *s, uint64_t now_ms);
+
 /* Start the slow start of `s`, which came back UP or was set ready, if `pool` has one. */
 void pool_server_ramp(const struct pool *pool, struct server *s);
 

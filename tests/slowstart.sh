@@ -2,7 +2,8 @@
 # slow-start: a server that comes back (set ready, UP again after failing its checks, new to
 # a running weir) takes a small part of its share at first, under roundrobin, leastconn and
 # random, while servers listed at start-up take their whole share; a client that no other
-# server can take still goes to a server in its slow start.
+# server can take still goes to a server in its slow start; /stats shows the part it takes.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
 start_server a echo
@@ -17,7 +18,7 @@ pc=$SERVER_PORT
 # server gets past a tenth of its share within a test) and an admin socket.
 start_ramping() {
 	{
-		printf '[global]\nadmin = unix:%s\n' "$TMP/admin.sock"
+		printf '[global]\nadmin = unix:%s\nstats = 127.0.0.1:0\n' "$TMP/admin.sock"
 		printf '[frontend web]\nlisten = 127.0.0.1:0\nbackend = app\n'
 		printf '[backend app]\nbalance = %s\nslow-start = 60s\n' "$1"
 		shift
@@ -44,6 +45,11 @@ ctl set server app/b state ready >/dev/null || fail "cannot set b ready"
 n=$(went_to b 40)
 [ "$n" -le 8 ] || fail "b, just set ready, served $n of 40 clients (its share is 20)"
 echo "roundrobin: b set ready served $n of 40"
+# /stats says how much of its share each server takes now.
+http_get "$(stats_port)" /stats >"$TMP/stats.json"
+grep -q '"name":"a",[^}]*"slow_start":100}' "$TMP/stats.json" || fail "a is not at 100%: $(cat "$TMP/stats.json")"
+grep -q '"name":"b",[^}]*"slow_start":[0-9]}' "$TMP/stats.json" ||
+	fail "b, 60 s from its whole share, is not below 10%: $(cat "$TMP/stats.json")"
 # With a in maint, b in its slow start is the only server: it takes every client.
 ctl set server app/a state maint >/dev/null || fail "cannot set a to maint"
 n=$(went_to b 10)
