@@ -548,9 +548,9 @@ void config_format_value(const void *section, const struct config_key *key, char
 			snprintf(buf, len, "-");
 			break;
 		}
-		/* Printable as is; the rest as the escapes it was written with, and what a
-		 * file would not read back (a ';' starts a comment, blanks at either end are
-		 * trimmed) as \xHH. */
+		/* Printable as is (UTF-8 too, so that a line that fit in a file still fits);
+		 * the rest as the escapes it was written with, and what a file would not read
+		 * back (a ';' starts a comment, blanks at either end are trimmed) as \xHH. */
 		for (const char *start = str; *str && n + 5 < len; str++) {
 			unsigned char ch = (unsigned char)*str;
 			bool edge = ch == ' ' && (str == start || str[strspn(str, " ")] == '\0');
@@ -560,7 +560,7 @@ void config_format_value(const void *section, const struct config_key *key, char
 						      : ch == '\n' ? 'n'
 						      : ch == '\t' ? 't'
 								   : '\\');
-			else if (ch < 0x20 || ch >= 0x7f || ch == ';' || edge)
+			else if (ch < 0x20 || ch == 0x7f || ch == ';' || edge)
 				n += (size_t)snprintf(buf + n, len - n, "\\x%02x", ch);
 			else
 				buf[n++] = (char)ch;

@@ -120,7 +120,8 @@ struct conn_wait {
 	struct idle_entry queued; /* in its pool's queue while CONN_QUEUED */
 	uint64_t ticket;	  /* its place among every worker's waiting clients */
 	struct server *tried[CONN_MAX_ATTEMPTS];
-	struct server *failed; /* whose connect failed last, for the log line */
+	struct server *failed; /* whose connect failed last, for the log line (NULL once the
+				* client moved to a newer configuration) */
 	char *pre; /* bytes read from the client before a server was chosen */
 	uint32_t pre_len;
 	socklen_t dst_len;

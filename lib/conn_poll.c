@@ -4,8 +4,10 @@
  * side). Per loop.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "conn_impl.h"
 #include "worker.h"
@@ -83,6 +85,18 @@ static uint8_t ready_of(uint32_t e)
 	return r;
 }
 
+/*
+ * Whether bytes weir wrote to side `s` are still on their way (in its socket's send queue:
+ * a reset would drop them). The end of stream weir passed on to a TCP side counts one there
+ * until acknowledged.
+ */
+static bool in_flight(const struct side *s)
+{
+	int n = 0;
+
+	return s->fd >= 0 && ioctl(s->fd, SIOCOUTQ, &n) == 0 && n > (s->is_unix ? 0 : 1);
+}
+
 /* Free what closed since the last time: nothing of this batch names it any more. */
 void conn_bury(struct worker *w)
 {
@@ -118,10 +132,13 @@ void conn_poll(struct worker *w)
 		s->ready = (uint8_t)((s->ready & ~SIDE_URGENT) | ready_of(e));
 		got = s->ready & s->want;
 		if (!got && (e & EPOLLERR) && c->state == CONN_RELAYING &&
-		    relay_done(server ? &c->down : &c->up)) {
+		    relay_done(server ? &c->down : &c->up) &&
+		    !in_flight(server ? &c->client : &c->server)) {
 			/* A reset from a side that ended its stream and that nothing is written to
 			 * now: no read or write would ever see it, and the other side may stay
-			 * silent until the linger timeout. */
+			 * silent until the linger timeout. Not while the other side has yet to get
+			 * what this one sent before its end, which a reset would throw away: a
+			 * later read or write, or the linger timeout, sees the reset then. */
 			conn_close(c, server ? END_SERVER_RESET : END_CLIENT_RESET);
 			continue;
 		}

@@ -130,6 +130,9 @@ void conn_move_waiting(struct conn *c, struct frontend *fe, struct pool *to)
 	idle_list_remove(&from->queue, &c->wait->queued);
 	publish_head(from);
 	c->pool = to;
+	/* The server whose connect failed may be gone with the older configuration: the log
+	 * line no longer names it. (tried[] is only compared, never followed.) */
+	c->wait->failed = NULL;
 	idle_list_insert_after(&pl->queue, place_in(&pl->queue, &c->wait->queued, ticket_before),
 			       &c->wait->queued);
 	publish_head(pl);

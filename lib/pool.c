@@ -384,9 +384,9 @@ bool pool_usable(const struct pool *pool, const struct server *s, const struct l
 		if (pick->exclude[i] == s)
 			return false;
 	if (pick->ramp) {
-		/* Turned away but for its part of its share, it leaves the client to others. */
-		unsigned share = pool_server_share(pool, s, pick->now_ms);
-		if (share < 1000 && lb_random_next(pick->rng) % 1000 >= share)
+		/* Turned away but for its part of its share, it leaves the client to others.
+		 * One draw a pick: a scan that asks twice gets the same answer. */
+		if (pool_server_share(pool, s, pick->now_ms) <= pick->draw)
 			return false;
 	}
 	return true;
@@ -560,6 +560,8 @@ struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_
 
 	if (!thread_rng)
 		thread_rng = lb_random_seed();
+	if (ramps)
+		pick.draw = (unsigned)(lb_random_next(&thread_rng) % 1000);
 	/* Each tier with slow starts, then without them: servers in their slow start do not
 	 * turn away a client that no other server of the tier can take. */
 	for (int tier = 0; tier < 2; tier++) {

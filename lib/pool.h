@@ -78,8 +78,8 @@ struct server {
 	unsigned passes;	    /* consecutive passed checks while DOWN */
 	time_t changed;		    /* wall-clock time of the last change between UP and DOWN */
 	struct health_check *check; /* the check (or probe) that runs for it, if any */
-	/* When its slow start began (ms of clock_mono, shared); 0: none. Set as it comes back
-	 * UP or is set ready, under a backend with slow-start; cleared by a pick once over. */
+	/* When its last slow start began (ms of clock_mono, shared); 0: none. Set as it comes
+	 * back UP or is set ready, under a backend with slow-start. */
 	uint64_t ramp_start;
 	/* Load, over every configuration and worker: one count, on this object. */
 	unsigned active; /* open connections and connects in flight */
@@ -99,6 +99,7 @@ struct lb_pick {
 	uint64_t *rng;		       /* the calling thread's random state */
 	bool ramp;		       /* servers in their slow start take a part of their share */
 	uint64_t now_ms;	       /* clock_mono in ms, when `ramp` */
+	unsigned draw;		       /* 0-999, drawn once a pick: which parts take the client */
 };
 
 /* A point of the hash ring: a server's place on the circle of 32-bit hashes. */

@@ -50,7 +50,8 @@ cmp -s "$TMP/a" "$TMP/b" || fail "-t output does not read back as the same confi
 # blanks at either end are trimmed) escaped.
 expect 0 "configuration ok" -t -l 127.0.0.1:8080 -b 127.0.0.1:9001,send-proxy=none \
 	-b localhost:9002,resolve,send-proxy=v1,source=127.0.0.1,name=r -b 127.0.0.1:9003,name=x \
-	--send-proxy v2 --health-send 'HELLO ;x' --health-expect ' OK '
+	--send-proxy v2 --health-send 'HELLO ;x' --health-expect ' OK ' --resolvers 127.0.0.1 \
+	--user "$(id -un)" --pid-file "$TMP/été.pid"
 grep -q "^server = 127.0.0.1:9001 weight=1 maxconn=0 send-proxy=none$" "$TMP/out" ||
 	fail "-t lacks the server's send-proxy=none"
 grep -q "^server = localhost:9002 resolve weight=1 maxconn=0 name=r send-proxy=v1 source=127.0.0.1$" \
@@ -60,6 +61,7 @@ sed -n 's/^server = //p' "$TMP/out" | cut -d' ' -f1 | tr '\n' ' ' >"$TMP/order"
 	fail "-t reordered the servers: $(cat "$TMP/order")"
 grep -q '^health-send = HELLO \\x3bx$' "$TMP/out" || fail "-t wrote health-send as $(grep health-send "$TMP/out")"
 grep -q '^health-expect = \\x20OK\\x20$' "$TMP/out" || fail "-t wrote health-expect as $(grep health-expect "$TMP/out")"
+grep -q "^pid-file = $TMP/été.pid$" "$TMP/out" || fail "-t wrote pid-file as $(grep pid-file "$TMP/out")"
 grep -v "^#" "$TMP/out" >"$TMP/roundtrip.conf"
 cp "$TMP/out" "$TMP/first"
 expect 0 "configuration ok" -t -c "$TMP/roundtrip.conf"

@@ -354,8 +354,9 @@ static int unix_client(void)
 	return unix_client_at(0, 0);
 }
 
-/* A client on loopback TCP, where a reset can be told from an end. */
-static int tcp_client_failing(int socket_error)
+/* A client on loopback TCP, where a reset can be told from an end; with `rcvbuf`, that
+ * receive buffer (a small one keeps what it has not read in weir's socket). */
+static int tcp_client_with(int socket_error, int rcvbuf)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET}, peer;
 	socklen_t len = sizeof(peer);
@@ -368,6 +369,8 @@ static int tcp_client_failing(int socket_error)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons((uint16_t)port_of(rig.tcp_front));
 	fd = keep(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	if (rcvbuf)
+		assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
 	assert_int_equal(connect_to(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	{
 		double until = clock_mono() + 2;
@@ -381,9 +384,14 @@ static int tcp_client_failing(int socket_error)
 	return fd;
 }
 
+static int tcp_client_failing(int socket_error)
+{
+	return tcp_client_with(socket_error, 0);
+}
+
 static int tcp_client(void)
 {
-	return tcp_client_failing(0);
+	return tcp_client_with(0, 0);
 }
 
 /* --- what the peers see ------------------------------------------------------------------ */
@@ -1222,6 +1230,40 @@ static void a_waiting_client_that_resets_after_sending_reaches_no_server(void **
 }
 
 /*
+ * A client refused by X waits (a full unix backlog); a reload drops X, and the older
+ * configuration, X's last holder, is freed. When the client then ends connect-failed, its
+ * log line must not read X (under ASan: a use after free).
+ */
+static void a_waiting_client_outlives_the_server_that_refused_it(void **state)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int filler, probe;
+	char u[128];
+
+	refusing_unix_server(1);
+	unix_server(0, 0);
+	snprintf(u, sizeof(u), "%s", rig.be[0].addr);
+	apply("-l 127.0.0.1:0 -b %s -b %s --retries 1 --fall 3", rig.be[1].addr, u);
+	strcpy(sun.sun_path, rig.be[0].path);
+	filler = keep(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	assert_int_equal(connect_to(filler, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	probe = keep(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	assert_int_equal(connect_to(probe, (struct sockaddr *)&sun, sizeof(sun)), -EAGAIN);
+	put(unix_client(), "hello");
+	run_for(60);
+	assert_int_equal(W->n_queued, 1);
+	assert_logged("connect to default/unix:");
+	apply("-l 127.0.0.1:0 -b %s --retries 1", u);
+	run_for(100);
+	assert_int_equal(W->n_queued, 1);
+	assert_null(W->gen->older);
+	apply("-l 127.0.0.1:0 -b %s --retries 0", u);
+	RUN_UNTIL(W->n_conns == 0, 2000);
+	assert_closes("connect-failed=1");
+	assert_logged("server=- server_name=- end=connect-failed");
+}
+
+/*
  * A waiting client whose turn comes when its server has gone (the socket's path removed):
  * connect-failed at once, and nothing of its wait is left counted.
  */
@@ -1425,6 +1467,42 @@ static void a_lost_watch_on_the_epoll_set_is_taken_again(void **state)
 	RUN_UNTIL(W->n_conns == 0, 2000);
 	assert_closes("client-closed=1");
 	assert_all_released();
+}
+
+/*
+ * The server answers and ends cleanly, most of the answer still on its way to a slow client
+ * in weir's socket; the client's next byte meets the closed server's reset. The client must
+ * still get the whole answer and a clean end: a reset passed on at once would drop the rest.
+ */
+static void a_late_server_reset_does_not_cut_a_finished_answer(void **state)
+{
+	static char out[12000], in[12000];
+	size_t got = 0;
+	int c, s;
+
+	apply("-l 127.0.0.1:0 -b %s --idle-timeout 10s --linger-timeout 10s", tcp_server(0, 16));
+	c = tcp_client_with(0, 2048);
+	put(c, "GET");
+	s = accept_on(0);
+	get(s, "GET");
+	memset(out, 'x', sizeof(out));
+	assert_int_equal(send(s, out, sizeof(out), MSG_NOSIGNAL), (ssize_t)sizeof(out));
+	drop(s);
+	run_for(200);
+	put(c, "!"); /* the closed server's kernel answers with a reset */
+	run_for(200);
+	for (int i = 0; i < 2000 && got < sizeof(in); i++) {
+		ssize_t n = recv(c, in + got, sizeof(in) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0 || errno != EAGAIN)
+			break;
+		ev_run(rig.loop, EVRUN_NOWAIT);
+		usleep(500);
+	}
+	assert_int_equal(got, sizeof(out));
+	assert_memory_equal(in, out, sizeof(out));
+	assert_end(c);
 }
 
 /* --- weir stopping ------------------------------------------------------------------------ */
@@ -1700,6 +1778,7 @@ int main(void)
 		T(no_slot_within_the_connect_timeout_is_queue_timeout),
 		T(a_waiting_client_that_leaves_takes_no_slot),
 		T(a_waiting_client_that_resets_after_sending_reaches_no_server),
+		T(a_waiting_client_outlives_the_server_that_refused_it),
 		T(a_waiting_client_whose_turn_fails_leaves_nothing_counted),
 		T(a_full_unix_backlog_makes_the_client_wait),
 		T(a_full_unix_backlog_retry_survives_a_late_loop_clock),
@@ -1707,6 +1786,7 @@ int main(void)
 		T(a_half_closed_connection_left_silent_is_linger),
 		T(a_reset_after_a_half_close_is_passed_on_at_once),
 		T(a_lost_watch_on_the_epoll_set_is_taken_again),
+		T(a_late_server_reset_does_not_cut_a_finished_answer),
 		T(stopping_cuts_every_connection),
 		T(the_drain_timeout_cuts_what_is_left),
 		T(a_proxy_header_names_the_client),
