@@ -111,6 +111,39 @@ static size_t read_all(int fd, unsigned char *p, size_t max)
 	return got;
 }
 
+/*
+ * The client sends patterned bytes, the relay moving them up, until it stops reading the
+ * client (the server, which never reads, is full). Returns how many were sent.
+ */
+static size_t send_until_paused(struct rig *r)
+{
+	static unsigned char chunk[BUFSZ];
+	size_t sent = 0;
+
+	for (int rounds = 0; rounds < 10000 && relay_wants_read(&r->up); rounds++) {
+		ssize_t n;
+		fill(chunk, sizeof(chunk), sent);
+		n = write(r->client[0], chunk, sizeof(chunk));
+		if (n > 0)
+			sent += (size_t)n;
+		assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
+				 RELAY_FAULT_NONE);
+	}
+	return sent;
+}
+
+/* `got` holds the first `n` bytes of the pattern, in order. */
+static void assert_pattern(const unsigned char *got, size_t n)
+{
+	static unsigned char chunk[BUFSZ];
+
+	for (size_t i = 0; i < n; i += BUFSZ) {
+		size_t len = n - i < BUFSZ ? n - i : BUFSZ;
+		fill(chunk, len, i);
+		assert_memory_equal(got + i, chunk, len);
+	}
+}
+
 static void bytes_pass_unchanged_both_ways(void **state)
 {
 	struct rig *r = *state;
@@ -143,18 +176,9 @@ static void full_consumer_pauses_producer(void **state)
 {
 	struct rig *r = *state;
 	static unsigned char chunk[BUFSZ], got[1 << 22];
-	size_t sent = 0, received = 0;
+	size_t sent = send_until_paused(r), received = 0;
 	int rounds;
 
-	for (rounds = 0; rounds < 10000 && relay_wants_read(&r->up); rounds++) {
-		ssize_t n;
-		fill(chunk, sizeof(chunk), sent);
-		n = write(r->client[0], chunk, sizeof(chunk));
-		if (n > 0)
-			sent += (size_t)n;
-		assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
-				 RELAY_FAULT_NONE);
-	}
 	assert_false(relay_wants_read(&r->up));
 	assert_true(relay_wants_write(&r->up));
 	assert_int_equal(r->up.state, RELAY_BLOCKED);
@@ -182,11 +206,7 @@ static void full_consumer_pauses_producer(void **state)
 				RELAY_FAULT_NONE);
 	}
 	assert_int_equal(received, sent);
-	for (size_t i = 0; i < sent; i += BUFSZ) {
-		size_t len = sent - i < BUFSZ ? sent - i : BUFSZ;
-		fill(chunk, len, i);
-		assert_memory_equal(got + i, chunk, len);
-	}
+	assert_pattern(got, sent);
 	assert_int_equal(r->up.state, RELAY_READING);
 	assert_int_equal(r->pool.in_use, 0); /* the buffer went back once drained */
 	assert_int_equal(r->up.bytes, sent);
@@ -199,23 +219,14 @@ static void full_consumer_pauses_producer(void **state)
 static void a_drained_pipe_goes_back(void **state)
 {
 	struct rig *r = *state;
-	static unsigned char chunk[BUFSZ], got[1 << 22];
-	size_t sent = 0, received = 0;
+	static unsigned char got[1 << 22];
+	size_t sent, received = 0;
 	struct pipepool pipes;
-	int rounds;
 
 	pipepool_init(&pipes, 4, 4, 0);
 	r->ctx.pipes = &pipes;
 	r->ctx.splice = RELAY_SPLICE_ON;
-	for (rounds = 0; rounds < 10000 && relay_wants_read(&r->up); rounds++) {
-		ssize_t n;
-		fill(chunk, sizeof(chunk), sent);
-		n = write(r->client[0], chunk, sizeof(chunk));
-		if (n > 0)
-			sent += (size_t)n;
-		assert_int_equal(relay_on_readable(&r->up, r->client[1], r->server[0], &r->ctx),
-				 RELAY_FAULT_NONE);
-	}
+	sent = send_until_paused(r);
 	assert_int_equal(r->up.state, RELAY_BLOCKED);
 	assert_true(r->up.piped);
 	assert_int_equal(pipes.in_use, 1);
@@ -232,11 +243,7 @@ static void a_drained_pipe_goes_back(void **state)
 	assert_int_equal(pipes.in_use, 0);
 	received += read_all(r->server[1], got + received, sizeof(got) - received);
 	assert_int_equal(received, sent);
-	for (size_t i = 0; i < sent; i += BUFSZ) {
-		size_t len = sent - i < BUFSZ ? sent - i : BUFSZ;
-		fill(chunk, len, i);
-		assert_memory_equal(got + i, chunk, len);
-	}
+	assert_pattern(got, sent);
 	relay_release(&r->up, &r->ctx);
 	pipepool_fini(&pipes);
 }
