@@ -177,9 +177,9 @@ static struct server *find_server(const struct proxy *p, const char *ref, size_t
 }
 
 /* One line of show servers; a removed server (BACKEND/~LABEL) is in no state and has no
- * health or weight. */
+ * health or weight. `share`: the percentage of its share it takes (slow start). */
 static void server_line(struct ctl_out *out, const char *backend, const struct server *s,
-			bool removed)
+			bool removed, unsigned share)
 {
 	const char *state = server_admin_name(shared_load(&s->admin));
 	const char *health = shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN";
@@ -190,29 +190,33 @@ static void server_line(struct ctl_out *out, const char *backend, const struct s
 		health = "-";
 		weight = 0;
 	}
-	ctl_printf(out, "%s/%s%s %s %s %s %u %u %llu %llu %llu %llu\n", backend, removed ? "~" : "",
-		   s->label, s->name, state, health, weight, shared_load(&s->active),
-		   (unsigned long long)shared_load(&s->total),
+	ctl_printf(out, "%s/%s%s %s %s %s %u %u %llu %llu %llu %llu %u%%\n", backend,
+		   removed ? "~" : "", s->label, s->name, state, health, weight,
+		   shared_load(&s->active), (unsigned long long)shared_load(&s->total),
 		   (unsigned long long)shared_load(&s->connect_failures),
 		   (unsigned long long)shared_load(&s->bytes_to_server),
-		   (unsigned long long)shared_load(&s->bytes_to_client));
+		   (unsigned long long)shared_load(&s->bytes_to_client), share);
 }
 
 static bool show_removed(const char *backend, struct server *s, void *arg)
 {
-	server_line(arg, backend, s, true);
+	server_line(arg, backend, s, true, 100);
 	return true;
 }
 
 static bool show_servers(const struct proxy *p, struct ctl_out *out)
 {
 	const struct generation *g = p->gen;
+	uint64_t now_ms = (uint64_t)(clock_mono() * 1e3);
 
 	ctl_printf(out, "# server address state health weight connections total "
-			"connect_failures bytes_to_server bytes_to_client\n");
+			"connect_failures bytes_to_server bytes_to_client share\n");
 	for (size_t b = 0; b < g->cfg.n_backends; b++)
-		for (size_t i = 0; i < g->pools[b].n; i++)
-			server_line(out, g->cfg.backends[b].name, g->pools[b].servers[i], false);
+		for (size_t i = 0; i < g->pools[b].n; i++) {
+			const struct pool *pool = &g->pools[b];
+			server_line(out, g->cfg.backends[b].name, pool->servers[i], false,
+				    pool_server_share(pool, pool->servers[i], now_ms) / 10);
+		}
 	/* Then those the configuration dropped whose connections still run. */
 	return gen_each_removed(g, show_removed, out) == 0;
 }

@@ -50,6 +50,9 @@ http_get "$(stats_port)" /stats >"$TMP/stats.json"
 grep -q '"name":"a",[^}]*"slow_start":100}' "$TMP/stats.json" || fail "a is not at 100%: $(cat "$TMP/stats.json")"
 grep -q '"name":"b",[^}]*"slow_start":[0-9]}' "$TMP/stats.json" ||
 	fail "b, 60 s from its whole share, is not below 10%: $(cat "$TMP/stats.json")"
+ctl show servers >"$TMP/servers"
+grep -q "^app/a .* 100%$" "$TMP/servers" && grep -q "^app/b .* [0-9]%$" "$TMP/servers" ||
+	fail "show servers does not show the shares: $(cat "$TMP/servers")"
 # With a in maint, b in its slow start is the only server: it takes every client.
 ctl set server app/a state maint >/dev/null || fail "cannot set a to maint"
 n=$(went_to b 10)
