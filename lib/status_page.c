@@ -64,7 +64,7 @@ const char stats_status_page[] =
 	" const tr=$('tr',{'data-server':id,class:(s.state==='DOWN'?'down':'')+' '+s.admin},\n"
 	"  $('td',{text:s.name}),$('td',{text:s.address}),\n"
 	"  $('td',{class:'state'},badge(s.state)),$('td',{class:'admin'},badge(s.admin)),\n"
-	"  $('td',{class:'n',text:s.weight+(s.slow_start<100?' ('+s.slow_start+'%)':'')}),\n"
+	"  $('td',{class:'n weight',text:s.weight+(s.slow_start<100?' ('+s.slow_start+'%)':'')}),\n"
 	"  num(s.connections),num(s.total),num(s.connect_failures),\n"
 	"  bytes(s.bytes_to_server),bytes(s.bytes_to_client),\n"
 	"  $('td',{text:s.last_change?new Date(s.last_change*1000).toLocaleTimeString():'-'}));\n"

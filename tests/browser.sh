@@ -1,7 +1,8 @@
 #!/bin/sh
 # The status page in a real browser: headless Chromium, driven by puppeteer-core, loads it,
 # sees a server whose process is killed turn DOWN within the health interval, and drains
-# another with its button (tests/browser/status_page.js). Chromium comes from Debian,
+# another with its button, then sets it ready and sees its slow start beside its weight
+# (tests/browser/status_page.js). Chromium comes from Debian,
 # puppeteer-core from npm (kept under the build directory for the next run).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
@@ -22,7 +23,8 @@ alpha_port=$SERVER_PORT alpha_pid=$SERVER_PID
 start_server beta echo
 beta_port=$SERVER_PORT
 start_weir -b "127.0.0.1:$alpha_port,name=alpha" -b "127.0.0.1:$beta_port,name=beta" -w 2 \
-	--stats 127.0.0.1:0 --stats-admin on --health-check tcp --health-interval 300ms --fall 2
+	--stats 127.0.0.1:0 --stats-admin on --health-check tcp --health-interval 300ms --fall 2 \
+	--slow-start 60s
 sport=$(stats_port)
 served "before the browser looks"
 

@@ -3,7 +3,8 @@
 // loads URL (weir's stats listener, with stats-admin on), checks that both servers show UP,
 // kills SERVER_PID (the server of default/alpha) and waits for alpha to turn DOWN, clicks
 // beta's drain button and waits for beta to show drain (and /stats to agree), then saves a
-// screenshot. Prints what it saw and how long each step took; exits 1 on any failure.
+// screenshot; last, sets beta ready and waits for its weight to show its slow start. Prints
+// what it saw and how long each step took; exits 1 on any failure.
 'use strict';
 const puppeteer = require('puppeteer-core');
 
@@ -79,6 +80,14 @@ async function waitFor(what, ms, test) {
 		if (!beta2 || beta2.admin !== 'drain')
 			fail(`a page of another site changed beta to ${beta2 && beta2.admin}`);
 		console.log('a command from a page of another site was refused');
+
+		// Set ready again, beta is in its slow start (60 s): its weight shows its part.
+		await page.click('tr[data-server="default/beta"] button[data-state="ready"]');
+		const weight = (server) => page.$eval(`tr[data-server="${server}"] td.weight`,
+			(e) => e.textContent).catch(() => null);
+		const ramp = await waitFor('beta shown in its slow start after ready', 5000,
+			async () => /^1 \(\d+%\)$/.test(await weight('default/beta')));
+		console.log(`beta shown in its slow start ${ramp} ms after ready`);
 		console.log('status page ok');
 	} finally {
 		await browser.close();
