@@ -61,6 +61,15 @@ static bool admit(struct conn *c)
 
 static bool parse_hello(struct conn *c);
 
+/* The preface is in: its timer stops (the queue or connect timeout starts now, not what is
+ * left of the header's), and a server is sought. */
+static void preface_done(struct conn *c)
+{
+	ev_timer_stop(c->w->loop, &c->wait->timer);
+	c->state = CONN_CONNECTING;
+	conn_connect_next(c, false);
+}
+
 /* Past the PROXY header (if any) and admitted: read the TLS hello, or go to a server. */
 static void after_admission(struct conn *c)
 {
@@ -73,10 +82,7 @@ static void after_admission(struct conn *c)
 			conn_close(c, END_LOCAL_ERROR);
 		return;
 	}
-	/* The header is in: the queue or connect timeout starts now, not what is left of it. */
-	ev_timer_stop(c->w->loop, &c->wait->timer);
-	c->state = CONN_CONNECTING;
-	conn_connect_next(c, false);
+	preface_done(c);
 }
 
 /* The PROXY header: false while more is needed; true once decided (`c` may be gone). */
@@ -123,9 +129,7 @@ static bool parse_hello(struct conn *c)
 		return true;
 	}
 	c->pool = r == SNI_FOUND ? gen_route_sni(c->fe, name) : c->fe->pool;
-	ev_timer_stop(c->w->loop, &c->wait->timer);
-	c->state = CONN_CONNECTING;
-	conn_connect_next(c, false);
+	preface_done(c);
 	return true;
 }
 

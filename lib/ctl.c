@@ -207,16 +207,16 @@ static bool show_removed(const char *backend, struct server *s, void *arg)
 static bool show_servers(const struct proxy *p, struct ctl_out *out)
 {
 	const struct generation *g = p->gen;
-	uint64_t now_ms = (uint64_t)(clock_mono() * 1e3);
+	uint64_t now_ms = clock_mono_ms();
 
 	ctl_printf(out, "# server address state health weight connections total "
 			"connect_failures bytes_to_server bytes_to_client share\n");
-	for (size_t b = 0; b < g->cfg.n_backends; b++)
-		for (size_t i = 0; i < g->pools[b].n; i++) {
-			const struct pool *pool = &g->pools[b];
-			server_line(out, g->cfg.backends[b].name, pool->servers[i], false,
+	for (size_t b = 0; b < g->cfg.n_backends; b++) {
+		const struct pool *pool = &g->pools[b];
+		for (size_t i = 0; i < pool->n; i++)
+			server_line(out, pool->cfg->name, pool->servers[i], false,
 				    pool_server_share(pool, pool->servers[i], now_ms) / 10);
-		}
+	}
 	/* Then those the configuration dropped whose connections still run. */
 	return gen_each_removed(g, show_removed, out) == 0;
 }

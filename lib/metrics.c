@@ -298,24 +298,24 @@ static size_t next_json(struct metrics_cursor *cur, const struct proxy *p, char 
 			s = pool->servers[cur->b - 1];
 			metrics_escape(s->name, METRICS_JSON, e2, sizeof(e2));
 			metrics_escape(s->label, METRICS_JSON, e1, sizeof(e1));
-			return item(
-				out,
-				"%s{\"name\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
-				"\"admin\":\"%s\",\"weight\":%u,\"maxconn\":%u,\"backup\":%s,"
-				"\"connections\":%u,\"total\":%llu,\"connect_failures\":%llu,"
-				"\"bytes_to_server\":%llu,\"bytes_to_client\":%llu,"
-				"\"last_change\":%lld,\"slow_start\":%u}",
-				cur->b++ > 1 ? "," : "", e1, e2,
-				shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
-				server_admin_name(shared_load(&s->admin)), shared_load(&s->weight),
-				shared_load(&s->maxconn),
-				shared_load(&s->backup) ? "true" : "false", shared_load(&s->active),
-				(unsigned long long)shared_load(&s->total),
-				(unsigned long long)shared_load(&s->connect_failures),
-				(unsigned long long)shared_load(&s->bytes_to_server),
-				(unsigned long long)shared_load(&s->bytes_to_client),
-				(long long)shared_load(&s->changed),
-				pool_server_share(pool, s, (uint64_t)(clock_mono() * 1e3)) / 10);
+			return item(out,
+				    "%s{\"name\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
+				    "\"admin\":\"%s\",\"weight\":%u,\"maxconn\":%u,\"backup\":%s,"
+				    "\"connections\":%u,\"total\":%llu,\"connect_failures\":%llu,"
+				    "\"bytes_to_server\":%llu,\"bytes_to_client\":%llu,"
+				    "\"last_change\":%lld,\"slow_start\":%u}",
+				    cur->b++ > 1 ? "," : "", e1, e2,
+				    shared_load(&s->state) == SERVER_UP ? "UP" : "DOWN",
+				    server_admin_name(shared_load(&s->admin)),
+				    shared_load(&s->weight), shared_load(&s->maxconn),
+				    shared_load(&s->backup) ? "true" : "false",
+				    shared_load(&s->active),
+				    (unsigned long long)shared_load(&s->total),
+				    (unsigned long long)shared_load(&s->connect_failures),
+				    (unsigned long long)shared_load(&s->bytes_to_server),
+				    (unsigned long long)shared_load(&s->bytes_to_client),
+				    (long long)shared_load(&s->changed),
+				    pool_server_share(pool, s, clock_mono_ms()) / 10);
 		}
 		case J_TAIL: {
 			/* A configuration always has a frontend and a backend: both arrays opened.

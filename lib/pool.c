@@ -408,7 +408,7 @@ unsigned pool_server_share(const struct pool *pool, const struct server *s, uint
 void pool_server_ramp(const struct pool *pool, struct server *s)
 {
 	if (pool->cfg && pool->cfg->slow_start_ms && pool->lb->ramps)
-		shared_store(&s->ramp_start, (uint64_t)(clock_mono() * 1e3));
+		shared_store(&s->ramp_start, clock_mono_ms());
 }
 
 struct server *lb_weighted_at(const struct pool *pool, const struct lb_tier *t, uint64_t point)
@@ -554,7 +554,7 @@ struct server *pool_pick(struct pool *pool, struct server *const *exclude, size_
 		.client = client,
 		.rng = &thread_rng,
 		.ramp = ramps,
-		.now_ms = ramps ? (uint64_t)(clock_mono() * 1e3) : 0,
+		.now_ms = ramps ? clock_mono_ms() : 0,
 	};
 	struct server *s;
 

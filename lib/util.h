@@ -3,6 +3,7 @@
 #define WEIR_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define WEIR_WUR	       __attribute__((warn_unused_result))
 #define WEIR_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -37,6 +38,8 @@ void err_set(struct weir_err *err, const char *fmt, ...) WEIR_PRINTF(2, 3);
  * connection at once (or none for an hour).
  */
 double clock_mono(void);
+/* The same in whole milliseconds (never 0: the clock counts from boot). */
+uint64_t clock_mono_ms(void);
 
 /*
  * Room for element `n` of an array of `size`-byte elements appended one at a time: the
