@@ -22,16 +22,22 @@ reap "$eleventh" 100 "the eleventh client (once the others left)"
 grep -q "accepting again" "$TMP/weir.log" || fail "resuming was not logged"
 stop_weir
 
+# waiter_served N WHAT: N clients take every slot, a client then waits (WHAT: for what), and
+# it is served, every byte checked, once the N leave.
+waiter_served() {
+	hold_client held "$1"
+	holder=$HELD
+	start_waiting_client "$TMP/waiter" "$2"
+	waiter=$WAITER
+	kill -TERM "$holder"
+	reap "$waiter" 100 "the waiting client ($2, once a slot freed up)"
+	[ "$REAPED" -eq 0 ] || fail "the waiting client ($2) failed: $(cat "$TMP/waiter")"
+	reap "$holder" 50 "the holding client"
+}
+
 # A server at its maxconn: a new client waits for a slot and is served when one frees up...
 start_weir -b "127.0.0.1:$SERVER_PORT,maxconn=2" --connect-timeout 2s
-hold_client two 2
-holder=$HELD
-start_waiting_client "$TMP/third" "a server with maxconn=2"
-third=$WAITER
-kill -TERM "$holder"
-reap "$third" 50 "the waiting client (once a slot freed up)"
-[ "$REAPED" -eq 0 ] || fail "the waiting client failed: $(cat "$TMP/third")"
-reap "$holder" 50 "the holding client"
+waiter_served 2 "a server with maxconn=2"
 
 # ...but is closed, not left hanging, when no slot frees up within the connect timeout.
 hold_client two 2
@@ -51,14 +57,7 @@ stop_weir
 # What a waiting client sends is read ahead through a buffer of --buffer-size, which may be
 # smaller than what is read ahead (up to 17 KiB): every byte still reaches the server, once.
 start_weir -b "127.0.0.1:$SERVER_PORT,maxconn=1" --buffer-size 1k --connect-timeout 20s
-hold_client one 1
-holder=$HELD
-start_waiting_client "$TMP/ahead" "a server with maxconn=1 (1k buffers)"
-ahead=$WAITER
-kill -TERM "$holder"
-reap "$ahead" 100 "the client read ahead through 1k buffers"
-[ "$REAPED" -eq 0 ] || fail "the client read ahead through 1k buffers failed: $(cat "$TMP/ahead")"
-reap "$holder" 50 "the holding client"
+waiter_served 1 "a server with maxconn=1, read ahead through 1k buffers"
 stop_weir
 
 # A reload that raises max-connections lets a waiting client in at once.
