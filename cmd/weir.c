@@ -62,18 +62,19 @@ static void usage(FILE *out)
 	fprintf(out, "  %-30s %s\n  %-30s %s\n  %-30s %s\n\n", "-t, --check-config",
 		"check the configuration, print it and exit", "-h, --help",
 		"print this help and exit", "-V, --version", "print version information and exit");
-	fprintf(out, "ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
-		     "unix:/path; a unix listener may add ,mode=0660 ,user=NAME ,group=NAME, a\n"
-		     "TCP one ,shared (other processes may listen there too).\n"
-		     "SERVER is ADDR with options: ,weight=N ,maxconn=N ,backup ,name=NAME\n"
-		     ",send-proxy=v1|v2 ,source=IP, and ,resolve or ,resolve=srv for a name\n"
-		     "looked up again while weir runs.\n"
-		     "Durations take ms, s, m, h or d (bare numbers are seconds); sizes take\n"
-		     "k, m or g.\n\n"
-		     "Exit status: 0 ok, 64 usage error, 66 config file unreadable, 69 resolver\n"
-		     "unavailable, 71 cannot listen, 73 cannot write the pid file, 78\n"
-		     "configuration error. See weir(8).\n\n"
-		     "Report bugs to: " PACKAGE_BUGREPORT "\n");
+	fprintf(out,
+		"ADDR is host:port, :port (every address), [v6]:port, [v6%%scope]:port or\n"
+		"unix:/path; a unix listener may add ,mode=0660 ,user=NAME ,group=NAME, a\n"
+		"TCP one ,shared (other processes may listen there too).\n"
+		"SERVER is ADDR with options: ,weight=N ,maxconn=N ,backup ,name=NAME\n"
+		",send-proxy=v1|v2 ,source=IP[:LO-HI], and ,resolve or ,resolve=srv for a name\n"
+		"looked up again while weir runs.\n"
+		"Durations take ms, s, m, h or d (bare numbers are seconds); sizes take\n"
+		"k, m or g.\n\n"
+		"Exit status: 0 ok, 64 usage error, 66 config file unreadable, 69 resolver\n"
+		"unavailable, 71 cannot listen, 73 cannot write the pid file, 78\n"
+		"configuration error. See weir(8).\n\n"
+		"Report bugs to: " PACKAGE_BUGREPORT "\n");
 }
 
 static const char *backend_name(unsigned backend)

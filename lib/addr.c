@@ -240,6 +240,14 @@ void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t siz
 	}
 }
 
+void addr_set_port(struct addr *a, uint16_t port)
+{
+	if (a->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
+	else if (a->ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
+}
+
 bool addr_equal(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b, socklen_t blen)
 {
 	if (a->sa_family != b->sa_family)

@@ -56,6 +56,9 @@ void addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t siz
 /* Whether two socket addresses are the same (family, address, port and scope, or path). */
 bool addr_equal(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b, socklen_t blen);
 
+/* Set an IPv4 or IPv6 address's port (host order). */
+void addr_set_port(struct addr *a, uint16_t port);
+
 static inline bool addr_is_unix(const struct addr *a)
 {
 	return a->ss.ss_family == AF_UNIX;

@@ -305,8 +305,14 @@ void config_server_free(struct server_spec *spec);
 int config_split_route(const char *value, char *pattern, size_t plen, char *backend, size_t blen,
 		       struct weir_err *err) WEIR_WUR;
 int config_check_route(const char *value, struct weir_err *err) WEIR_WUR;
-/* A source address: an IPv4 or IPv6 literal (no port, no name). */
+/* A source: an IPv4 or IPv6 literal (no name), with or without a range of ports for weir to
+ * connect from: IP, IP:LO-HI or IP:PORT ([IP]:LO-HI for IPv6). */
+#define SOURCE_TEXT_MAX 64
 int config_check_source(const char *text, struct weir_err *err) WEIR_WUR;
+/* The same, split: the address's text into `ip` (INET6_ADDRSTRLEN bytes) and the ports into
+ * *lo and *hi (both 0 without a range: the kernel picks). */
+int config_parse_source(const char *text, char *ip, uint16_t *lo, uint16_t *hi,
+			struct weir_err *err) WEIR_WUR;
 
 /* "weir.conf:12: " for a section from the file ("weir.conf: " without a line), "" without one. */
 void config_where(const struct weir_config *cfg, unsigned line, char *buf, size_t len);

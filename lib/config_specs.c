@@ -4,7 +4,7 @@
  *
  *   listen: ADDR[,mode=OCTAL][,user=NAME][,group=NAME]      (options for unix: only)
  *           ADDR[,shared]                                   (TCP only)
- *   server: ADDR[,weight=N][,maxconn=N][,backup][,send-proxy=v1|v2][,source=IP]
+ *   server: ADDR[,weight=N][,maxconn=N][,backup][,send-proxy=v1|v2][,source=IP[:LO-HI]]
  *           [,name=NAME][,resolve|,resolve=srv]
  *           (the config file may separate the options with blanks instead of commas)
  */
@@ -178,7 +178,7 @@ static int server_option(const char *text, const char *opt, size_t len, struct s
 		return 0;
 	}
 	if (len > 7 && strncmp(opt, "source=", 7) == 0) {
-		char ip[INET6_ADDRSTRLEN];
+		char ip[SOURCE_TEXT_MAX];
 		if (*seen & 16)
 			goto duplicate;
 		*seen |= 16;
@@ -187,7 +187,11 @@ static int server_option(const char *text, const char *opt, size_t len, struct s
 			ip[len - 7] = '\0';
 		}
 		if (len - 7 >= sizeof(ip) || config_check_source(ip, err) < 0) {
-			err_set(err, "server '%s': source must be an IPv4 or IPv6 address", text);
+			err_set(err,
+				"server '%s': source must be IP or IP:LO-HI (an IPv4 or IPv6 "
+				"address; "
+				"[IP]:LO-HI for IPv6; ports 1-65535, LO no more than HI)",
+				text);
 			return -EINVAL;
 		}
 		spec->source = strdup(ip);
@@ -222,7 +226,7 @@ static int server_option(const char *text, const char *opt, size_t len, struct s
 	}
 	err_set(err,
 		"server '%s': unknown option '%.*s' (expected weight=N, maxconn=N, backup, "
-		"send-proxy=v1|v2, source=IP, name=NAME, resolve or resolve=srv)",
+		"send-proxy=v1|v2, source=IP[:LO-HI], name=NAME, resolve or resolve=srv)",
 		text, (int)len, opt);
 	return -EINVAL;
 duplicate:
@@ -292,12 +296,78 @@ void config_server_free(struct server_spec *spec)
 	spec->addr = spec->source = spec->name = NULL;
 }
 
-int config_check_source(const char *text, struct weir_err *err)
+/* A port, 1-65535, with nothing after it but `end`. */
+static bool parse_port(const char *p, char end, uint16_t *port, const char **rest)
+{
+	unsigned v = 0;
+	const char *q = p;
+
+	while (*q >= '0' && *q <= '9' && q - p < 5)
+		v = v * 10 + (unsigned)(*q++ - '0');
+	if (q == p || v == 0 || v > 65535 || (*q != end && *q != '\0'))
+		return false;
+	*port = (uint16_t)v;
+	*rest = q;
+	return true;
+}
+
+int config_parse_source(const char *text, char *ip, uint16_t *lo, uint16_t *hi,
+			struct weir_err *err)
 {
 	unsigned char buf[16];
+	const char *colon = NULL, *p;
+	size_t len;
 
-	if (inet_pton(AF_INET, text, buf) == 1 || inet_pton(AF_INET6, text, buf) == 1)
+	*lo = *hi = 0;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (close && close[1] == ':')
+			colon = close + 1;
+		len = close ? (size_t)(close - text - 1) : 0;
+		if (!close || (close[1] && !colon) || len >= INET6_ADDRSTRLEN)
+			goto bad;
+		memcpy(ip, text + 1, len);
+		ip[len] = '\0';
+		if (inet_pton(AF_INET6, ip, buf) != 1)
+			goto bad;
+	} else if (inet_pton(AF_INET6, text, buf) == 1) {
+		/* IPv6 has colons of its own: a range after it needs brackets. */
+		len = strlen(text);
+		if (len >= INET6_ADDRSTRLEN)
+			goto bad;
+		memcpy(ip, text, len + 1);
+	} else {
+		colon = strchr(text, ':');
+		len = colon ? (size_t)(colon - text) : strlen(text);
+		if (len >= INET6_ADDRSTRLEN)
+			goto bad;
+		memcpy(ip, text, len);
+		ip[len] = '\0';
+		if (inet_pton(AF_INET, ip, buf) != 1)
+			goto bad;
+	}
+	if (!colon)
 		return 0;
-	err_set(err, "'%s' is not an IPv4 or IPv6 address", text);
+	if (!parse_port(colon + 1, '-', lo, &p))
+		goto bad;
+	if (*p == '\0')
+		*hi = *lo;
+	else if (!parse_port(p + 1, '\0', hi, &p) || *hi < *lo)
+		goto bad;
+	return 0;
+bad:
+	*lo = *hi = 0;
+	err_set(err,
+		"'%s' is not a source: IP, or IP:LO-HI for a range of ports to connect from "
+		"([IP]:LO-HI for IPv6; ports 1-65535, LO no more than HI)",
+		text);
 	return -EINVAL;
+}
+
+int config_check_source(const char *text, struct weir_err *err)
+{
+	char ip[INET6_ADDRSTRLEN];
+	uint16_t lo, hi;
+
+	return config_parse_source(text, ip, &lo, &hi, err);
 }

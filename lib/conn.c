@@ -543,6 +543,46 @@ void conn_start_timer(struct conn *c, uint64_t ms)
 	ev_timer_start(c->w->loop, t);
 }
 
+/* Ports of a source range tried for one connect before giving up (weir's own shortage). */
+#define SOURCE_PORT_TRIES 16
+
+/* A socket for `s`, bound to its source if it has one, connecting. 0: in flight; -errno
+ * with nothing left open otherwise. `port`: from s's range, or 0 (the kernel picks at
+ * connect, so that ports are not used up by binds that would each need one of their own). */
+static int connect_from(const struct conn *c, const struct server *s, uint16_t port, int *fdp)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
+	int fd =
+		reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+	int one = 1, r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (sa->sa_family != AF_UNIX)
+		sockopt_tcp(fd, &c->fe->cfg->keepalive, true);
+	if (s->source.len) {
+		struct addr from = s->source;
+		if (port) {
+			/* Ports in TIME_WAIT, or used to reach other servers, may be bound again:
+			 * connect() refuses a way to this server that is taken. */
+			addr_set_port(&from, port);
+			(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		} else {
+			(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+					 sizeof(one));
+		}
+		if (bind(fd, (const struct sockaddr *)&from.ss, from.len) < 0)
+			r = errno == EADDRINUSE ? -EADDRNOTAVAIL : -errno;
+	}
+	if (r == 0 && connect(fd, sa, s->addr.len) < 0 && errno != EINPROGRESS)
+		r = -errno;
+	if (r < 0)
+		close(fd);
+	else
+		*fdp = fd;
+	return r;
+}
+
 /*
  * Start a nonblocking connect to `s`, whose slot the client holds. 0: in flight (success or
  * failure arrives as writability); -errno: failed at once; -EMFILE and the like are weir's
@@ -550,29 +590,24 @@ void conn_start_timer(struct conn *c, uint64_t ms)
  */
 static int conn_start_connect(struct conn *c, struct server *s)
 {
-	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
-	int fd =
-		reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-	int one = 1;
+	int fd = -1, r;
 
-	if (fd < 0)
-		return -errno;
-	if (sa->sa_family != AF_UNIX)
-		sockopt_tcp(fd, &c->fe->cfg->keepalive, true);
-	/* From a chosen address: the port is picked at connect, so ports are not used up by
-	 * binds that would each need one of their own. */
-	if (s->source.len &&
-	    ((void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)),
-	     bind(fd, (const struct sockaddr *)&s->source.ss, s->source.len) < 0)) {
-		int r = -errno;
-		close(fd);
-		return r == -EADDRINUSE ? -EADDRNOTAVAIL : r;
+	if (!s->source_lo) {
+		r = connect_from(c, s, 0, &fd);
+	} else {
+		/* Ports of the range in turn, as HAProxy's source port ranges: connect() need
+		 * not search for a free one, and the operator decides how many there are. A port
+		 * whose way to s is taken (an open connection, a TIME_WAIT too young to reuse)
+		 * or that something listens on gives way to the next. */
+		unsigned span = (unsigned)s->source_hi - s->source_lo + 1;
+		unsigned tries = span < SOURCE_PORT_TRIES ? span : SOURCE_PORT_TRIES;
+		do {
+			uint32_t n = shared_add(&s->source_next, 1);
+			r = connect_from(c, s, (uint16_t)(s->source_lo + n % span), &fd);
+		} while (r == -EADDRNOTAVAIL && --tries);
 	}
-	if (connect(fd, sa, s->addr.len) < 0 && errno != EINPROGRESS) {
-		int r = -errno;
-		close(fd);
+	if (r < 0)
 		return r;
-	}
 	c->server.fd = fd;
 	c->server.is_unix = s->addr.ss.ss_family == AF_UNIX;
 	/* The client stays watched: to read it ahead, and to notice one that leaves. */
@@ -643,11 +678,16 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 			continue;
 		}
 		if (health_local_shortage(-r)) {
-			char ref[SERVER_REF_MAX];
+			char ref[SERVER_REF_MAX], why[64];
+			if (r == -EADDRNOTAVAIL && s->source_lo)
+				snprintf(why, sizeof(why), "no source port of %u-%u is free for it",
+					 s->source_lo, s->source_hi);
+			else
+				snprintf(why, sizeof(why), "%s", strerror(-r));
 			log_limited(&conn_shortage_log, WLOG_WARN,
 				    "cannot connect to %s: %s (weir's own shortage; the client is "
 				    "reset)",
-				    pool_server_ref(pool, s, ref, sizeof(ref)), strerror(-r));
+				    pool_server_ref(pool, s, ref, sizeof(ref)), why);
 			conn_close(c, END_LOCAL_ERROR);
 			return;
 		}

@@ -401,10 +401,12 @@ int gen_match(struct generation *next, const struct generation *cur, struct weir
 			key.occurrence = s->same_origin;
 			found = find_twin(&t, &key);
 			twin = found ? found->object : NULL;
-			/* Workers read a server's source as they connect: a new one is a new
-			 * server rather than a change under their feet. */
-			if (twin && (twin->source.len != s->source.len ||
-				     memcmp(&twin->source.ss, &s->source.ss, s->source.len) != 0))
+			/* Workers read a server's source (and its ports) as they connect: a new
+			 * one is a new server rather than a change under their feet. */
+			if (twin &&
+			    (twin->source.len != s->source.len ||
+			     memcmp(&twin->source.ss, &s->source.ss, s->source.len) != 0 ||
+			     twin->source_lo != s->source_lo || twin->source_hi != s->source_hi))
 				twin = NULL;
 			s->twin = twin;
 			s->back = twin && found->retired;

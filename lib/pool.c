@@ -190,23 +190,30 @@ static struct server *server_new(const struct addr *a, const struct server_spec 
 	return s;
 }
 
-/* An IP literal, port 0, for bind(); -EINVAL if it cannot reach `to`'s family. */
-static int source_addr(const char *ip, const struct addr *to, struct addr *out)
+/* `s`'s source from its text (config_parse_source: checked already): the address, port 0,
+ * for bind(), and the range of ports, if any. -EINVAL if it cannot reach s's family. */
+static int source_addr(const char *text, struct server *s)
 {
+	struct addr *out = &s->source;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+	char ip[INET6_ADDRSTRLEN];
+	struct weir_err err;
 
 	memset(out, 0, sizeof(*out));
-	if (to->ss.ss_family == AF_INET && inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+	if (config_parse_source(text, ip, &s->source_lo, &s->source_hi, &err) < 0)
+		return -EINVAL;
+	if (s->addr.ss.ss_family == AF_INET && inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		out->len = sizeof(*sin);
 		return 0;
 	}
-	if (to->ss.ss_family == AF_INET6 && inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+	if (s->addr.ss.ss_family == AF_INET6 && inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		out->len = sizeof(*sin6);
 		return 0;
 	}
+	s->source_lo = s->source_hi = 0;
 	return -EINVAL;
 }
 
@@ -275,8 +282,7 @@ int pool_build(struct pool *pool, const struct server_spec *specs, size_t n,
 				break;
 			}
 			s->spec = (uint32_t)i;
-			if (specs[i].source &&
-			    source_addr(specs[i].source, &s->addr, &s->source) < 0) {
+			if (specs[i].source && source_addr(specs[i].source, s) < 0) {
 				if (specs[i].resolve != RESOLVE_ONCE) {
 					/* An address of the other family from DNS: not one of
 					 * this line's servers, as it can never be reached. */
@@ -312,8 +318,7 @@ static int backend_defaults(struct pool *pool, const struct backend_cfg *be, str
 		struct server *s = pool->servers[i];
 		if (s->send_proxy == CONFIG_SEND_PROXY_BACKEND)
 			s->send_proxy = be->send_proxy;
-		if (!s->source.len && be->source &&
-		    source_addr(be->source, &s->addr, &s->source) < 0) {
+		if (!s->source.len && be->source && source_addr(be->source, s) < 0) {
 			err_set(err,
 				"backend '%s': source %s cannot reach server %s (another family)",
 				be->name, be->source, s->name);

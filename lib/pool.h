@@ -66,6 +66,10 @@ struct server {
 	uint64_t origin;
 	unsigned same_origin;
 	struct addr source;  /* the address to connect from; len 0: any (part of its identity) */
+	/* The ports to connect from, picked by weir in turn (source=IP:LO-HI; part of its
+	 * identity); 0, 0: the kernel picks. source_next counts picks (shared). */
+	uint16_t source_lo, source_hi;
+	uint32_t source_next;
 	/* Settings, from the newest configuration that lists it (shared_load). */
 	unsigned weight;  /* 0: takes no new clients */
 	unsigned maxconn; /* 0: no limit */

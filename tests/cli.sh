@@ -49,13 +49,14 @@ cmp -s "$TMP/a" "$TMP/b" || fail "-t output does not read back as the same confi
 # backend's, a resolve line's), and strings a file would cut short (a ';' starts a comment,
 # blanks at either end are trimmed) escaped.
 expect 0 "configuration ok" -t -l 127.0.0.1:8080 -b 127.0.0.1:9001,send-proxy=none \
-	-b localhost:9002,resolve,send-proxy=v1,source=127.0.0.1,name=r -b 127.0.0.1:9003,name=x \
-	--send-proxy v2 --health-send 'HELLO ;x' --health-expect ' OK ' --resolvers 127.0.0.1 \
+	-b localhost:9002,resolve,send-proxy=v1,source=127.0.0.1:20000-20009,name=r \
+	-b 127.0.0.1:9003,name=x --source 127.0.0.2:30000 --send-proxy v2 --health-send 'HELLO ;x' --health-expect ' OK ' --resolvers 127.0.0.1 \
 	--user "$(id -un)" --pid-file "$TMP/été.pid"
 grep -q "^server = 127.0.0.1:9001 weight=1 maxconn=0 send-proxy=none$" "$TMP/out" ||
 	fail "-t lacks the server's send-proxy=none"
-grep -q "^server = localhost:9002 resolve weight=1 maxconn=0 name=r send-proxy=v1 source=127.0.0.1$" \
+grep -q "^server = localhost:9002 resolve weight=1 maxconn=0 name=r send-proxy=v1 source=127.0.0.1:20000-20009$" \
 	"$TMP/out" || fail "-t lacks the resolve line's options"
+grep -q "^source = 127.0.0.2:30000$" "$TMP/out" || fail "-t lacks the backend's source
 sed -n 's/^server = //p' "$TMP/out" | cut -d' ' -f1 | tr '\n' ' ' >"$TMP/order"
 [ "$(cat "$TMP/order")" = "127.0.0.1:9001 localhost:9002 127.0.0.1:9003 " ] ||
 	fail "-t reordered the servers: $(cat "$TMP/order")"
@@ -68,6 +69,12 @@ expect 0 "configuration ok" -t -c "$TMP/roundtrip.conf"
 sed -n '/^\[backend/,$p' "$TMP/first" >"$TMP/a"
 sed -n '/^\[backend/,$p' "$TMP/out" | sed 's/^\[backend .*/[backend default]/' >"$TMP/b"
 cmp -s "$TMP/a" "$TMP/b" || fail "-t output does not read back the same: $(diff "$TMP/a" "$TMP/b")"
+# A source range the wrong way round, or an IPv6 range without brackets, is refused.
+expect 64 "'127.0.0.1:9-8' is not a source: IP, or IP:LO-HI" -t -l 127.0.0.1:0 -b 127.0.0.1:1 \
+	--source 127.0.0.1:9-8
+printf '[backend b]\nserver = [::1]:1\nsource = ::1:80-90\n[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n' \
+	>"$TMP/v6range.conf"
+expect 78 "'::1:80-90' is not a source" -t -c "$TMP/v6range.conf"
 # -t checks the stats and admin addresses as starting does.
 expect 78 "admin on 0.0.0.0:0: only a unix socket or a loopback address" -t -l 127.0.0.1:0 \
 	-b 127.0.0.1:1 --admin 0.0.0.0:0

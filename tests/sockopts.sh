@@ -2,7 +2,8 @@
 # The socket options and small knobs operators expect, each seen from outside:
 #  keepalive on both sockets (ss shows the keepalive timer), defer-accept (a silent client is
 #  not accepted, one that speaks is), source (the server connection
-#  comes from the address given, per backend and per server), backlog (ss shows it), retries
+#  comes from the address given, per backend and per server; from the ports of a range in
+#  turn), backlog (ss shows it), retries
 #  (how many other servers a client tries), queue-timeout, event-backend (libev has no epoll
 #  descriptor with poll or select), pid-file (written, removed, or exit 73).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -34,6 +35,40 @@ ss -Htn state established "( dport = :$echo_port )" | grep -q "127.0.0.3:" ||
 	fail "the server's own source did not win over the backend's"
 release "$HELD" "the source client"
 stop_weir
+
+# A source port range: weir connects from the ports of the range in turn (one count for both
+# workers), skips a port something listens on, resets a client for whom no port is free and
+# says why, and uses the ports again once their TIME_WAITs may be reused.
+while :; do
+	p0=$(free_port)
+	[ $((p0 + 2)) -lt "$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)" ] &&
+		! ss -Htan "( sport = :$((p0 + 1)) or sport = :$((p0 + 2)) )" | grep -q . && break
+done
+start_server_on $((p0 + 1)) blocker echo
+blocker=$SERVER_PID
+start_weir -w 2 -b "127.0.0.1:$echo_port,source=127.0.0.1:$p0-$((p0 + 2))"
+hold_client range 2
+from=$(ss -Htn state established "( dport = :$echo_port )" | awk '{ print $3 }' | sort | tr '\n' ' ')
+[ "$from" = "127.0.0.1:$p0 127.0.0.1:$((p0 + 2)) " ] ||
+	fail "the server connections are not from ports $p0 and $((p0 + 2)): $from"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1 --timeout 5 >/dev/null 2>&1 &&
+	fail "a client was served with every port of the range taken"
+grep -q "warning: cannot connect to default/127.0.0.1:$echo_port: no source port of $p0-$((p0 + 2)) is free for it (weir's own shortage; the client is reset)" \
+	"$TMP/weir.log" || fail "no warning says the range is full: $(cat "$TMP/weir.log")"
+wait_for logged_at_least 1 "end=local-error" || fail "the reset client was not logged local-error"
+release "$HELD" "the clients holding the range"
+# Their TIME_WAITs on loopback may be reused after a second (net.ipv4.tcp_tw_reuse).
+if [ "$(cat /proc/sys/net/ipv4/tcp_tw_reuse)" != 0 ]; then
+	i=0
+	until "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 5 >/dev/null 2>&1; do
+		[ "$i" -lt 50 ] || fail "the freed ports of the range were not used again"
+		sleep 0.1
+		i=$((i + 1))
+	done
+fi
+stop_weir
+kill "$blocker"
+reap "$blocker" 50 "the server blocking a port of the range"
 
 # Defer-accept: a client that says nothing is not handed to weir (it waits in the kernel); one
 # that speaks is served at once.

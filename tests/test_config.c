@@ -1,5 +1,6 @@
 /* The command line: every key, repeated keys, server options and each kind of usage error. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,6 +114,68 @@ static void server_spec_forms(void **state)
 	assert_int_equal(config_parse_server("[::1]:80,weight=0,maxconn=0", &s, &err), 0);
 	assert_int_equal(s.weight, 0);
 	config_server_free(&s);
+}
+
+/* A source is an address, with a range of ports (or one port) for weir to connect from. */
+static void source_forms(void **state)
+{
+	static const struct {
+		const char *text, *ip;
+		uint16_t lo, hi;
+	} good[] = {
+		{"10.0.0.1", "10.0.0.1", 0, 0},
+		{"10.0.0.1:1024-2047", "10.0.0.1", 1024, 2047},
+		{"10.0.0.1:7", "10.0.0.1", 7, 7},
+		{"10.0.0.1:1-65535", "10.0.0.1", 1, 65535},
+		{"::1", "::1", 0, 0},
+		{"[::1]:20000-20009", "::1", 20000, 20009},
+		{"[fe80::1]", "fe80::1", 0, 0},
+	};
+	static const char *const bad[] = {
+		"",
+		"10.0.0.1:",
+		"10.0.0.1:0",
+		"10.0.0.1:65536",
+		"10.0.0.1:9-8",
+		"10.0.0.1:1-",
+		"10.0.0.1:-5",
+		"10.0.0.1:1-2-3",
+		"10.0.0.1:x",
+		"10.0.0.1:1 ",
+		"::1:80-90",
+		"[::1]80",
+		"[::1",
+		"[10.0.0.1]:80",
+		"host:80",
+		"10.0.0.1:000001-2",
+		"[::1]:",
+		"10.0.0.256",
+		"10.0.0.1:80:90",
+		"[::1]:1-100000",
+	};
+	char ip[INET6_ADDRSTRLEN];
+	uint16_t lo, hi;
+	struct weir_err err;
+	struct server_spec s;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		assert_int_equal(config_parse_source(good[i].text, ip, &lo, &hi, &err), 0);
+		assert_string_equal(ip, good[i].ip);
+		assert_int_equal(lo, good[i].lo);
+		assert_int_equal(hi, good[i].hi);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		if (config_parse_source(bad[i], ip, &lo, &hi, &err) == 0)
+			fail_msg("'%s' was taken for a source", bad[i]);
+		assert_non_null(strstr(err.msg, "LO-HI"));
+	}
+	/* On a server line too, kept as written (weir -t prints it back). */
+	assert_int_equal(config_parse_server("10.0.0.2:80,source=[::1]:5-6", &s, &err), 0);
+	assert_string_equal(s.source, "[::1]:5-6");
+	config_server_free(&s);
+	assert_int_equal(config_parse_server("10.0.0.2:80,source=10.0.0.1:6-5", &s, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "LO no more than HI"));
 }
 
 static void usage_errors(void **state)
@@ -277,6 +340,7 @@ int main(void)
 		cmocka_unit_test(full_command_line),
 		cmocka_unit_test(actions),
 		cmocka_unit_test(server_spec_forms),
+		cmocka_unit_test(source_forms),
 		cmocka_unit_test(usage_errors),
 		cmocka_unit_test(parsing_twice_starts_afresh),
 		cmocka_unit_test(health_and_balance_keys),

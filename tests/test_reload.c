@@ -382,6 +382,28 @@ static void a_server_removed_and_added_back_is_the_same_object(void **state)
 	assert_int_equal(b->active, 0);
 }
 
+/* Workers read a server's source port range as they connect: a reload that changes the
+ * range brings a new server, one that keeps it keeps the server. */
+static void a_new_source_port_range_is_a_new_server(void **state)
+{
+	struct server *a;
+
+	rig.backend[0] = listen_on_loopback(16);
+	apply(config("-l 127.0.0.1:0 -b 127.0.0.1:%d,source=127.0.0.1:20000-20009",
+		     port_of(rig.backend[0])));
+	rig.port = port_of(rig.p.listeners[0]->watch[0].fd);
+	a = rig.p.gen->pools[0].servers[0];
+	assert_int_equal(a->source_lo, 20000);
+	assert_int_equal(a->source_hi, 20009);
+	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,source=127.0.0.1:20000-20009", rig.port,
+		     port_of(rig.backend[0])));
+	assert_ptr_equal(rig.p.gen->pools[0].servers[0], a);
+	apply(config("-l 127.0.0.1:%d -b 127.0.0.1:%d,source=127.0.0.1:20000-20019", rig.port,
+		     port_of(rig.backend[0])));
+	assert_ptr_not_equal(rig.p.gen->pools[0].servers[0], a);
+	assert_int_equal(rig.p.gen->pools[0].servers[0]->source_hi, 20019);
+}
+
 /*
  * A reload removes two listeners whose queues hold clients, and taking the second one's
  * client brings weir to its connection limit (which holds every listener it has): the
@@ -585,6 +607,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(a_server_removed_and_added_back_is_the_same_object,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(a_new_source_port_range_is_a_new_server, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(
 			removed_listeners_hand_over_their_queues_at_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(every_failure_of_a_prepare_leaves_the_running_state,
