@@ -543,19 +543,25 @@ void conn_start_timer(struct conn *c, uint64_t ms)
 	ev_timer_start(c->w->loop, t);
 }
 
-/* Ports of a source range tried for one connect before giving up (weir's own shortage). */
-#define SOURCE_PORT_TRIES 16
+/* Ports of a source range tried for one connect before the server counts as out of ports. */
+#define SOURCE_PORT_TRIES 64
 
-/* A socket for `s`, bound to its source if it has one, connecting. 0: in flight; -errno
- * with nothing left open otherwise. `port`: from s's range, or 0 (the kernel picks at
- * connect, so that ports are not used up by binds that would each need one of their own). */
-static int connect_from(const struct conn *c, const struct server *s, uint16_t port, int *fdp)
+/*
+ * A socket for `s`, bound to its source if it has one, connecting. 0: in flight; -errno
+ * with nothing left open otherwise, and *ours set if it failed before connect() (socket,
+ * bind: weir's side, never the server's). `port`: of s's range, where -EADDRINUSE says
+ * that port cannot reach s now and the next may; or 0, and the kernel picks at connect,
+ * so that ports are not used up by binds that would each need one of their own.
+ */
+static int connect_from(const struct conn *c, const struct server *s, uint16_t port, int *fdp,
+			bool *ours)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
 	int fd =
 		reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 	int one = 1, r = 0;
 
+	*ours = true;
 	if (fd < 0)
 		return -errno;
 	if (sa->sa_family != AF_UNIX)
@@ -571,11 +577,18 @@ static int connect_from(const struct conn *c, const struct server *s, uint16_t p
 			(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
 					 sizeof(one));
 		}
+		/* EADDRINUSE: a range's port that something listens on; without a range, no
+		 * port was left. EADDRNOTAVAIL: the address is not the machine's. */
 		if (bind(fd, (const struct sockaddr *)&from.ss, from.len) < 0)
-			r = errno == EADDRINUSE ? -EADDRNOTAVAIL : -errno;
+			r = errno == EADDRINUSE && !port ? -EADDRNOTAVAIL : -errno;
 	}
-	if (r == 0 && connect(fd, sa, s->addr.len) < 0 && errno != EINPROGRESS)
-		r = -errno;
+	if (r == 0) {
+		*ours = false;
+		/* From a range's port, EADDRNOTAVAIL: its way to s is taken (a connection, or a
+		 * TIME_WAIT too young to reuse). */
+		if (connect(fd, sa, s->addr.len) < 0 && errno != EINPROGRESS)
+			r = errno == EADDRNOTAVAIL && port ? -EADDRINUSE : -errno;
+	}
 	if (r < 0)
 		close(fd);
 	else
@@ -585,26 +598,26 @@ static int connect_from(const struct conn *c, const struct server *s, uint16_t p
 
 /*
  * Start a nonblocking connect to `s`, whose slot the client holds. 0: in flight (success or
- * failure arrives as writability); -errno: failed at once; -EMFILE and the like are weir's
- * own trouble.
+ * failure arrives as writability); -errno: failed at once, with *ours set for a failure on
+ * weir's side (-EMFILE and the like, or binding its source); -EADDRINUSE: no port of s's
+ * source range could reach it.
  */
-static int conn_start_connect(struct conn *c, struct server *s)
+static int conn_start_connect(struct conn *c, struct server *s, bool *ours)
 {
 	int fd = -1, r;
 
 	if (!s->source_lo) {
-		r = connect_from(c, s, 0, &fd);
+		r = connect_from(c, s, 0, &fd, ours);
 	} else {
 		/* Ports of the range in turn, as HAProxy's source port ranges: connect() need
 		 * not search for a free one, and the operator decides how many there are. A port
-		 * whose way to s is taken (an open connection, a TIME_WAIT too young to reuse)
-		 * or that something listens on gives way to the next. */
+		 * that cannot reach s gives way to the next. */
 		unsigned span = (unsigned)s->source_hi - s->source_lo + 1;
 		unsigned tries = span < SOURCE_PORT_TRIES ? span : SOURCE_PORT_TRIES;
 		do {
-			uint32_t n = shared_add(&s->source_next, 1);
-			r = connect_from(c, s, (uint16_t)(s->source_lo + n % span), &fd);
-		} while (r == -EADDRNOTAVAIL && --tries);
+			uint32_t n = shared_add(&s->source_next, 1) - 1;
+			r = connect_from(c, s, (uint16_t)(s->source_lo + n % span), &fd, ours);
+		} while (r == -EADDRINUSE && --tries);
 	}
 	if (r < 0)
 		return r;
@@ -645,7 +658,7 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 	struct pool *pool = c->pool;
 	struct server *congested[CONN_MAX_ATTEMPTS];
 	size_t n_congested = 0;
-	bool full = false;
+	bool full = false, ours = false;
 	int looks = 0;
 
 	/* Clients already waiting for this backend go first: a newcomer waits behind them. */
@@ -669,7 +682,7 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 		if (c->n_tried > n_congested)
 			shared_add(&pool->stats->retries, 1);
 		c->wait->tried[c->n_tried++] = s;
-		r = conn_start_connect(c, s);
+		r = conn_start_connect(c, s, &ours);
 		if (r == 0)
 			return;
 		release_slot(c, s);
@@ -677,17 +690,25 @@ void conn_connect_next(struct conn *c, bool was_waiting)
 			congested[n_congested++] = s;
 			continue;
 		}
-		if (health_local_shortage(-r)) {
-			char ref[SERVER_REF_MAX], why[64];
-			if (r == -EADDRNOTAVAIL && s->source_lo)
-				snprintf(why, sizeof(why), "no source port of %u-%u is free for it",
-					 s->source_lo, s->source_hi);
-			else
-				snprintf(why, sizeof(why), "%s", strerror(-r));
+		if (r == -EADDRINUSE && s->source_lo) {
+			/* Its ports are taken, which says nothing of the server: another server
+			 * may take the client. */
+			char ref[SERVER_REF_MAX];
+			log_limited(
+				&conn_shortage_log, WLOG_WARN,
+				"cannot connect to %s: no port of its source range %u-%u can reach "
+				"it now (weir's own shortage)",
+				pool_server_ref(pool, s, ref, sizeof(ref)), s->source_lo,
+				s->source_hi);
+			c->connect_fail = END_LOCAL_ERROR;
+			continue;
+		}
+		if (ours || health_local_shortage(-r)) {
+			char ref[SERVER_REF_MAX];
 			log_limited(&conn_shortage_log, WLOG_WARN,
-				    "cannot connect to %s: %s (weir's own shortage; the client is "
-				    "reset)",
-				    pool_server_ref(pool, s, ref, sizeof(ref)), why);
+				    "cannot connect to %s: %s (weir's own %s; the client is reset)",
+				    pool_server_ref(pool, s, ref, sizeof(ref)), strerror(-r),
+				    health_local_shortage(-r) ? "shortage" : "fault");
 			conn_close(c, END_LOCAL_ERROR);
 			return;
 		}

@@ -1,5 +1,6 @@
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,8 +259,17 @@ static void check_begin(struct health_check *c)
 		check_postponed(c);
 		return;
 	}
-	if (connect(c->fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) < 0 &&
-	    errno != EINPROGRESS) {
+	/* From the server's source address, as its clients' connections: a server that lets
+	 * only that address in must not fail its checks. The port is the kernel's (at connect),
+	 * not one of the source's range, which is for clients. */
+	if (s->source.len) {
+		int one = 1;
+		(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	}
+	if ((s->source.len &&
+	     bind(c->fd, (const struct sockaddr *)&s->source.ss, s->source.len) < 0) ||
+	    (connect(c->fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) < 0 &&
+	     errno != EINPROGRESS)) {
 		if (health_local_shortage(errno))
 			check_postponed(c);
 		else

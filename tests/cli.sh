@@ -56,7 +56,7 @@ grep -q "^server = 127.0.0.1:9001 weight=1 maxconn=0 send-proxy=none$" "$TMP/out
 	fail "-t lacks the server's send-proxy=none"
 grep -q "^server = localhost:9002 resolve weight=1 maxconn=0 name=r send-proxy=v1 source=127.0.0.1:20000-20009$" \
 	"$TMP/out" || fail "-t lacks the resolve line's options"
-grep -q "^source = 127.0.0.2:30000$" "$TMP/out" || fail "-t lacks the backend's source
+grep -q "^source = 127.0.0.2:30000$" "$TMP/out" || fail "-t lacks the backend's source"
 sed -n 's/^server = //p' "$TMP/out" | cut -d' ' -f1 | tr '\n' ' ' >"$TMP/order"
 [ "$(cat "$TMP/order")" = "127.0.0.1:9001 localhost:9002 127.0.0.1:9003 " ] ||
 	fail "-t reordered the servers: $(cat "$TMP/order")"

@@ -1,11 +1,11 @@
 #!/bin/sh
 # The socket options and small knobs operators expect, each seen from outside:
 #  keepalive on both sockets (ss shows the keepalive timer), defer-accept (a silent client is
-#  not accepted, one that speaks is), source (the server connection
-#  comes from the address given, per backend and per server; from the ports of a range in
-#  turn), backlog (ss shows it), retries
-#  (how many other servers a client tries), queue-timeout, event-backend (libev has no epoll
-#  descriptor with poll or select), pid-file (written, removed, or exit 73).
+#  not accepted, one that speaks is), source (the server connection comes from the address
+#  given, per backend and per server, and so do health checks; from the ports of a range in
+#  turn), backlog (ss shows it), retries (how many other servers a client tries),
+#  queue-timeout, event-backend (libev has no epoll descriptor with poll or select),
+#  pid-file (written, removed, or exit 73).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "${WEIR_SRCDIR:-.}/tests/lib.sh"
 
@@ -36,6 +36,17 @@ ss -Htn state established "( dport = :$echo_port )" | grep -q "127.0.0.3:" ||
 release "$HELD" "the source client"
 stop_weir
 
+# Health checks come from the source address too: a server that lets only it in must not
+# fail them.
+start_server checked echo
+checked=$SERVER_PORT
+start_weir -b "127.0.0.1:$checked" --source 127.0.0.3 --health-check tcp --health-interval 100ms
+wait_for eval 'ss -Htan "( dport = :$checked )" | grep -q "127\.0\.0\.3:"' ||
+	fail "no health check came from the source address: $(ss -Htan "( dport = :$checked )")"
+ss -Htan "( dport = :$checked )" | grep -v "127\.0\.0\.3:" | grep -q . &&
+	fail "a health check came from another address: $(ss -Htan "( dport = :$checked )")"
+stop_weir
+
 # A source port range: weir connects from the ports of the range in turn (one count for both
 # workers), skips a port something listens on, resets a client for whom no port is free and
 # says why, and uses the ports again once their TIME_WAITs may be reused.
@@ -53,7 +64,7 @@ from=$(ss -Htn state established "( dport = :$echo_port )" | awk '{ print $3 }' 
 	fail "the server connections are not from ports $p0 and $((p0 + 2)): $from"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1 --timeout 5 >/dev/null 2>&1 &&
 	fail "a client was served with every port of the range taken"
-grep -q "warning: cannot connect to default/127.0.0.1:$echo_port: no source port of $p0-$((p0 + 2)) is free for it (weir's own shortage; the client is reset)" \
+grep -q "warning: cannot connect to default/127.0.0.1:$echo_port: no port of its source range $p0-$((p0 + 2)) can reach it now (weir's own shortage)" \
 	"$TMP/weir.log" || fail "no warning says the range is full: $(cat "$TMP/weir.log")"
 wait_for logged_at_least 1 "end=local-error" || fail "the reset client was not logged local-error"
 release "$HELD" "the clients holding the range"
@@ -69,6 +80,32 @@ fi
 stop_weir
 kill "$blocker"
 reap "$blocker" 50 "the server blocking a port of the range"
+# A server whose range is taken is skipped as after a failed connect, with nothing counted
+# against it: with one port for the first server, the third client goes to the second.
+start_server ranged echo
+ranged=$SERVER_PORT
+start_weir -b "127.0.0.1:$ranged,source=127.0.0.1:$p0" -b "127.0.0.1:$echo_port"
+hold_client skip 3
+[ "$(ss -Htn state established "( dport = :$echo_port )" | wc -l)" = 2 ] ||
+	fail "the client whose server had no port left did not go to the other server"
+grep -q "no port of its source range $p0-$p0 can reach it now" "$TMP/weir.log" ||
+	fail "no warning says the first server's range is taken"
+grep -q "connect to default/127.0.0.1:$ranged failed" "$TMP/weir.log" &&
+	fail "a taken range counted against its server"
+release "$HELD" "the clients of the two servers"
+stop_weir
+
+# A range on an address that is not the machine's is no full range: the client is reset
+# and the warning says what is wrong, once, with no port tried after the first.
+start_weir -b "127.0.0.1:$echo_port,source=192.0.2.1:$p0-$((p0 + 2))"
+"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1 --timeout 5 >/dev/null 2>&1 &&
+	fail "a client was served from an address that is not the machine's"
+wait_for logged_at_least 1 "source range\|Cannot assign requested address" ||
+	fail "nothing was logged of the source address that is not the machine's"
+grep -q "cannot connect to default/127.0.0.1:$echo_port: Cannot assign requested address (weir's own shortage; the client is reset)" \
+	"$TMP/weir.log" && ! grep -q "source range" "$TMP/weir.log" ||
+	fail "an address that is not the machine's was reported as $(grep warning "$TMP/weir.log")"
+stop_weir
 
 # Defer-accept: a client that says nothing is not handed to weir (it waits in the kernel); one
 # that speaks is served at once.
