@@ -235,6 +235,9 @@ static void check_done(struct health_check *c, const char *failure)
 		schedule(c, jitter(h, interval_of(h) * 0.9, interval_of(h) * 0.2));
 }
 
+/* Checks that could not bind a server's source (the control loop's alone). */
+static struct log_limit check_source_log;
+
 /* Weir could not check (no descriptor, no local port): try again later, count nothing. */
 static void check_postponed(struct health_check *c)
 {
@@ -265,11 +268,19 @@ static void check_begin(struct health_check *c)
 	if (s->source.len) {
 		int one = 1;
 		(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (const struct sockaddr *)&s->source.ss, s->source.len) < 0) {
+			/* weir's trouble (an address not the machine's, say), not the server's. */
+			char ref[SERVER_REF_MAX];
+			log_limited(&check_source_log, WLOG_WARN,
+				    "cannot check %s from its source address: %s",
+				    pool_server_ref(c->h->pool, s, ref, sizeof(ref)),
+				    err_text(errno, why, sizeof(why)));
+			check_postponed(c);
+			return;
+		}
 	}
-	if ((s->source.len &&
-	     bind(c->fd, (const struct sockaddr *)&s->source.ss, s->source.len) < 0) ||
-	    (connect(c->fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) < 0 &&
-	     errno != EINPROGRESS)) {
+	if (connect(c->fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) < 0 &&
+	    errno != EINPROGRESS) {
 		if (health_local_shortage(errno))
 			check_postponed(c);
 		else

@@ -96,8 +96,10 @@ release "$HELD" "the clients of the two servers"
 stop_weir
 
 # A range on an address that is not the machine's is no full range: the client is reset
-# and the warning says what is wrong, once, with no port tried after the first.
-start_weir -b "127.0.0.1:$echo_port,source=192.0.2.1:$p0-$((p0 + 2))"
+# and the warning says what is wrong, once, with no port tried after the first. Its checks
+# say so too, and the server is not taken for DOWN.
+start_weir -b "127.0.0.1:$echo_port,source=192.0.2.1:$p0-$((p0 + 2))" --health-check tcp \
+	--health-interval 100ms
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1 --timeout 5 >/dev/null 2>&1 &&
 	fail "a client was served from an address that is not the machine's"
 wait_for logged_at_least 1 "source range\|Cannot assign requested address" ||
@@ -105,6 +107,10 @@ wait_for logged_at_least 1 "source range\|Cannot assign requested address" ||
 grep -q "cannot connect to default/127.0.0.1:$echo_port: Cannot assign requested address (weir's own shortage; the client is reset)" \
 	"$TMP/weir.log" && ! grep -q "source range" "$TMP/weir.log" ||
 	fail "an address that is not the machine's was reported as $(grep warning "$TMP/weir.log")"
+wait_for logged_at_least 1 "cannot check default/127.0.0.1:$echo_port from its source address: cannot assign requested address" ||
+	fail "no warning says the checks cannot bind the source: $(grep warning "$TMP/weir.log")"
+sleep 0.5
+grep -q " is DOWN" "$TMP/weir.log" && fail "checks that could not bind the source took the server down"
 stop_weir
 
 # Defer-accept: a client that says nothing is not handed to weir (it waits in the kernel); one
