@@ -189,8 +189,7 @@ static int server_option(const char *text, const char *opt, size_t len, struct s
 		if (len - 7 >= sizeof(ip) || config_check_source(ip, err) < 0) {
 			err_set(err,
 				"server '%s': source must be IP or IP:LO-HI (an IPv4 or IPv6 "
-				"address; "
-				"[IP]:LO-HI for IPv6; ports 1-65535, LO no more than HI)",
+				"address, [IP]:LO-HI for IPv6; ports 1-65535, LO no more than HI)",
 				text);
 			return -EINVAL;
 		}
