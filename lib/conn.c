@@ -550,8 +550,7 @@ void conn_start_timer(struct conn *c, uint64_t ms)
  * A socket for `s`, bound to its source if it has one, connecting. 0: in flight; -errno
  * with nothing left open otherwise, and *ours set if it failed before connect() (socket,
  * bind: weir's side, never the server's). `port`: of s's range, where -EADDRINUSE says
- * that port cannot reach s now and the next may; or 0, and the kernel picks at connect,
- * so that ports are not used up by binds that would each need one of their own.
+ * that port cannot reach s now and the next may; or 0, and the kernel picks at connect.
  */
 static int connect_from(const struct conn *c, const struct server *s, uint16_t port, int *fdp,
 			bool *ours)
@@ -559,29 +558,18 @@ static int connect_from(const struct conn *c, const struct server *s, uint16_t p
 	const struct sockaddr *sa = (const struct sockaddr *)&s->addr.ss;
 	int fd =
 		reserve_check(socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-	int one = 1, r = 0;
+	int r = 0;
 
 	*ours = true;
 	if (fd < 0)
 		return -errno;
 	if (sa->sa_family != AF_UNIX)
 		sockopt_tcp(fd, &c->fe->cfg->keepalive, true);
-	if (s->source.len) {
-		struct addr from = s->source;
-		if (port) {
-			/* Ports in TIME_WAIT, or used to reach other servers, may be bound again:
-			 * connect() refuses a way to this server that is taken. */
-			addr_set_port(&from, port);
-			(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		} else {
-			(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
-					 sizeof(one));
-		}
-		/* EADDRINUSE: a range's port that something listens on; without a range, no
-		 * port was left. EADDRNOTAVAIL: the address is not the machine's. */
-		if (bind(fd, (const struct sockaddr *)&from.ss, from.len) < 0)
-			r = errno == EADDRINUSE && !port ? -EADDRNOTAVAIL : -errno;
-	}
+	/* EADDRINUSE: a range's port that something listens on; without a range, no port was
+	 * left. EADDRNOTAVAIL: the address is not the machine's. */
+	if (s->source.len && (r = sockopt_bind_source(fd, &s->source, port)) == -EADDRINUSE &&
+	    !port)
+		r = -EADDRNOTAVAIL;
 	if (r == 0) {
 		*ours = false;
 		/* From a range's port, EADDRNOTAVAIL: its way to s is taken (a connection, or a

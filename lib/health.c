@@ -1,6 +1,5 @@
 #include <assert.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include "health.h"
 #include "log.h"
 #include "reserve.h"
+#include "sockopt.h"
 
 #define CHECK_MAGIC 0x63686b21u
 
@@ -249,6 +249,7 @@ static void check_begin(struct health_check *c)
 {
 	const struct server *s = c->srv;
 	char why[64];
+	int r;
 
 	if (!c->h->active && shared_load(&s->state) == SERVER_UP)
 		return; /* passive: nothing to probe */
@@ -265,19 +266,15 @@ static void check_begin(struct health_check *c)
 	/* From the server's source address, as its clients' connections: a server that lets
 	 * only that address in must not fail its checks. The port is the kernel's (at connect),
 	 * not one of the source's range, which is for clients. */
-	if (s->source.len) {
-		int one = 1;
-		(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-		if (bind(c->fd, (const struct sockaddr *)&s->source.ss, s->source.len) < 0) {
-			/* weir's trouble (an address not the machine's, say), not the server's. */
-			char ref[SERVER_REF_MAX];
-			log_limited(&check_source_log, WLOG_WARN,
-				    "cannot check %s from its source address: %s",
-				    pool_server_ref(c->h->pool, s, ref, sizeof(ref)),
-				    err_text(errno, why, sizeof(why)));
-			check_postponed(c);
-			return;
-		}
+	if (s->source.len && (r = sockopt_bind_source(c->fd, &s->source, 0)) < 0) {
+		/* weir's trouble (an address not the machine's, say), not the server's. */
+		char ref[SERVER_REF_MAX];
+		log_limited(&check_source_log, WLOG_WARN,
+			    "cannot check %s from its source address: %s",
+			    pool_server_ref(c->h->pool, s, ref, sizeof(ref)),
+			    err_text(-r, why, sizeof(why)));
+		check_postponed(c);
+		return;
 	}
 	if (connect(c->fd, (const struct sockaddr *)&s->addr.ss, s->addr.len) < 0 &&
 	    errno != EINPROGRESS) {

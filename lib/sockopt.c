@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -31,4 +32,18 @@ void sockopt_defer_accept(int fd, uint64_t ms)
 	int secs = (int)((ms + 999) / 1000);
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
+int sockopt_bind_source(int fd, const struct addr *from, uint16_t port)
+{
+	struct addr a = *from;
+	int one = 1;
+
+	if (port) {
+		addr_set_port(&a, port);
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	} else {
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	}
+	return bind(fd, (const struct sockaddr *)&a.ss, a.len) < 0 ? -errno : 0;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "config.h"
 
 /*
@@ -19,5 +20,14 @@ void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh);
  * `ms` (TCP_DEFER_ACCEPT, whole seconds); 0 turns it off. A unix socket refuses it.
  */
 void sockopt_defer_accept(int fd, uint64_t ms);
+
+/*
+ * Bind the socket `fd` to connect from `from` (an address, port 0). `port` 0: the kernel
+ * picks one at connect (IP_BIND_ADDRESS_NO_PORT), so that ports are not used up by binds
+ * that would each need one of their own. Otherwise that port, which may be bound again while
+ * in TIME_WAIT or used to reach other servers (SO_REUSEADDR): connect() refuses a way to a
+ * server that is taken. 0 or -errno.
+ */
+int sockopt_bind_source(int fd, const struct addr *from, uint16_t port);
 
 #endif

@@ -113,6 +113,22 @@ sleep 0.5
 grep -q " is DOWN" "$TMP/weir.log" && fail "checks that could not bind the source took the server down"
 stop_weir
 
+# A port weir may not bind once it gave up root (--user): weir's own fault, not the
+# server's. The client is reset, and no failed connect counts against the server.
+low=$(($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start) - 1))
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && [ "$low" -ge 1 ]; then
+	start_weir -b "127.0.0.1:$echo_port,source=127.0.0.1:$low" --user nobody
+	"$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1 --timeout 5 >/dev/null 2>&1 &&
+		fail "a client was served from a port weir may not bind"
+	wait_for logged_at_least 1 "Permission denied (weir's own fault; the client is reset)" ||
+		fail "no warning says weir may not bind its source: $(grep warning "$TMP/weir.log")"
+	wait_for closed_at_least 1 || fail "the reset client was not logged"
+	grep -q "connect to default/127.0.0.1:$echo_port failed" "$TMP/weir.log" &&
+		fail "a source weir may not bind counted against the server"
+	closed_lines | grep -q "end=local-error" || fail "the client was closed as $(closed_lines)"
+	stop_weir
+fi
+
 # Defer-accept: a client that says nothing is not handed to weir (it waits in the kernel); one
 # that speaks is served at once.
 start_weir -b "127.0.0.1:$echo_port" --defer-accept 3s --stats 127.0.0.1:0
