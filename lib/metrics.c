@@ -81,6 +81,7 @@ enum {
 	P_FE_BYTES,
 	P_FE_REFUSED,
 	P_BE_RETRIES,
+	P_BE_QUEUED,
 	P_SERVERS, /* a: which per_server metric */
 	P_ACCEPT,
 	P_PROCESS,
@@ -149,19 +150,27 @@ static size_t next_prometheus(struct metrics_cursor *cur, const struct proxy *p,
 				e1, (unsigned long long)shared_load(&fe->stats->bytes_to_client));
 		}
 		case P_BE_RETRIES:
+		case P_BE_QUEUED: {
+			const int retries = cur->section == P_BE_RETRIES;
+			const struct backend_stats *st;
 			if (cur->b == 0) {
 				cur->b = 1;
-				return head(out, "backend_retries_total", "counter",
-					    "Connects tried on another server after one failed.");
+				return retries ? head(out, "backend_retries_total", "counter",
+						      "Connects tried on another server after "
+						      "one failed.")
+					       : head(out, "backend_queued", "gauge",
+						      "Clients waiting for a server slot now.");
 			}
 			if (cur->a == g->cfg.n_backends)
 				break;
 			metrics_escape(g->cfg.backends[cur->a].name, METRICS_PROMETHEUS, e1,
 				       sizeof(e1));
-			cur->a++;
-			return item(out, "weir_backend_retries_total{backend=\"%s\"} %llu\n", e1,
-				    (unsigned long long)shared_load(
-					    &g->pools[cur->a - 1].stats->retries));
+			st = g->pools[cur->a++].stats;
+			return item(out, "weir_backend_%s{backend=\"%s\"} %llu\n",
+				    retries ? "retries_total" : "queued", e1,
+				    retries ? (unsigned long long)shared_load(&st->retries)
+					    : (unsigned long long)shared_load(&st->queued));
+		}
 		case P_SERVERS: {
 			/* a: the metric; b: the backend; c: the server, 0 meaning the header. */
 			const struct server *s;

@@ -32,6 +32,7 @@ expect_metric 'weir_connections_closed_total{reason="client-closed"} 5'
 expect_metric "weir_server_up{backend=\"default\",server=\"127.0.0.1:$dead\"} 0"
 expect_metric "weir_server_connect_failures_total{backend=\"default\",server=\"127.0.0.1:$dead\"} 1"
 expect_metric 'weir_backend_retries_total{backend="default"} 1'
+expect_metric 'weir_backend_queued{backend="default"} 0'
 expect_metric 'weir_reserve_uses_total 0'
 expect_metric 'weir_accept_errors_total{kind="emfile"} 0'
 grep -q '^# TYPE weir_frontend_connections_total counter$' "$TMP/metrics" || fail "no TYPE lines"
