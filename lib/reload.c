@@ -641,6 +641,13 @@ void reloader_change(struct reloader *r, const struct config_op *op, reload_done
 	req->layout = r->layout;
 	req->done = done;
 	req->ctx = ctx;
+	if (op) {
+		static const char *const kinds[] = {[CONFIG_OP_ADD] = "add",
+						    [CONFIG_OP_DEL] = "del",
+						    [CONFIG_OP_WEIGHT] = "weight"};
+		log_msg(WLOG_DEBUG, "run-time change asked: %s, backend %s%s", kinds[op->kind],
+			op->backend, r->job ? ", after the change under way" : "");
+	}
 	enqueue(r, req);
 }
 

@@ -46,7 +46,7 @@ servers() {
 }
 
 conf a b c
-LD_PRELOAD="$SLOWDNS" start_weir_conf "$TMP/weir.conf"
+LD_PRELOAD="$SLOWDNS" start_weir_conf "$TMP/weir.conf" --log-level debug
 
 # Two dels in a row: the first moves the second's line; the second is refused.
 ctl set server app/a state drain
@@ -54,7 +54,7 @@ ctl set server app/b state drain
 hold_client held 2 # both on c
 ctl del server app/a >"$TMP/del_a" 2>&1 &
 del_a=$!
-sleep 0.3
+wait_for logged_at_least 1 "change asked: del" || fail "the first del did not reach weir"
 status=0
 ctl del server app/b >"$TMP/del_b" 2>&1 || status=$?
 reap "$del_a" 100 "the first del"
@@ -68,7 +68,7 @@ release "$HELD" "the clients of c"
 # A weight sent while a SIGHUP that drops a line is read: refused, nothing changed.
 conf b c
 kill -HUP "$WEIR_PID"
-sleep 0.3
+wait_for logged_at_least 1 "SIGHUP: reloading" || fail "the SIGHUP did not start a reload"
 status=0
 ctl set server app/c weight 0 >"$TMP/weight" 2>&1 || status=$?
 [ "$status" -eq 1 ] && grep -q "server lines changed" "$TMP/weight" ||
@@ -80,10 +80,10 @@ wait_for logged_at_least 1 "reloaded:" || fail "the SIGHUP was not applied"
 # A del asked while b is drained, done after b was set ready and took clients: refused.
 ctl set server app/c weight 2 >/dev/null &
 slow=$!
-sleep 0.3
+wait_for logged_at_least 2 "change asked: weight" || fail "the weight change did not reach weir"
 ctl del server app/b >"$TMP/del" 2>&1 &
 del=$!
-sleep 0.3
+wait_for logged_at_least 3 "change asked: del" || fail "the del did not reach weir"
 ctl set server app/b state ready
 ctl set server app/c state drain
 hold_client held 2 # both on b

@@ -8,7 +8,7 @@
 start_server source send --bytes 40m
 
 # transfer_then_term RATE [WEIR ARGS...]: start weir, a client reading 40 MB at RATE, and
-# SIGTERM weir half a second into it. Sets CLIENT.
+# SIGTERM weir once the transfer has reached the server. Sets CLIENT.
 transfer_then_term() {
 	rate=$1
 	shift
@@ -17,7 +17,7 @@ transfer_then_term() {
 		--timeout 60 >"$TMP/client.out" 2>&1 &
 	CLIENT=$!
 	PIDS="$PIDS $CLIENT"
-	sleep 0.5
+	wait_for connected_to "$SERVER_PORT" || fail "the transfer did not reach the server"
 	kill -TERM "$WEIR_PID"
 	wait_for grep -q "draining 1 connections" "$TMP/weir.log" || fail "drain did not start"
 }

@@ -155,7 +155,7 @@ start_weir_conf "$TMP/weir.conf"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 1k --timeout 10 >/dev/null 2>&1 &
 stuck=$!
 PIDS="$PIDS $stuck"
-sleep 0.3
+wait_for connecting_to "$SERVER_PORT" || fail "weir's connect to the black hole is not under way"
 sed -i "s/^server = .*/server = 127.0.0.1:$live/" "$TMP/weir.conf"
 kill -HUP "$WEIR_PID"
 wait_for logged_at_least 1 "reloaded:" || fail "the reload was not applied"

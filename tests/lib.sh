@@ -257,3 +257,15 @@ free_port() {
 listening_on() {
 	ss -Htln "sport = :$1" | grep -q .
 }
+
+# connected_to PORT: a connection to 127.0.0.1:PORT is established (for wait_for: weir has
+# taken a client and reached its server).
+connected_to() {
+	ss -Htn state established "dst 127.0.0.1:$1" | grep -q .
+}
+
+# connecting_to PORT: a connect to 127.0.0.1:PORT is under way, its SYN unanswered (for
+# wait_for).
+connecting_to() {
+	ss -Htn state syn-sent "dst 127.0.0.1:$1" | grep -q .
+}

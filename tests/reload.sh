@@ -27,7 +27,7 @@ rate=5m
 	--timeout 60 >"$TMP/long.out" 2>&1 &
 long=$!
 PIDS="$PIDS $long"
-sleep 0.5
+wait_for connected_to "$port1" || fail "the long transfer did not reach server 1"
 
 # Reload: server 1 out, server 3 in, and a second frontend.
 {

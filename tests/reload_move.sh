@@ -12,6 +12,10 @@ write_conf() { # LISTEN
 		>"$TMP/weir.conf"
 	printf '[backend app]\nserver = 127.0.0.1:%s\n' "$SERVER_PORT" >>"$TMP/weir.conf"
 }
+# queued N: N clients wait in the accept queue of weir's listener on $port.
+queued() {
+	[ "$(ss -Htln "sport = :$port" | awk '{ n += $2 } END { print n + 0 }')" -ge "$1" ]
+}
 write_conf 127.0.0.1:0
 start_weir_conf "$TMP/weir.conf"
 port=$WEIR_PORT
@@ -27,7 +31,7 @@ for listen in "0.0.0.0:$port" "127.0.0.1:$port" ":$port" "127.0.0.1:$port"; do
 		waiters="$waiters $!"
 		PIDS="$PIDS $!"
 	done
-	sleep 0.3
+	wait_for queued 3 || fail "the clients are not waiting in the accept queue"
 	write_conf "$listen"
 	kill -HUP "$WEIR_PID"
 	wait_for logged_at_least "$n" "reloaded: 1 frontend(s)" || fail "the move to $listen did not apply"

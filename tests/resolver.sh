@@ -17,6 +17,12 @@ SLOWDNS_MS=2000
 export SLOWDNS_MS
 
 start_server echo echo
+# hup: SIGHUP, and the reload it asks for has started (its reader thread runs).
+hup() {
+	n=$(grep -c "SIGHUP: reloading" "$TMP/weir.log" || true)
+	kill -HUP "$WEIR_PID"
+	wait_for logged_at_least $((n + 1)) "SIGHUP: reloading" || fail "a SIGHUP started no reload"
+}
 write_conf() { # SERVERS...
 	printf '[frontend web]\nlisten = 127.0.0.1:%s\nbackend = app\n[backend app]\n' \
 		"${WEIR_PORT:-0}" >"$TMP/weir.conf"
@@ -46,8 +52,7 @@ grep -q "reloaded: 1 frontend(s), 2 server(s)" "$TMP/weir.log" || fail "the slow
 
 # A second SIGHUP during the lookup: one more reload follows, reading the file as it is then.
 write_conf "127.0.0.1:$SERVER_PORT" "one.slow.test:$SERVER_PORT"
-kill -HUP "$WEIR_PID"
-sleep 0.3
+hup
 write_conf "127.0.0.1:$SERVER_PORT" "one.slow.test:$SERVER_PORT" "127.0.0.2:$SERVER_PORT"
 kill -HUP "$WEIR_PID"
 wait_for grep -q "a reload is under way; another follows it" "$TMP/weir.log" || fail "not coalesced"
@@ -73,8 +78,7 @@ done
 
 # SIGTERM while a lookup hangs: weir does not wait for the resolver.
 write_conf "127.0.0.1:$SERVER_PORT" "again.slow.test:$SERVER_PORT"
-kill -HUP "$WEIR_PID"
-sleep 0.2
+hup
 start=$(date +%s%N)
 stop_weir
 ms=$((($(date +%s%N) - start) / 1000000))

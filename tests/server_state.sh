@@ -194,13 +194,14 @@ holder=$HELD
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/w1.out" 2>&1 &
 w1=$!
 PIDS="$PIDS $w1"
-sleep 0.3
+queued='weir_backend_queued{backend="app"}'
+wait_for metric_is "$queued" 1 || fail "the first client is not waiting: queued $(metric "$queued")"
 rm -f "$TMP/w2.ready"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --ready-file "$TMP/w2.ready" --timeout 60 \
 	>/dev/null 2>&1 &
 w2=$!
 PIDS="$PIDS $w2"
-sleep 0.3
+wait_for metric_is "$queued" 2 || fail "the second client is not waiting: queued $(metric "$queued")"
 kill -0 "$w1" 2>/dev/null && [ ! -s "$TMP/w2.ready" ] || fail "a client got through maxconn=1"
 release "$holder" "the holding client"
 reap "$w1" 100 "the first waiting client (was the second served before it?)"
