@@ -53,7 +53,7 @@ ms=$((($(date +%s%N) - start) / 1000000))
 stop_weir
 
 # --- passive health and a black-holed server ---------------------------------------------
-start_weir -b "127.0.0.1:$hole" -b "127.0.0.1:$good" --connect-timeout 300ms --fall 2 \
+start_weir -b "127.0.0.1:$hole" -b "127.0.0.1:$good" --connect-timeout 1s --fall 2 \
 	--health-interval 500ms
 i=0
 until grep -q "server default/127.0.0.1:$hole is DOWN" "$TMP/weir.log"; do
@@ -80,7 +80,7 @@ weir_slowest=$(closed_lines | tail -n +$((before + 1)) |
 	sed -n 's/.* duration_ms=\([0-9]*\) .*/\1/p' | sort -n | tail -n 1)
 echo "$(wc -l <"$TMP/times") clients over 3 s with the black hole DOWN, slowest $slowest ms" \
 	"($weir_slowest ms in weir)"
-[ "$weir_slowest" -lt 250 ] || fail "a client waited $weir_slowest ms: it was sent to the black hole"
+[ "$weir_slowest" -lt 800 ] || fail "a client waited $weir_slowest ms: it was sent to the black hole"
 [ "$(grep -c "connect to default/127.0.0.1:$hole failed" "$TMP/weir.log")" -eq 2 ] ||
 	fail "clients were sent to the DOWN server: $(grep -c "connect to default/127.0.0.1:$hole failed" "$TMP/weir.log") failed connects"
 # It answers again: a probe brings it back without a client paying for the try.
