@@ -258,14 +258,14 @@ listening_on() {
 	ss -Htln "sport = :$1" | grep -q .
 }
 
-# connected_to PORT: a connection to 127.0.0.1:PORT is established (for wait_for: weir has
-# taken a client and reached its server).
+# connected_to PORT: weir has a connection established to 127.0.0.1:PORT (for wait_for: it
+# has taken a client and reached its server).
 connected_to() {
-	ss -Htn state established "dst 127.0.0.1:$1" | grep -q .
+	ss -Htnp state established "dst 127.0.0.1:$1" | grep -q "pid=$WEIR_PID,"
 }
 
-# connecting_to PORT: a connect to 127.0.0.1:PORT is under way, its SYN unanswered (for
-# wait_for).
+# connecting_to PORT: weir has a connect to 127.0.0.1:PORT under way, its SYN unanswered (for
+# wait_for). Only weir's: a black hole's own connects that fill its queue hang there too.
 connecting_to() {
-	ss -Htn state syn-sent "dst 127.0.0.1:$1" | grep -q .
+	ss -Htnp state syn-sent "dst 127.0.0.1:$1" | grep -q "pid=$WEIR_PID,"
 }
