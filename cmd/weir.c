@@ -22,6 +22,7 @@
 #include "privs.h"
 #include "proxy.h"
 #include "reload.h"
+#include "sockopt.h"
 #include "stats.h"
 
 /* sysexits(3) */
@@ -407,6 +408,10 @@ static int run(int argc, char **argv, struct generation *gen, const struct ident
 		goto out;
 	}
 	log_attach(loop);
+	/* Restart-only: a reload keeps these (it warns when the file changes them). */
+	app.p.rcvbuf = gen->cfg.rcvbuf;
+	app.p.sndbuf = gen->cfg.sndbuf;
+	sockopt_check_buffers(app.p.rcvbuf, app.p.sndbuf);
 	reloader_init(&app.reloader, &app.p, argc, argv);
 	if (gen->cfg.pid_file && !(pid_file = strdup(gen->cfg.pid_file))) {
 		status = EXIT_OSERR;

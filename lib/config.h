@@ -119,6 +119,8 @@ struct weir_config {
 	uint64_t workers;	  /* 0: one per CPU weir may run on */
 	unsigned splice;	  /* enum relay_splice: 0 off, 1 auto, 2 on */
 	uint64_t buffer_size;
+	/* SO_RCVBUF, SO_SNDBUF of clients' and servers' sockets; 0: the kernel sizes them */
+	uint64_t rcvbuf, sndbuf;
 	enum wlog_level log_level;
 	enum wlog_format log_format;
 	char *user, *group;	/* to run as once listening; NULL: stay as started */
@@ -305,6 +307,8 @@ void config_server_free(struct server_spec *spec);
 int config_split_route(const char *value, char *pattern, size_t plen, char *backend, size_t blen,
 		       struct weir_err *err) WEIR_WUR;
 int config_check_route(const char *value, struct weir_err *err) WEIR_WUR;
+/* A socket buffer size: 0 (the kernel's) or at least 1k. */
+int config_check_sockbuf(const char *value, struct weir_err *err) WEIR_WUR;
 /* A source: an IPv4 or IPv6 literal (no name), with or without a range of ports for weir to
  * connect from: IP, IP:LO-HI or IP:PORT ([IP]:LO-HI for IPv6). */
 #define SOURCE_TEXT_MAX 64

@@ -363,6 +363,16 @@ bad:
 	return -EINVAL;
 }
 
+int config_check_sockbuf(const char *value, struct weir_err *err)
+{
+	uint64_t v;
+
+	if (units_parse_size(value, &v) < 0 || v == 0 || v >= 1024)
+		return 0; /* a size's own check says what is wrong with it */
+	err_set(err, "'%s' is too small: 0 (the kernel sizes it) or at least 1k", value);
+	return -EINVAL;
+}
+
 int config_check_source(const char *text, struct weir_err *err)
 {
 	char ip[INET6_ADDRSTRLEN];

@@ -565,6 +565,7 @@ static int connect_from(const struct conn *c, const struct server *s, uint16_t p
 		return -errno;
 	if (sa->sa_family != AF_UNIX)
 		sockopt_tcp(fd, &c->fe->cfg->keepalive, true);
+	sockopt_buffers(fd, c->w->p->rcvbuf, c->w->p->sndbuf);
 	/* EADDRINUSE: a range's port that something listens on; without a range, no port was
 	 * left. EADDRNOTAVAIL: the address is not the machine's. */
 	if (s->source.len && (r = sockopt_bind_source(fd, &s->source, port)) == -EADDRINUSE &&

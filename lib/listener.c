@@ -552,6 +552,7 @@ void listener_start(struct listener_watch *lw, struct frontend *fe, bool held)
 	if (lw->fe != fe && lw->fd >= 0) {
 		sockopt_tcp(lw->fd, &fe->cfg->keepalive, false);
 		sockopt_defer_accept(lw->fd, fe->cfg->defer_accept_ms); /* unix: refused, fine */
+		sockopt_buffers(lw->fd, lw->l->p->rcvbuf, lw->l->p->sndbuf);
 	}
 	lw->fe = fe;
 	listener_hold(lw, held);

@@ -64,6 +64,8 @@ struct proxy {
 	uint64_t nofile;    /* the descriptor limit weir runs with */
 	size_t pipes;	    /* pipes a worker may hold for splice */
 	size_t fixed_fds;   /* descriptors besides connections and listeners (stats, ...) */
+	/* SO_RCVBUF, SO_SNDBUF of connections' sockets, as weir started (0: the kernel's) */
+	uint64_t rcvbuf, sndbuf;
 	uint64_t max_conns; /* shared_load */
 	uint64_t n_conns;   /* open over every worker (sequentially consistent) */
 	int at_limit;	    /* some worker stopped accepting at max_conns (likewise) */

@@ -1,9 +1,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "sockopt.h"
+#include "units.h"
 
 void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh)
 {
@@ -25,6 +28,43 @@ void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+}
+
+void sockopt_buffers(int fd, uint64_t rcv, uint64_t snd)
+{
+	int r = (int)rcv, s = (int)snd; /* at most 1g (config.c) */
+
+	if (r)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &r, sizeof(r));
+	if (s)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &s, sizeof(s));
+}
+
+static void check_buffer(const char *key, uint64_t asked, const char *sysctl)
+{
+	char path[64], a[32], m[32];
+	unsigned long long max;
+	FILE *f;
+
+	if (!asked)
+		return;
+	snprintf(path, sizeof(path), "/proc/sys/net/core/%s", sysctl);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fscanf(f, "%llu", &max) == 1 && asked > max) {
+		units_format_size(asked, a, sizeof(a));
+		units_format_size(max, m, sizeof(m));
+		log_msg(WLOG_WARN, "%s %s is above net.core.%s (%s): each socket gets at most that",
+			key, a, sysctl, m);
+	}
+	fclose(f);
+}
+
+void sockopt_check_buffers(uint64_t rcv, uint64_t snd)
+{
+	check_buffer("rcvbuf", rcv, "rmem_max");
+	check_buffer("sndbuf", snd, "wmem_max");
 }
 
 void sockopt_defer_accept(int fd, uint64_t ms)

@@ -1,4 +1,5 @@
-/* The TCP options weir sets on its sockets: no Nagle delay, and keepalive as configured. */
+/* The options weir sets on its sockets: no Nagle delay, and keepalive and buffer sizes as
+ * configured. */
 #ifndef WEIR_SOCKOPT_H
 #define WEIR_SOCKOPT_H
 
@@ -14,6 +15,16 @@
  * call for them. `fresh`: a new socket, whose keepalive is off already.
  */
 void sockopt_tcp(int fd, const struct config_keepalive *ka, bool fresh);
+
+/*
+ * SO_RCVBUF `rcv` and SO_SNDBUF `snd` on `fd`, each only if not 0 (the kernel then keeps
+ * sizing it itself). A listening socket passes them on to every socket it accepts.
+ */
+void sockopt_buffers(int fd, uint64_t rcv, uint64_t snd);
+
+/* Warn when a size asked for is above what the kernel gives a socket (net.core.rmem_max,
+ * wmem_max): it would quietly cap it. */
+void sockopt_check_buffers(uint64_t rcv, uint64_t snd);
 
 /*
  * On a TCP listening socket: hand over a client only once it has sent something, or after

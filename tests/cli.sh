@@ -29,6 +29,9 @@ expect 64 "option '-l' needs a value" -l
 expect 64 "connect-timeout: '5parsecs' is not a duration" -l :1 -b 127.0.0.1:1 --connect-timeout 5parsecs
 expect 64 "buffer-size: '1g' is out of range" -l :1 -b 127.0.0.1:1 --buffer-size 1g
 expect 64 "needs brackets" -l ::1:80 -b 127.0.0.1:1
+expect 64 "rcvbuf: '512' is too small: 0 (the kernel sizes it) or at least 1k" -l :1 \
+	-b 127.0.0.1:1 --rcvbuf 512
+expect 64 "sndbuf: '2g' is out of range" -l :1 -b 127.0.0.1:1 --sndbuf 2g
 expect 64 "weight must be a number" -l :1 -b 127.0.0.1:1,weight=abc
 expect 64 "unexpected argument 'stray'" -l :1 -b 127.0.0.1:1 stray
 

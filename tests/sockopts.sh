@@ -1,6 +1,7 @@
 #!/bin/sh
 # The socket options and small knobs operators expect, each seen from outside:
-#  keepalive on both sockets (ss shows the keepalive timer), defer-accept (a silent client is
+#  keepalive on both sockets (ss shows the keepalive timer), rcvbuf and sndbuf on both (ss
+#  shows the sizes; a reload keeps them; a size above the kernel's cap is warned of), defer-accept (a silent client is
 #  not accepted, one that speaks is), source (the server connection comes from the address
 #  given, per backend and per server, and so do health checks; from the ports of a range in
 #  turn), backlog (ss shows it), retries (how many other servers a client tries),
@@ -20,6 +21,41 @@ ss -Htno state established "( sport = :$WEIR_PORT )" | grep -q "keepalive" ||
 ss -Htno state established "( dport = :$echo_port )" | grep -q "keepalive" ||
 	fail "the server's socket has no keepalive timer"
 release "$HELD" "the keepalive client"
+stop_weir
+
+# Buffer sizes: the client's socket (from the listener) and the server's carry them; the
+# kernel doubles what it is given. Sizes the kernel would not choose by itself.
+# skmem PORT_FILTER: the receive and send buffer sizes of the established sockets matching.
+skmem() {
+	ss -Htnm state established "( $1 )" | sed -n 's/.*skmem:(r[0-9]*,rb\([0-9]*\),t[0-9]*,tb\([0-9]*\),.*/\1 \2/p' |
+		sort -u | tr '\n' ' '
+}
+printf '[global]\nrcvbuf = 48k\nsndbuf = 40k\n[frontend f]\nlisten = 127.0.0.1:0\nbackend = b\n' \
+	>"$TMP/buf.conf"
+printf '[backend b]\nserver = 127.0.0.1:%s\n' "$echo_port" >>"$TMP/buf.conf"
+start_weir_conf "$TMP/buf.conf"
+hold_client buf
+[ "$(skmem "sport = :$WEIR_PORT")" = "98304 81920 " ] ||
+	fail "the client's socket has buffers $(skmem "sport = :$WEIR_PORT"), not 98304 81920"
+[ "$(skmem "dport = :$echo_port")" = "98304 81920 " ] ||
+	fail "the server's socket has buffers $(skmem "dport = :$echo_port"), not 98304 81920"
+release "$HELD" "the buffer client"
+# A reload cannot change them (the listener would keep the old ones): it says so.
+sed -i "s/^rcvbuf = .*/rcvbuf = 96k/; s/^listen = .*/listen = 127.0.0.1:$WEIR_PORT/" "$TMP/buf.conf"
+kill -HUP "$WEIR_PID"
+wait_for logged_at_least 1 "reloaded:" || fail "the reload did not apply"
+grep -q "reload: rcvbuf changes only on restart (still 48k)" "$TMP/weir.log" ||
+	fail "a reload changing rcvbuf was not warned of"
+hold_client buf2
+[ "$(skmem "dport = :$echo_port")" = "98304 81920 " ] ||
+	fail "after the reload the server's socket has buffers $(skmem "dport = :$echo_port")"
+release "$HELD" "the buffer client after the reload"
+stop_weir
+# Above the kernel's cap: weir runs, and says what each socket really gets.
+start_weir -b "127.0.0.1:$echo_port" --sndbuf "$(($(cat /proc/sys/net/core/wmem_max) + 1024))"
+grep -q "warning: sndbuf .* is above net.core.wmem_max (.*): each socket gets at most that" \
+	"$TMP/weir.log" || fail "a send buffer above wmem_max was not warned of"
+served "with a send buffer above the kernel's cap"
 stop_weir
 
 # Source: connections to the server come from 127.0.0.2 (backend), 127.0.0.3 (server line).

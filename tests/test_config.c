@@ -43,6 +43,8 @@ static void defaults_come_from_the_table(void **state)
 	assert_int_equal(BE(cfg).connect_timeout_ms, 5000);
 	assert_int_equal(FE(cfg).idle_timeout_ms, 300000);
 	assert_int_equal(cfg.buffer_size, 65536);
+	assert_int_equal(cfg.rcvbuf, 0);
+	assert_int_equal(cfg.sndbuf, 0);
 	assert_int_equal(cfg.log_level, WLOG_INFO);
 	/* Every default is itself a valid value, written as the man page shows it. */
 	for (size_t i = 0; i < config_n_keys; i++) {
@@ -58,10 +60,10 @@ static void defaults_come_from_the_table(void **state)
 
 static void full_command_line(void **state)
 {
-	char **argv =
-		ARGS("-l", "127.0.0.1:8080", "--listen", "[::1]:8080", "-b",
-		     "10.0.0.1:80,weight=3,maxconn=100", "--backend", "10.0.0.2:80,backup",
-		     "--connect-timeout", "250ms", "--buffer-size", "16k", "--log-level", "debug");
+	char **argv = ARGS("-l", "127.0.0.1:8080", "--listen", "[::1]:8080", "-b",
+			   "10.0.0.1:80,weight=3,maxconn=100", "--backend", "10.0.0.2:80,backup",
+			   "--connect-timeout", "250ms", "--buffer-size", "16k", "--log-level",
+			   "debug", "--rcvbuf", "48k", "--sndbuf", "1m");
 	struct weir_config cfg;
 	enum config_action action;
 	struct weir_err err;
@@ -79,6 +81,8 @@ static void full_command_line(void **state)
 	assert_true(BE(cfg).servers[1].backup);
 	assert_int_equal(BE(cfg).connect_timeout_ms, 250);
 	assert_int_equal(cfg.buffer_size, 16384);
+	assert_int_equal(cfg.rcvbuf, 48 << 10);
+	assert_int_equal(cfg.sndbuf, 1 << 20);
 	assert_int_equal(cfg.log_level, WLOG_DEBUG);
 	config_free(&cfg);
 }
@@ -305,9 +309,9 @@ static void keys_are_found_by_name(void **state)
 /* The keys weir.conf(5) says change only on restart, and no others. */
 static void restart_only_keys(void **state)
 {
-	static const char *const fixed[] = {"buffer-size",   "stats",  "stats-admin", "admin",
-					    "resolvers",     "user",   "group",	      "pid-file",
-					    "event-backend", "workers"};
+	static const char *const fixed[] = {"buffer-size", "rcvbuf",   "sndbuf",	"stats",
+					    "stats-admin", "admin",    "resolvers",	"user",
+					    "group",	   "pid-file", "event-backend", "workers"};
 	size_t n = 0;
 
 	for (size_t i = 0; i < config_n_keys; i++)
