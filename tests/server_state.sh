@@ -194,14 +194,14 @@ holder=$HELD
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --bytes 64k --timeout 30 >"$TMP/w1.out" 2>&1 &
 w1=$!
 PIDS="$PIDS $w1"
-queued='weir_backend_queued{backend="app"}'
-wait_for metric_is "$queued" 1 || fail "the first client is not waiting: queued $(metric "$queued")"
+waiting='weir_backend_queued{backend="app"}'
+wait_for metric_is "$waiting" 1 || fail "the first client is not waiting: queued $(metric "$waiting")"
 rm -f "$TMP/w2.ready"
 "$TCPKIT" client "127.0.0.1:$WEIR_PORT" --mode hold --ready-file "$TMP/w2.ready" --timeout 60 \
 	>/dev/null 2>&1 &
 w2=$!
 PIDS="$PIDS $w2"
-wait_for metric_is "$queued" 2 || fail "the second client is not waiting: queued $(metric "$queued")"
+wait_for metric_is "$waiting" 2 || fail "the second client is not waiting: queued $(metric "$waiting")"
 kill -0 "$w1" 2>/dev/null && [ ! -s "$TMP/w2.ready" ] || fail "a client got through maxconn=1"
 release "$holder" "the holding client"
 reap "$w1" 100 "the first waiting client (was the second served before it?)"
